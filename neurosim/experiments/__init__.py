@@ -1,0 +1,59 @@
+"""The experiment registry: name -> (module, one-line description).
+
+Modules are imported only when an experiment is run, so ``neurosim.run list`` stays fast and
+never imports Brian2. Each module follows the contract in `neurosim.experiments.base`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from neurosim.config import ConfigError, closest
+
+EXPERIMENTS: dict[str, tuple[str, str]] = {
+    "xor": ("neurosim.experiments.xor", "2-4-1 sigmoid MLP learns XOR by full-batch gradient descent"),
+    "linear_regression": (
+        "neurosim.experiments.linear_regression",
+        "one linear neuron recovers a generating weight and bias by gradient descent",
+    ),
+    "logistic_regression": (
+        "neurosim.experiments.logistic_regression",
+        "one sigmoid neuron learns the 1-D threshold task",
+    ),
+    "mlp_regression": (
+        "neurosim.experiments.mlp_regression",
+        "2-10-10-1 ReLU MLP fits a noisy nonlinear function with Adam",
+    ),
+    "digits": (
+        "neurosim.experiments.digits",
+        "MLP classifies sklearn's 8x8 digits (Adam, cross-entropy)",
+    ),
+    "mnist": (
+        "neurosim.experiments.mnist",
+        "Keras-style 784-32-10 MLP on MNIST IDX files (data_dir=DIR)",
+    ),
+    "hebbian_oja": (
+        "neurosim.experiments.hebbian_oja",
+        "Oja's rule finds the first principal component; plain Hebb diverges",
+    ),
+    "bcm_selectivity": (
+        "neurosim.experiments.bcm_selectivity",
+        "a BCM neuron becomes selective to one of two alternating patterns",
+    ),
+    "stdp_song2000": (
+        "neurosim.experiments.stdp_song2000",
+        "Song, Miller & Abbott 2000: additive STDP drives input weights bimodal (Brian2)",
+    ),
+    "stdp_digits": (
+        "neurosim.experiments.stdp_digits",
+        "Diehl & Cook-style unsupervised STDP + winner-take-all network learns digits (Brian2)",
+    ),
+}
+
+
+def get(name: str) -> ModuleType:
+    """Import the module of experiment `name`; an unknown name raises `ConfigError`."""
+    if name not in EXPERIMENTS:
+        raise ConfigError(f"unknown experiment '{name}'; {closest(name, EXPERIMENTS)}")
+    return importlib.import_module(EXPERIMENTS[name][0])

@@ -1,0 +1,70 @@
+"""Glue shared by the rate-based (MLP) experiments: train with progress, turn a History into
+curves, and score a classifier."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from neurosim.ann import MLP, History, train
+from neurosim.experiments.base import Context, Result
+
+#: Optimiser names a config may use (the keys of neurosim.ann.optim.OPTIMIZERS).
+OPTIMIZER_CHOICES = ("gd", "sgd", "momentum", "nesterov", "rmsprop", "adam")
+
+
+def fit(model: MLP, X: np.ndarray, y: np.ndarray, ctx: Context, *, epochs: int,
+        **train_kwargs: Any) -> tuple[History, float]:
+    """Train `model` with a progress bar on a terminal; returns the history and wall seconds.
+
+    Every epoch's curves are copied into ``ctx.partial`` so an interrupted run keeps them.
+    """
+    bar = ctx.progress(range(epochs), total=epochs, desc="epochs")
+
+    def on_epoch(epoch: int, history: History) -> None:
+        next(bar, None)
+        ctx.partial.curves = history_curves(history)
+        ctx.partial.status = history.status
+
+    t0 = time.perf_counter()
+    history = train(model, X, y, epochs=epochs, rng=ctx.rng, on_epoch=on_epoch, **train_kwargs)
+    return history, time.perf_counter() - t0
+
+
+def history_curves(history: History) -> dict[str, np.ndarray]:
+    """Per-epoch series of a `History` as equal-length arrays, with an ``epoch`` column."""
+    curves = {k: np.asarray(v, dtype=float) for k, v in history.epochs.items() if len(v)}
+    n = min((len(v) for v in curves.values()), default=0)
+    out = {"epoch": np.arange(1, n + 1)}
+    out.update({k: v[:n] for k, v in curves.items() if k != "epoch"})
+    return out
+
+
+def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """``cm[t, p]`` counts of true class t predicted as p."""
+    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(cm, (np.asarray(y_true, int), np.asarray(y_pred, int)), 1)
+    return cm
+
+
+def classifier_result(model: MLP, history: History, seconds: float, data: Any) -> Result:
+    """The standard Result of a classifier: accuracies, confusion matrix, curves."""
+    pred_test = model.predict(data.X_test)
+    pred_train = model.predict(data.X_train)
+    metrics = {
+        "test_accuracy": float(np.mean(pred_test == data.y_test)),
+        "train_accuracy": float(np.mean(pred_train == data.y_train)),
+        "final_loss": float(history.epochs["loss"][-1]) if history.epochs["loss"] else None,
+        "epochs_run": len(history.epochs["loss"]),
+        "stopped_early": bool(history.stopped_early),
+        "n_params": int(model.n_params),
+        "train_seconds": round(seconds, 4),
+    }
+    arrays = {
+        "confusion": confusion(data.y_test, pred_test, data.n_classes),
+        "W1": model.weights[0],
+    }
+    return Result(metrics=metrics, curves=history_curves(history), arrays=arrays,
+                  status=history.status)

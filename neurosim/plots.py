@@ -1,0 +1,145 @@
+"""Drawing: plot functions take an ``ax`` and return the artist; figure builders compose them.
+
+Plots never compute results: every value drawn comes from a `Result`'s metrics, curves and
+arrays, so any figure can be redrawn from a run directory. Figures are made with
+`matplotlib.figure.Figure` directly (no pyplot state, no GUI backend, nothing to close).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+#: One colour per arm, used wherever the MLP and the spiking network share a figure.
+COLORS = {"mlp": "tab:blue", "snn": "tab:red", "train": "tab:blue", "val": "tab:orange",
+          "test": "tab:green"}
+
+
+def figure(ncols: int = 1, nrows: int = 1, size: tuple[float, float] = (4.5, 3.4),
+           **kwargs) -> tuple[Figure, np.ndarray]:
+    """A `Figure` with an ``(nrows, ncols)`` array of axes, each about `size` inches."""
+    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, **kwargs)
+    return fig, axes
+
+
+def curve(ax: Axes, x: np.ndarray, y: np.ndarray, *, label: str | None = None,
+          xlabel: str = "", ylabel: str = "", logy: bool = False, **style):
+    """One line ``y(x)``; returns the `Line2D`."""
+    (line,) = ax.plot(x, y, label=label, **style)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if logy:
+        ax.set_yscale("log")
+    if label:
+        ax.legend(frameon=False)
+    ax.grid(alpha=0.3)
+    return line
+
+
+def loss_curve(ax: Axes, curves: Mapping[str, np.ndarray], *, key: str = "loss",
+               ylabel: str = "loss", logy: bool = True):
+    """Training (and validation, if present) `key` against epoch; returns the training line."""
+    epochs = curves.get("epoch", np.arange(1, len(curves[key]) + 1))
+    line = curve(ax, epochs, curves[key], label="train", xlabel="epoch", ylabel=ylabel,
+                 logy=logy, color=COLORS["train"])
+    for other, color in (("val_", COLORS["val"]), ("test_", COLORS["test"])):
+        if other + key in curves:
+            curve(ax, epochs, curves[other + key], label=other.rstrip("_"), xlabel="epoch",
+                  ylabel=ylabel, logy=logy, color=color)
+    return line
+
+
+def raster(ax: Axes, i: np.ndarray, t: np.ndarray, *, n_neurons: int | None = None,
+           t_stop: float | None = None, color: str = "k", markersize: float = 2.0,
+           ylabel: str = "neuron index", t_unit: str = "s"):
+    """Spike raster: one dot per spike of neuron `i` at time `t` (seconds); returns the Line2D."""
+    scale = {"s": 1.0, "ms": 1e3}[t_unit]
+    (dots,) = ax.plot(np.asarray(t) * scale, i, "|" if len(t) < 5000 else ".",
+                      color=color, markersize=markersize, linestyle="none")
+    ax.set_xlabel(f"time ({t_unit})")
+    ax.set_ylabel(ylabel)
+    if n_neurons is not None:
+        ax.set_ylim(-0.5, n_neurons - 0.5)
+    if t_stop is not None:
+        ax.set_xlim(0, t_stop * scale)
+    return dots
+
+
+def histogram(ax: Axes, values: np.ndarray, *, bins: int | Sequence[float] = 40,
+              label: str | None = None, xlabel: str = "", ylabel: str = "count", **style):
+    """A histogram of `values`; returns the bar container."""
+    _, _, bars = ax.hist(np.ravel(values), bins=bins, label=label, **style)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if label:
+        ax.legend(frameon=False)
+    return bars
+
+
+def tile(W: np.ndarray, shape: tuple[int, int], n_cols: int | None = None,
+         pad: int = 1) -> np.ndarray:
+    """Arrange the columns of ``W`` (n_inputs, n_units) as images of `shape` in one mosaic.
+
+    Each image is scaled to its own [0, 1] range; padding is NaN (drawn blank).
+    """
+    n_units = W.shape[1]
+    n_cols = n_cols or int(np.ceil(np.sqrt(n_units)))
+    n_rows = int(np.ceil(n_units / n_cols))
+    h, w = shape
+    mosaic = np.full((n_rows * (h + pad) - pad, n_cols * (w + pad) - pad), np.nan)
+    for k in range(n_units):
+        img = W[:, k].reshape(shape).astype(float)
+        lo, hi = img.min(), img.max()
+        img = (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
+        r, c = divmod(k, n_cols)
+        mosaic[r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w] = img
+    return mosaic
+
+
+def receptive_fields(ax: Axes, W: np.ndarray, shape: tuple[int, int], *,
+                     n_cols: int | None = None, cmap: str = "hot_r", title: str = ""):
+    """Each unit's input weights, ``W[:, k]`` of shape (n_inputs,), drawn as an image."""
+    img = ax.imshow(tile(np.asarray(W), shape, n_cols), cmap=cmap, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title)
+    return img
+
+
+def confusion_matrix(ax: Axes, cm: np.ndarray, *, labels: Sequence[str] | None = None,
+                     title: str = ""):
+    """A confusion matrix ``cm[true, predicted]`` with counts written in each cell."""
+    cm = np.asarray(cm)
+    img = ax.imshow(cm, cmap="Blues")
+    n = cm.shape[0]
+    labels = list(labels) if labels is not None else [str(k) for k in range(n)]
+    ax.set_xticks(range(n), labels)
+    ax.set_yticks(range(n), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    threshold = cm.max() / 2 if cm.size else 0
+    for (r, c), v in np.ndenumerate(cm):
+        ax.text(c, r, f"{v:d}" if np.issubdtype(cm.dtype, np.integer) else f"{v:.2f}",
+                ha="center", va="center", fontsize=7,
+                color="white" if v > threshold else "black")
+    if title:
+        ax.set_title(title)
+    return img
+
+
+def decision_surface(ax: Axes, xx: np.ndarray, yy: np.ndarray, zz: np.ndarray,
+                     X: np.ndarray, y: np.ndarray, *, levels: int = 21):
+    """Network output `zz` on the grid ``(xx, yy)`` with the data points on top."""
+    filled = ax.contourf(xx, yy, zz, levels=levels, cmap="RdBu_r", alpha=0.8)
+    ax.contour(xx, yy, zz, levels=[0.5], colors="k", linewidths=1)
+    ax.scatter(X[:, 0], X[:, 1], c=np.ravel(y), cmap="RdBu_r", edgecolors="k", s=80,
+               vmin=0, vmax=1)
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    ax.figure.colorbar(filled, ax=ax, label="network output")
+    return filled

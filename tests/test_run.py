@@ -1,0 +1,185 @@
+"""The runner, driven as a user drives it: ``python -m neurosim.run`` in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neurosim import experiments
+from neurosim.data import write_idx
+from neurosim.results import load_run
+
+ENV = {**os.environ, "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"}
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "neurosim.run", *args], cwd=cwd, env=ENV,
+                          capture_output=True, text=True, timeout=600)
+
+
+def run_dirs(out: Path, name: str) -> list[Path]:
+    return sorted(p for p in (out / name).glob("*") if p.is_dir()) if (out / name).exists() else []
+
+
+def fake_mnist(folder: Path, n_train: int = 60, n_test: int = 30) -> Path:
+    """A tiny MNIST look-alike: class k lights up a block of rows, so it is learnable."""
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        labels = np.arange(n) % 10
+        images = rng.integers(0, 40, size=(n, 28, 28)).astype(np.uint8)
+        for k, lab in enumerate(labels):
+            images[k, 2 * lab: 2 * lab + 4, :] = 250
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels.astype(np.uint8))
+    return folder
+
+
+def test_list_names_every_experiment(tmp_path):
+    done = cli("list", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    for name in experiments.EXPERIMENTS:
+        assert name in done.stdout
+
+
+ANN_EXPERIMENTS = ["xor", "linear_regression", "logistic_regression", "mlp_regression", "digits"]
+
+
+@pytest.mark.parametrize("name", ANN_EXPERIMENTS)
+def test_quick_run_writes_a_complete_run_directory(tmp_path, name):
+    done = cli(name, "--quick", "--out", str(tmp_path / "runs"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (path,) = run_dirs(tmp_path / "runs", name)
+    assert str(path) in done.stdout
+    run = load_run(path)
+    assert run["meta"]["status"] == "COMPLETED"
+    assert run["config"]["experiment"] == name and run["config"]["seed"] == 0
+    assert run["metrics"]["train_seconds"] >= 0
+    assert run["curves"]
+    assert list(path.glob("*.png")), "no figure written"
+    assert not list(path.glob(".*.tmp")), "temporary file left behind"
+
+
+def test_mnist_quick_on_small_idx_files(tmp_path):
+    data = fake_mnist(tmp_path / "mnist")
+    done = cli("mnist", "--quick", f"data_dir={data}", "--out", str(tmp_path / "runs"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (path,) = run_dirs(tmp_path / "runs", "mnist")
+    metrics = json.loads((path / "metrics.json").read_text())
+    assert 0 <= metrics["test_accuracy"] <= 1
+
+
+def test_same_seed_same_metrics(tmp_path):
+    out = tmp_path / "runs"
+    for _ in range(2):
+        assert cli("xor", "--quick", "--seed", "3", "--out", str(out), cwd=tmp_path).returncode == 0
+    a, b = (load_run(p)["metrics"] for p in run_dirs(out, "xor"))
+    a.pop("train_seconds"), b.pop("train_seconds")
+    assert a == b
+
+
+def test_config_file_and_override_precedence(tmp_path):
+    toml = tmp_path / "x.toml"
+    toml.write_text('experiment = "xor"\nepochs = 7\nlr = 0.3\n')
+    done = cli("--config", str(toml), "lr=0.2", "--out", str(tmp_path / "runs"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (path,) = run_dirs(tmp_path / "runs", "xor")
+    cfg = json.loads((path / "config.json").read_text())["config"]
+    assert cfg["epochs"] == 7 and cfg["lr"] == 0.2
+
+
+def test_seed_sweep_writes_summary(tmp_path):
+    out = tmp_path / "runs"
+    done = cli("xor", "--quick", "seed=0,1", "--out", str(out), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (sweep,) = (out / "xor").glob("*-sweep-*")
+    rows = (sweep / "summary.csv").read_text().splitlines()
+    assert rows[0].startswith("run,seed,status")
+    assert [r.split(",")[0] for r in rows[1:]] == ["seed=0", "seed=1", "mean", "std"]
+    assert all((sweep / f"seed={s}").is_dir() for s in (0, 1))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["xorr"], "unknown experiment 'xorr'; did you mean xor"),
+        (["xor", "lrr=0.1"], "unknown key 'lrr'; did you mean lr"),
+        (["xor", "lr=fast"], "lr must be a number"),
+        (["xor", "lr=-1"], "lr must be > 0"),
+        (["digits", "hidden=[]"], "hidden"),
+        (["digits", "hidden=[0]"], "hidden"),
+        (["xor", "--seed", "-1"], "seed"),
+        (["xor", "nonsense"], "expected key=value"),
+        (["xor", "--config", "missing.toml"], "not found"),
+        (["mnist", "data_dir=nowhere"], "not found"),
+        (["xor", "--bogus"], "unrecognized arguments"),
+    ],
+)
+def test_bad_input_one_line_exit_2_nothing_written(tmp_path, args, message):
+    out = tmp_path / "runs"
+    done = cli(*args, "--out", str(out), cwd=tmp_path)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    leftover = [p for p in out.rglob("*") if p.is_file()] if out.exists() else []
+    assert leftover == []
+
+
+def test_corrupt_mnist_file_named(tmp_path):
+    data = fake_mnist(tmp_path / "mnist")
+    (data / "t10k-labels-idx1-ubyte.gz").write_bytes(b"not gzip at all")
+    done = cli("mnist", f"data_dir={data}", "--out", str(tmp_path / "runs"), cwd=tmp_path)
+    assert done.returncode == 2
+    assert "t10k-labels-idx1-ubyte" in done.stderr and "Traceback" not in done.stderr
+    assert run_dirs(tmp_path / "runs", "mnist") == []
+
+
+def test_unwritable_out(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    done = cli("xor", "--quick", "--out", str(blocker / "runs"), cwd=tmp_path)
+    assert done.returncode == 2
+    assert "--out" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_divergence_is_marked_and_keeps_curves(tmp_path):
+    out = tmp_path / "runs"
+    done = cli("mlp_regression", "--quick", "lr=1e6", "--out", str(out), cwd=tmp_path)
+    assert done.returncode == 3, done.stderr
+    (path,) = run_dirs(out, "mlp_regression")
+    run = load_run(path)
+    assert run["meta"]["status"] == "DIVERGED"
+    assert run["curves"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_marks_interrupted_and_keeps_partial_curves(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "runs"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "neurosim.run", "digits", "epochs=100000", "--out", str(out)],
+        cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:  # wait until a few epochs are done
+        time.sleep(0.5)
+        dirs = run_dirs(out, "digits")
+        if dirs and (dirs[0] / "meta.json").exists():
+            time.sleep(3)
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    (path,) = run_dirs(out, "digits")
+    run = load_run(path)
+    assert run["meta"]["status"] == "INTERRUPTED"
+    assert len(run["curves"]["loss"]) >= 1
