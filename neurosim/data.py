@@ -160,7 +160,8 @@ def load_idx(path: str | Path) -> np.ndarray:
         dims = "x".join(map(str, shape))
         what = "truncated" if found < expected else "longer than its header says"
         raise DataError(f"{path} is {what}: header says {dims} = {expected} bytes, found {found}")
-    return np.frombuffer(raw, dtype, offset=4 + 4 * ndim).reshape(shape).astype(dtype.newbyteorder("="))
+    values = np.frombuffer(raw, dtype, offset=4 + 4 * ndim).reshape(shape)
+    return values.astype(dtype.newbyteorder("="))
 
 
 def write_idx(path: str | Path, array: np.ndarray) -> None:

@@ -25,7 +25,7 @@ import shutil
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +51,11 @@ class RunSpec:
     experiment: str
     cfg: Any
     seed: int
-    parent: Path  # the run directory is created inside it
+    parent: Path  # the run directory is created inside it (or is it, with exact_dir)
     quick: bool
     argv: list[str]
     label: dict[str, Any] = field(default_factory=dict)  # the swept values, for summary.csv
+    exact_dir: bool = False  # True: `parent` itself is the run directory (sweeps)
 
     def payload(self) -> dict[str, Any]:
         return {"experiment": self.experiment, "seed": self.seed, "quick": self.quick,
@@ -103,6 +104,9 @@ def resolve(args: argparse.Namespace, argv: list[str]) -> list[RunSpec]:
     """Turn parsed arguments into the list of runs; every config is checked before any runs."""
     file_values: dict[str, Any] = {}
     name = args.experiment
+    if name is not None and "=" in name:  # `--config F.toml lr=0.1`: no name, only overrides
+        args.overrides.insert(0, name)
+        name = None
     if args.config:
         file_values = flatten(load_toml(args.config))
         file_name = file_values.pop("experiment", None)
@@ -118,7 +122,7 @@ def resolve(args: argparse.Namespace, argv: list[str]) -> list[RunSpec]:
     seeds = overrides.pop("seed", None)
     file_seed = file_values.pop("seed", None)
     if seeds is None:
-        seeds = [args.seed if args.seed is not None else (file_seed if file_seed is not None else 0)]
+        seeds = [args.seed if args.seed is not None else (file_seed or 0)]
     elif args.seed is not None:
         raise ConfigError("give the seed once: either --seed N or seed=...")
     for s in seeds:
@@ -169,7 +173,11 @@ def run_one(spec: RunSpec, say: Callable[[str], None] = print) -> Outcome:
     directory again and is re-raised; any other exception marks the run FAILED and propagates.
     """
     module = experiments.get(spec.experiment)
-    path = make_run_dir(spec.parent, spec.payload())
+    if spec.exact_dir:
+        path = spec.parent
+        path.mkdir(parents=True)
+    else:
+        path = make_run_dir(spec.parent, spec.payload())
     rd = RunDirectory(path, spec.experiment, spec.argv)
     rd.write_config(spec.payload())
     say(f"run directory: {path}")
@@ -230,11 +238,12 @@ def make_executor(workers: int, scheduler: str | None) -> Executor:
 def run_sweep(specs: list[RunSpec], workers: int | None, scheduler: str | None) -> int:
     """Run every spec in parallel, one directory each, then write summary.csv beside them."""
     stamp = utc_now()
-    sweep_dir = specs[0].parent / f"{stamp:%Y%m%dT%H%M%SZ}-sweep-{config_hash([s.payload() for s in specs])}"
+    digest = config_hash([s.payload() for s in specs])
+    sweep_dir = specs[0].parent / f"{stamp:%Y%m%dT%H%M%SZ}-sweep-{digest}"
     sweep_dir.mkdir(parents=True, exist_ok=False)
     specs = [
-        RunSpec(s.experiment, s.cfg, s.seed, sweep_dir / "_".join(f"{k}={v}" for k, v in s.label.items()),
-                s.quick, s.argv, s.label)
+        replace(s, parent=sweep_dir / ",".join(f"{k}={v}" for k, v in s.label.items()),
+                exact_dir=True)
         for s in specs
     ]
     print(f"sweep directory: {sweep_dir} ({len(specs)} runs)")
@@ -297,7 +306,7 @@ def print_list() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = make_parser().parse_args(argv)
+        args = make_parser().parse_intermixed_args(argv)
         if args.experiment == "list":
             print_list()
             return EXIT_OK

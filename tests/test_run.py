@@ -68,7 +68,8 @@ def test_quick_run_writes_a_complete_run_directory(tmp_path, name):
 
 def test_mnist_quick_on_small_idx_files(tmp_path):
     data = fake_mnist(tmp_path / "mnist")
-    done = cli("mnist", "--quick", f"data_dir={data}", "--out", str(tmp_path / "runs"), cwd=tmp_path)
+    out = str(tmp_path / "runs")
+    done = cli("mnist", "--quick", f"data_dir={data}", "--out", out, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     (path,) = run_dirs(tmp_path / "runs", "mnist")
     metrics = json.loads((path / "metrics.json").read_text())
@@ -151,9 +152,9 @@ def test_unwritable_out(tmp_path):
 
 def test_divergence_is_marked_and_keeps_curves(tmp_path):
     out = tmp_path / "runs"
-    done = cli("mlp_regression", "--quick", "lr=1e6", "--out", str(out), cwd=tmp_path)
+    done = cli("linear_regression", "lr=1000", "--out", str(out), cwd=tmp_path)
     assert done.returncode == 3, done.stderr
-    (path,) = run_dirs(out, "mlp_regression")
+    (path,) = run_dirs(out, "linear_regression")
     run = load_run(path)
     assert run["meta"]["status"] == "DIVERGED"
     assert run["curves"]

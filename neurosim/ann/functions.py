@@ -139,7 +139,10 @@ HUBER_DELTA = 1.0  # smooth L1: quadratic within |error| < delta, linear beyond
 
 
 def smooth_l1(out, y, delta: float = HUBER_DELTA):
-    r""".. math:: L = \mathrm{mean}\,[\tfrac12 e^2 \text{ if } |e|<\delta \text{ else } \delta(|e| - \tfrac12\delta)]."""
+    r"""Huber loss, averaged over all elements:
+
+    .. math:: L = \mathrm{mean}\,[\tfrac12 e^2 \,(|e|<\delta);\; \delta(|e| - \tfrac12\delta)]
+    """
     e = np.abs(out - _as_target(y, out))
     return float(np.mean(np.where(e < delta, 0.5 * e * e, delta * (e - 0.5 * delta))))
 
@@ -172,7 +175,10 @@ def _class_targets(y: np.ndarray, z: np.ndarray) -> np.ndarray:
 
 
 def categorical_cross_entropy(z, y):
-    r""".. math:: L = \frac1n \sum_i [\log \sum_k e^{z_{ik}} - \sum_k y_{ik} z_{ik}] (softmax output).
+    r"""Softmax cross-entropy from logits z:
+
+    .. math:: L = \frac1n \sum_i [\log \sum_k e^{z_{ik}} - \sum_k y_{ik} z_{ik}]
+
 
     `y` holds integer labels of shape (n,) or one-hot rows of shape (n, k).
     """

@@ -105,7 +105,8 @@ def nesterov(opt: Optimizer, params, grads) -> None:
 def rmsprop(opt: Optimizer, params, grads) -> None:
     r"""RMSprop (Tieleman & Hinton 2012).
 
-    .. math:: s \leftarrow \rho s + (1-\rho) g^2,\quad w \leftarrow w - \eta\, g / (\sqrt{s} + \epsilon)
+    .. math:: s \leftarrow \rho s + (1-\rho) g^2,\;
+              w \leftarrow w - \eta\, g / (\sqrt{s} + \epsilon)
     """
     for p, g, s, tmp in zip(params, grads, opt.buffers("s", params), opt.scratch, strict=True):
         s *= opt.rho

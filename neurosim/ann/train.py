@@ -145,7 +145,8 @@ def train(model: MLP, X: np.ndarray, y: np.ndarray, *, loss: str, optimizer: str
     params, acts, with_bias = model.params, model.activations, model.biases is not None
     dropout = model.dropout
 
-    with threadpool_limits(limits=blas_threads):
+    # NaN/inf are caught explicitly below (DIVERGED), so numpy need not warn about them
+    with threadpool_limits(limits=blas_threads), np.errstate(over="ignore", invalid="ignore"):
         try:
             for epoch in range(epochs):
                 opt.lr = sched(epoch, lr, epochs, **(schedule_kwargs or {}))

@@ -12,7 +12,10 @@ from types import ModuleType
 from neurosim.config import ConfigError, closest
 
 EXPERIMENTS: dict[str, tuple[str, str]] = {
-    "xor": ("neurosim.experiments.xor", "2-4-1 sigmoid MLP learns XOR by full-batch gradient descent"),
+    "xor": (
+        "neurosim.experiments.xor",
+        "2-4-1 sigmoid MLP learns XOR by full-batch gradient descent",
+    ),
     "linear_regression": (
         "neurosim.experiments.linear_regression",
         "one linear neuron recovers a generating weight and bias by gradient descent",

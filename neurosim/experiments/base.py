@@ -80,7 +80,9 @@ class Context:
     partial: Result = field(default_factory=Result)
     show_progress: bool = field(default_factory=lambda: sys.stderr.isatty())
 
-    def progress(self, iterable: Iterable[T], total: int | None = None, desc: str = "") -> Iterator[T]:
+    def progress(
+        self, iterable: Iterable[T], total: int | None = None, desc: str = ""
+    ) -> Iterator[T]:
         """Wrap `iterable` in a tqdm bar on a terminal; return it unchanged otherwise."""
         if not self.show_progress:
             return iter(iterable)
