@@ -111,6 +111,13 @@ class Loss:
     grad: Callable[[np.ndarray, np.ndarray], np.ndarray]
     from_logits: bool = False
     output_activation: str | None = None
+    fused: Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]] | None = None
+
+    def value_and_grad(self, out: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        """Both at once; cross-entropy shares one softmax between them (the training loop)."""
+        if self.fused is not None:
+            return self.fused(out, y)
+        return self.value(out, y), self.grad(out, y)
 
 
 def _as_target(y: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -197,6 +204,22 @@ def categorical_cross_entropy_grad(z, y):
     return (p - _class_targets(y, z)) / len(z)
 
 
+def categorical_cross_entropy_fused(z, y):
+    """Value and gradient of `categorical_cross_entropy` from one softmax."""
+    if y.ndim != 1:
+        return categorical_cross_entropy(z, y), categorical_cross_entropy_grad(z, y)
+    rows, labels = np.arange(len(z)), y.astype(np.int64, copy=False)
+    p = z - z.max(axis=1, keepdims=True)
+    shifted_target = p[rows, labels]  # z_y - max z, before exponentiation: log-sum-exp form
+    np.exp(p, out=p)
+    total = p.sum(axis=1)
+    value = float(np.mean(np.log(total) - shifted_target))
+    p /= total[:, None]
+    p[rows, labels] -= 1
+    p /= len(z)
+    return value, p
+
+
 LOSSES: dict[str, Loss] = {
     "mse": Loss(mse, mse_grad),
     "mae": Loss(mae, mae_grad),
@@ -204,7 +227,8 @@ LOSSES: dict[str, Loss] = {
     "binary_cross_entropy": Loss(binary_cross_entropy, binary_cross_entropy_grad,
                                  from_logits=True, output_activation="sigmoid"),
     "categorical_cross_entropy": Loss(categorical_cross_entropy, categorical_cross_entropy_grad,
-                                      from_logits=True, output_activation="softmax"),
+                                      from_logits=True, output_activation="softmax",
+                                      fused=categorical_cross_entropy_fused),
 }
 
 

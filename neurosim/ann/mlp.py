@@ -66,7 +66,8 @@ def forward(X: np.ndarray, weights: list[np.ndarray], biases: list[np.ndarray] |
 
 
 def backward(cache: Cache, delta: np.ndarray, weights: list[np.ndarray],
-             activations: list[str], with_bias: bool) -> tuple[list, list | None]:
+             activations: list[str], with_bias: bool,
+             out: tuple[list, list | None] | None = None) -> tuple[list, list | None]:
     """Backpropagate `delta` = dL/dz of the output layer; return weight and bias gradients.
 
     Parameters
@@ -76,18 +77,29 @@ def backward(cache: Cache, delta: np.ndarray, weights: list[np.ndarray],
     delta : ndarray of shape (n_samples, n_outputs)
         Gradient of the loss with respect to the output layer's pre-activation.
 
+    out : (grads_W, grads_b), optional
+        Preallocated arrays to write the gradients into (the training loop's flat buffer).
+
     Returns
     -------
     grads_W : list of ndarray, shapes as `weights`
     grads_b : list of ndarray of shape (n_out,), or None without biases
     """
     n_layers = len(weights)
-    grads_W: list = [None] * n_layers
-    grads_b: list | None = [None] * n_layers if with_bias else None
+    if out is None:
+        grads_W: list = [None] * n_layers
+        grads_b: list | None = [None] * n_layers if with_bias else None
+    else:
+        grads_W, grads_b = out
     for l in range(n_layers - 1, -1, -1):
-        grads_W[l] = cache.activations[l].T @ delta
-        if grads_b is not None:
-            grads_b[l] = delta.sum(axis=0)
+        if out is None:
+            grads_W[l] = cache.activations[l].T @ delta
+            if grads_b is not None:
+                grads_b[l] = delta.sum(axis=0)
+        else:
+            np.matmul(cache.activations[l].T, delta, out=grads_W[l])
+            if grads_b is not None:
+                np.sum(delta, axis=0, out=grads_b[l])
         if l == 0:
             break  # dL/dX is not needed
         g = delta @ weights[l].T
@@ -97,13 +109,14 @@ def backward(cache: Cache, delta: np.ndarray, weights: list[np.ndarray],
     return grads_W, grads_b
 
 
-def output_delta(cache: Cache, y: np.ndarray, loss: Loss, output_activation: str) -> np.ndarray:
-    """dL/dz of the output layer: directly from the logits for cross-entropies, else by the
-    chain rule through the output activation."""
+def loss_and_delta(cache: Cache, y: np.ndarray, loss: Loss,
+                   output_activation: str) -> tuple[float, np.ndarray]:
+    """The batch loss and dL/dz of the output layer: directly from the logits for
+    cross-entropies, else by the chain rule through the output activation."""
     if loss.from_logits:
-        return loss.grad(cache.pre[-1], y)
-    g = loss.grad(cache.activations[-1], y)
-    return DERIVATIVES[output_activation](cache.pre[-1], cache.activations[-1], g)
+        return loss.value_and_grad(cache.pre[-1], y)
+    value, g = loss.value_and_grad(cache.activations[-1], y)
+    return value, DERIVATIVES[output_activation](cache.pre[-1], cache.activations[-1], g)
 
 
 def loss_value(cache: Cache, y: np.ndarray, loss: Loss) -> float:
@@ -223,9 +236,9 @@ class MLP:
         spec = self.check_loss(loss)
         cache = forward(self._cast(X), self.weights, self.biases, self.activations,
                         self.dropout if training else 0.0, rng if training else None)
-        delta = output_delta(cache, np.asarray(y), spec, self.output_activation)
+        value, delta = loss_and_delta(cache, np.asarray(y), spec, self.output_activation)
         gW, gb = backward(cache, delta, self.weights, self.activations, self.biases is not None)
-        return loss_value(cache, np.asarray(y), spec), gW + (gb or [])
+        return value, gW + (gb or [])
 
     # --- persistence ---------------------------------------------------------------------------
 
@@ -250,6 +263,24 @@ class MLP:
             if net.biases is not None:
                 net.biases = [f[f"b{l}"] for l in range(len(net.biases))]
         return net
+
+    def pack(self) -> np.ndarray:
+        """Move every parameter into one contiguous buffer (weights first, then biases) and
+        make `weights` / `biases` views of it; returns the buffer.
+
+        The training loop does this so an optimiser step is a few calls over one array rather
+        than several calls per layer; values are unchanged.
+        """
+        flat = np.concatenate([p.ravel() for p in self.params])
+        views, start = [], 0
+        for p in self.params:
+            views.append(flat[start: start + p.size].reshape(p.shape))
+            start += p.size
+        n = len(self.weights)
+        self.weights = views[:n]
+        if self.biases is not None:
+            self.biases = views[n:]
+        return flat
 
     def copy_params(self) -> list[np.ndarray]:
         return [p.copy() for p in self.params]

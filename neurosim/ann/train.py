@@ -15,7 +15,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from neurosim.ann.functions import lookup
-from neurosim.ann.mlp import MLP, backward, forward, loss_value, output_delta
+from neurosim.ann.mlp import MLP, backward, forward, loss_and_delta, loss_value
 from neurosim.ann.optim import SCHEDULES, make_optimizer
 
 METRICS = ("accuracy", "mae")
@@ -130,7 +130,7 @@ def train(model: MLP, X: np.ndarray, y: np.ndarray, *, loss: str, optimizer: str
         lookup(dict.fromkeys(METRICS), m, "metric")
     sched = lookup(SCHEDULES, schedule, "schedule")
     opt = make_optimizer(optimizer, lr, momentum=momentum, beta1=beta1, beta2=beta2, rho=rho,
-                         eps=eps, l1=l1, l2=l2, n_decayed=len(model.weights))
+                         eps=eps, l1=l1, l2=l2)
     X = model._cast(X)
     y = np.asarray(y)
     if y.dtype.kind == "f":
@@ -142,8 +142,20 @@ def train(model: MLP, X: np.ndarray, y: np.ndarray, *, loss: str, optimizer: str
     if record_steps:
         history.steps["loss"] = []
     best_loss, best_params, waited = np.inf, None, 0
-    params, acts, with_bias = model.params, model.activations, model.biases is not None
-    dropout = model.dropout
+    acts, with_bias, dropout = model.activations, model.biases is not None, model.dropout
+    # One flat parameter buffer and one flat gradient buffer: backward writes into views of
+    # the latter, and the optimiser updates two arrays (weights, biases) instead of 2 per layer.
+    flat = model.pack()
+    n_weights = sum(W.size for W in model.weights)
+    grad_flat = np.empty_like(flat)
+    grad_views, start = [], 0
+    for p in model.params:
+        grad_views.append(grad_flat[start: start + p.size].reshape(p.shape))
+        start += p.size
+    grad_out = (grad_views[: len(model.weights)], grad_views[len(model.weights):] or None)
+    params = [flat[:n_weights], flat[n_weights:]] if with_bias else [flat]
+    grads = [grad_flat[:n_weights], grad_flat[n_weights:]] if with_bias else [grad_flat]
+    opt.n_decayed = 1
 
     # NaN/inf are caught explicitly below (DIVERGED), so numpy need not warn about them
     with threadpool_limits(limits=blas_threads), np.errstate(over="ignore", invalid="ignore"):
@@ -157,7 +169,7 @@ def train(model: MLP, X: np.ndarray, y: np.ndarray, *, loss: str, optimizer: str
                     xb, yb = (X, y) if batch == n else (X[idx], y[idx])
                     cache = forward(xb, model.weights, model.biases, acts, dropout,
                                     rng if dropout else None)
-                    value = loss_value(cache, yb, spec)
+                    value, delta = loss_and_delta(cache, yb, spec, model.output_activation)
                     if not np.isfinite(value):
                         history.status = "DIVERGED"
                         break
@@ -167,9 +179,8 @@ def train(model: MLP, X: np.ndarray, y: np.ndarray, *, loss: str, optimizer: str
                                                         model.output_activation)
                     if record_steps:
                         history.steps["loss"].append(value)
-                    delta = output_delta(cache, yb, spec, model.output_activation)
-                    gW, gb = backward(cache, delta, model.weights, acts, with_bias)
-                    opt.step(params, gW + (gb or []))
+                    backward(cache, delta, model.weights, acts, with_bias, out=grad_out)
+                    opt.step(params, grads)
                 if history.status == "DIVERGED" or not _finite(params):
                     history.status = "DIVERGED"
                     break
