@@ -1,0 +1,201 @@
+"""The Diehl & Cook (2015) unsupervised network: Poisson input -> excitatory layer with STDP
+and adaptive thresholds -> one-to-one inhibitory partners -> inhibition of every other
+excitatory neuron (winner-take-all).
+
+Diehl, P. U. & Cook, M. (2015). Unsupervised learning of digit recognition using
+spike-timing-dependent plasticity. Front. Comput. Neurosci. 9:99.
+
+The network is built once. A *pass* presents many samples inside one ``run()``: a TimedArray
+of fixed shape (``chunk`` samples x blocks x inputs) holds the rates and is rewritten in place
+between runs, so training, labelling and testing passes of any length reuse the same compiled
+code. Input weights are renormalised before every sample by a ``run_regularly`` operation that
+reads a summed variable (each neuron's total input weight), so no Python loop touches weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import brian2 as b2
+import numpy as np
+
+from neurosim.snn.encoding import Schedule, counts_per_sample, poisson_rates
+from neurosim.snn.models import LIF_ADAPTIVE, LIF_CONDUCTANCE, STDP_DIEHL_COOK
+
+
+@dataclass(frozen=True)
+class WTAParams:
+    """Every constant of the network; plain floats with the unit in the name.
+
+    Defaults are the original parameters of Diehl & Cook's code for 784 MNIST inputs.
+    """
+
+    n_input: int = 784  # input neurons (one per pixel)
+    n_exc: int = 100  # excitatory neurons (= inhibitory neurons)
+    dt_ms: float = 0.5  # integration step
+    present_ms: float = 350.0  # each sample shown for this long
+    rest_ms: float = 150.0  # then silence, so membranes and traces relax
+    max_rate_hz: float = 63.75  # rate of a fully-on pixel (255 / 4)
+    tau_e_ms: float = 100.0  # excitatory membrane time constant
+    v_rest_e_mv: float = -65.0  # excitatory resting potential
+    v_reset_e_mv: float = -65.0  # excitatory reset
+    v_thresh_e_mv: float = -52.0  # excitatory threshold (before theta)
+    refrac_e_ms: float = 5.0  # excitatory refractory period
+    tau_i_ms: float = 10.0  # inhibitory membrane time constant
+    v_rest_i_mv: float = -60.0  # inhibitory resting potential
+    v_reset_i_mv: float = -45.0  # inhibitory reset
+    v_thresh_i_mv: float = -40.0  # inhibitory threshold
+    refrac_i_ms: float = 2.0  # inhibitory refractory period
+    tau_ge_ms: float = 1.0  # excitatory conductance decay
+    tau_gi_ms: float = 2.0  # inhibitory conductance decay
+    e_exc_mv: float = 0.0  # excitatory reversal potential
+    e_inh_e_mv: float = -100.0  # inhibitory reversal potential of excitatory neurons
+    e_inh_i_mv: float = -85.0  # inhibitory reversal potential of inhibitory neurons
+    w_ei: float = 10.4  # excitatory -> inhibitory (one-to-one) weight
+    w_ie: float = 17.0  # inhibitory -> every other excitatory weight
+    theta_plus_mv: float = 0.05  # threshold increase per spike (homeostasis)
+    tau_theta_ms: float = 1e7  # threshold decay (practically none)
+    tau_pre_ms: float = 20.0  # presynaptic STDP trace
+    tau_post1_ms: float = 20.0  # postsynaptic trace for depression
+    tau_post2_ms: float = 40.0  # postsynaptic trace for potentiation
+    nu_pre: float = 1e-4  # depression rate (at a pre spike, times post1)
+    nu_post: float = 1e-2  # potentiation rate (at a post spike, times pre * post2)
+    w_max: float = 1.0  # input weights are clipped to [0, w_max]
+    w_init_max: float = 0.3  # initial input weights uniform in [0, w_init_max]
+    norm_total: float = 78.0  # each neuron's input weights sum to this before every sample
+
+    @property
+    def schedule(self) -> Schedule:
+        return Schedule(self.present_ms, self.rest_ms)
+
+
+def namespace(p: WTAParams) -> dict[str, object]:
+    """The Brian2 names the equations use, with units."""
+    ms, mV = b2.ms, b2.mV
+    return {
+        "tau_e": p.tau_e_ms * ms, "v_rest_e": p.v_rest_e_mv * mV, "v_reset_e": p.v_reset_e_mv * mV,
+        "v_thresh_e": p.v_thresh_e_mv * mV, "tau_i": p.tau_i_ms * ms,
+        "v_rest_i": p.v_rest_i_mv * mV, "v_reset_i": p.v_reset_i_mv * mV,
+        "v_thresh_i": p.v_thresh_i_mv * mV, "tau_ge": p.tau_ge_ms * ms,
+        "tau_gi": p.tau_gi_ms * ms, "E_exc": p.e_exc_mv * mV, "E_inh_e": p.e_inh_e_mv * mV,
+        "E_inh_i": p.e_inh_i_mv * mV, "w_ei": p.w_ei, "w_ie": p.w_ie,
+        "theta_plus": p.theta_plus_mv * mV, "tau_theta": p.tau_theta_ms * ms,
+        "tau_pre": p.tau_pre_ms * ms, "tau_post1": p.tau_post1_ms * ms,
+        "tau_post2": p.tau_post2_ms * ms, "nu_pre": p.nu_pre, "nu_post": p.nu_post,
+        "w_max": p.w_max, "norm_total": p.norm_total,
+    }
+
+
+class WTANetwork:
+    """The built network; `present` runs passes of samples through it.
+
+    Parameters
+    ----------
+    params : WTAParams
+    rng : numpy.random.Generator
+        Draws the initial weights (Brian2's own generator must be seeded separately).
+    chunk : int
+        Samples per ``run()``; the rate table has this many samples' rows.
+    """
+
+    def __init__(self, params: WTAParams, rng: np.random.Generator, chunk: int = 100):
+        p = params
+        self.params, self.chunk = p, int(chunk)
+        sched = p.schedule
+        self.period_s = sched.period_ms / 1000.0
+        b2.defaultclock.dt = p.dt_ms * b2.ms
+        self.table = np.zeros((self.chunk * sched.blocks_per_sample, p.n_input))
+        self.stim = b2.TimedArray(self.table * b2.Hz, dt=sched.block_ms * b2.ms, name="stim")
+        # TimedArray keeps its own copy: rewrite *that* array in place between runs
+        self._values = self.stim.values
+
+        # every run() lasts exactly one chunk, so t % chunk_T is the time inside the chunk
+        self.inp = b2.PoissonGroup(p.n_input, rates="stim(t % chunk_T, i)", name="input")
+        exc_eqs = (LIF_ADAPTIVE.replace("tau_m", "tau_e").replace("v_rest", "v_rest_e")
+                   .replace("E_inh", "E_inh_e")
+                   + "w_total : 1\nplastic : 1 (shared)\n")
+        self.exc = b2.NeuronGroup(
+            p.n_exc, exc_eqs, threshold="v > v_thresh_e + theta",
+            reset="v = v_reset_e; theta += plastic * theta_plus",
+            refractory=p.refrac_e_ms * b2.ms, method="euler", name="exc")
+        inh_eqs = (LIF_CONDUCTANCE.replace("tau_m", "tau_i").replace("v_rest", "v_rest_i")
+                   .replace("E_inh", "E_inh_i"))
+        self.inh = b2.NeuronGroup(p.n_exc, inh_eqs, threshold="v > v_thresh_i",
+                                  reset="v = v_reset_i", refractory=p.refrac_i_ms * b2.ms,
+                                  method="euler", name="inh")
+        self.exc.v = p.v_rest_e_mv * b2.mV
+        self.inh.v = p.v_rest_i_mv * b2.mV
+
+        self.syn = b2.Synapses(
+            self.inp, self.exc, STDP_DIEHL_COOK["model"] + "w_total_post = w : 1 (summed)\n",
+            on_pre=STDP_DIEHL_COOK["on_pre"], on_post=STDP_DIEHL_COOK["on_post"],
+            method="exact", name="input_exc")
+        self.syn.connect()
+        # connect() orders synapses by (pre, post): reshape to (n_input, n_exc)
+        w0 = rng.uniform(0, p.w_init_max, size=(p.n_input, p.n_exc))
+        self.syn.w = (w0 * p.norm_total / w0.sum(axis=0)).ravel()
+        # the summed variable w_total_post is computed in the 'groups' slot of every step:
+        # normalise at the 'end' of a sample's first step, when it is current (at 'start' of
+        # t=0 it has never been computed and is 0)
+        self.syn.run_regularly("w = w * norm_total / (w_total_post + 1e-12)",
+                               dt=sched.period_ms * b2.ms, when="end", name="normalise")
+        self.ei = b2.Synapses(self.exc, self.inh, on_pre="ge_post += w_ei", name="exc_inh")
+        self.ei.connect(j="i")
+        self.ie = b2.Synapses(self.inh, self.exc, on_pre="gi_post += w_ie", name="inh_exc")
+        self.ie.connect(condition="i != j")
+
+        self.exc_mon = b2.SpikeMonitor(self.exc, name="exc_spikes")
+        self.inp_mon = b2.SpikeMonitor(self.inp, name="input_spikes")
+        self.inp_mon.active = False
+        self.net = b2.Network(self.inp, self.exc, self.inh, self.syn, self.ei, self.ie,
+                              self.exc_mon, self.inp_mon)
+        self.ns = {**namespace(p), "stim": self.stim,
+                   "chunk_T": self.chunk * self.period_s * b2.second}
+
+    @property
+    def weights(self) -> np.ndarray:
+        """Input weights, ndarray of shape (n_input, n_exc)."""
+        return np.asarray(self.syn.w[:]).reshape(self.params.n_input, self.params.n_exc)
+
+    @property
+    def theta_mv(self) -> np.ndarray:
+        return np.asarray(self.exc.theta[:] / b2.mV)
+
+    def present(self, X: np.ndarray, plastic: bool, record_input: bool = False,
+                on_chunk=None) -> np.ndarray:
+        """Show every row of `X` (intensities in [0, 1]) and return spike counts.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_input)
+        plastic : bool
+            STDP and threshold adaptation on (training) or off (labelling, testing).
+        record_input : bool
+            Record the input spikes of the first chunk (for a raster figure).
+        on_chunk : callable (n_done, counts_so_far), optional
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_exc), int64
+        """
+        p = self.params
+        self.syn.stdp_on = 1.0 if plastic else 0.0
+        self.exc.plastic = 1.0 if plastic else 0.0
+        rates = poisson_rates(X, p.max_rate_hz)
+        out = np.zeros((len(X), p.n_exc), dtype=np.int64)
+        sched = p.schedule
+        for start in range(0, len(X), self.chunk):
+            part = rates[start: start + self.chunk]
+            self._values[...] = 0.0
+            self._values[: len(part) * sched.blocks_per_sample] = sched.table(part)
+            self.inp_mon.active = record_input and start == 0
+            t0 = float(self.net.t / b2.second)
+            n_before = self.exc_mon.num_spikes
+            self.net.run(self.chunk * self.period_s * b2.second, namespace=self.ns)
+            i = np.asarray(self.exc_mon.i[n_before:])
+            t = np.asarray(self.exc_mon.t[n_before:] / b2.second)
+            out[start: start + len(part)] = counts_per_sample(
+                i, t, t0, self.period_s, len(part), p.n_exc)
+            if on_chunk is not None:
+                on_chunk(start + len(part), out[: start + len(part)])
+        return out

@@ -1,0 +1,119 @@
+"""Spiking building blocks pinned by hand computations (Brian2's numpy target: no compiler)."""
+
+from __future__ import annotations
+
+import math
+
+import brian2 as b2
+import numpy as np
+import pytest
+
+from neurosim.snn import backend
+from neurosim.snn.encoding import Schedule, counts_per_sample, poisson_rates, poisson_spikes
+from neurosim.snn.models import LIF_CURRENT, STDP_ADDITIVE, STDP_DIEHL_COOK
+from neurosim.snn.wta import WTANetwork, WTAParams
+
+
+@pytest.fixture(autouse=True)
+def numpy_target():
+    backend.select("numpy")
+    b2.defaultclock.dt = 0.1 * b2.ms
+    yield
+
+
+@pytest.mark.parametrize(("method", "expected_mv"), [
+    ("euler", -70 + 0.1 * (-65 + 70 + 20) / 10),  # v += dt * (v_rest - v + RI) / tau
+    ("exact", -45 + (-70 + 45) * math.exp(-0.1 / 10)),  # v_inf + (v0 - v_inf) e^{-dt/tau}
+])
+def test_one_lif_step_by_hand(method, expected_mv):
+    group = b2.NeuronGroup(1, LIF_CURRENT, threshold="v > v_thresh", reset="v = v_rest",
+                           refractory=2 * b2.ms, method=method)
+    group.v = -70 * b2.mV
+    group.I = 2 * b2.nA  # R * I = 10 Mohm * 2 nA = 20 mV
+    net = b2.Network(group)
+    net.run(0.1 * b2.ms, namespace={"v_rest": -65 * b2.mV, "R": 10 * b2.Mohm,
+                                     "tau_m": 10 * b2.ms, "v_thresh": -50 * b2.mV})
+    assert float(group.v[0] / b2.mV) == pytest.approx(expected_mv, abs=1e-9)
+
+
+def stdp_weight(rule: dict, pre_ms: list[float], post_ms: list[float], params: dict,
+                w0: float = 0.5) -> float:
+    """Weight after one pre neuron fires at `pre_ms` and one post neuron at `post_ms`."""
+    pre = b2.SpikeGeneratorGroup(1, [0] * len(pre_ms), np.array(pre_ms) * b2.ms)
+    post = b2.NeuronGroup(
+        1, "ge : 1", method="euler",
+        threshold=" or ".join(f"abs(t - {t}*ms) < 0.5*dt" for t in post_ms) or "False")
+    syn = b2.Synapses(pre, post, rule["model"], on_pre=rule["on_pre"], on_post=rule["on_post"],
+                      method="exact")
+    syn.connect()
+    syn.w = w0
+    syn.stdp_on = 1.0
+    net = b2.Network(pre, post, syn)
+    net.run((max(pre_ms + post_ms) + 1) * b2.ms, namespace=params)
+    return float(syn.w[0])
+
+
+SONG = {"tau_pre": 20 * b2.ms, "tau_post": 20 * b2.ms, "A_pre": 0.01, "A_post": -0.0105,
+        "w_max": 1.0}
+
+
+def test_additive_stdp_potentiation_at_plus_10ms():
+    w = stdp_weight(STDP_ADDITIVE, [10.0], [20.0], SONG)
+    assert w - 0.5 == pytest.approx(0.01 * math.exp(-10 / 20), rel=1e-6)
+
+
+def test_additive_stdp_depression_at_minus_10ms():
+    w = stdp_weight(STDP_ADDITIVE, [20.0], [10.0], SONG)
+    assert w - 0.5 == pytest.approx(-0.0105 * math.exp(-10 / 20), rel=1e-6)
+
+
+def test_diehl_cook_stdp_by_hand():
+    params = {"tau_pre": 20 * b2.ms, "tau_post1": 20 * b2.ms, "tau_post2": 40 * b2.ms,
+              "nu_pre": 1e-4, "nu_post": 1e-2, "w_max": 1.0}
+    w = stdp_weight(STDP_DIEHL_COOK, [10.0], [0.0, 20.0], params)
+    # pre at 10 ms: w -= nu_pre * post1 = 1e-4 e^{-10/20}
+    # post at 20 ms: w += nu_post * pre * post2(before reset) = 1e-2 e^{-10/20} e^{-20/40}
+    expected = 0.5 - 1e-4 * math.exp(-0.5) + 1e-2 * math.exp(-0.5) * math.exp(-0.5)
+    assert w == pytest.approx(expected, rel=1e-6)
+
+
+def test_weights_stay_in_bounds():
+    many_post = [float(t) for t in range(11, 200, 5)]
+    assert stdp_weight(STDP_ADDITIVE, [10.0, 60.0, 110.0], many_post, SONG, w0=0.995) <= 1.0
+    assert stdp_weight(STDP_ADDITIVE, many_post, [10.0], SONG, w0=0.001) >= 0.0
+
+
+def test_poisson_rates_and_spikes():
+    rates = poisson_rates(np.array([[0.0, 0.5, 1.0]]), 40.0)
+    assert rates.tolist() == [[0.0, 20.0, 40.0]]
+    spikes = poisson_spikes(np.array([0.0, 100.0]), 50.0, 1e-3, np.random.default_rng(0))
+    assert spikes[:, 0].sum() == 0
+    assert spikes[:, 1].mean() / 1e-3 == pytest.approx(100.0, rel=0.05)
+
+
+def test_schedule_table_and_counts():
+    sched = Schedule(present_ms=350, rest_ms=150)
+    assert sched.block_ms == 50 and sched.blocks_per_sample == 10
+    table = sched.table(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    assert table.shape == (20, 2)
+    assert table[:7].tolist() == [[1.0, 2.0]] * 7 and not table[7:10].any()
+    assert table[10].tolist() == [3.0, 4.0]
+    i = np.array([0, 1, 1, 0, 1])
+    t = np.array([0.10, 0.20, 0.45, 0.60, 0.99])  # samples of 0.5 s starting at t=0
+    counts = counts_per_sample(i, t, 0.0, 0.5, 2, 2)
+    assert counts.tolist() == [[1, 2], [1, 1]]
+
+
+def test_wta_pass_normalises_and_counts():
+    p = WTAParams(n_input=6, n_exc=3, present_ms=50, rest_ms=25, max_rate_hz=400,
+                  norm_total=1.5)
+    net = WTANetwork(p, np.random.default_rng(0), chunk=2)
+    X = np.random.default_rng(1).random((3, 6))
+    counts = net.present(X, plastic=True)
+    assert counts.shape == (3, 3) and counts.dtype == np.int64
+    # renormalised before the last sample, then changed only by that sample's STDP
+    np.testing.assert_allclose(net.weights.sum(axis=0), 1.5, rtol=0.05)
+    assert np.all((net.weights >= 0) & (net.weights <= p.w_max))
+    frozen = net.weights.copy()
+    net.present(X[:1], plastic=False)
+    np.testing.assert_allclose(net.weights, frozen * 1.5 / frozen.sum(axis=0), rtol=1e-6)
