@@ -158,6 +158,11 @@ class WTANetwork:
         return np.asarray(self.syn.w[:]).reshape(self.params.n_input, self.params.n_exc)
 
     @property
+    def t_s(self) -> float:
+        """Simulated time so far, in seconds."""
+        return float(self.net.t / b2.second)
+
+    @property
     def theta_mv(self) -> np.ndarray:
         return np.asarray(self.exc.theta[:] / b2.mV)
 
@@ -189,7 +194,7 @@ class WTANetwork:
             self._values[...] = 0.0
             self._values[: len(part) * sched.blocks_per_sample] = sched.table(part)
             self.inp_mon.active = record_input and start == 0
-            t0 = float(self.net.t / b2.second)
+            t0 = self.t_s
             n_before = self.exc_mon.num_spikes
             self.net.run(self.chunk * self.period_s * b2.second, namespace=self.ns)
             i = np.asarray(self.exc_mon.i[n_before:])
