@@ -20,7 +20,6 @@ from neurosim.snn.hebbian import (
 )
 
 
-
 def test_one_step_of_each_rule_by_hand():
     w, x = np.array([0.5, 0.25]), np.array([2.0, 4.0])  # y = 1 + 1 = 2
     np.testing.assert_allclose(hebb(w, x, 0.1), [0.5 + 0.1 * 2 * 2, 0.25 + 0.1 * 2 * 4])

@@ -27,7 +27,10 @@ def hebb(w: np.ndarray, x: np.ndarray, eta: float) -> np.ndarray:
 
 
 def hebb_normalised(w: np.ndarray, x: np.ndarray, eta: float) -> np.ndarray:
-    r"""Hebb followed by explicit normalisation. .. math:: w \leftarrow (w + \eta y x)/|w + \eta y x|"""
+    r"""Hebb followed by explicit normalisation.
+
+    .. math:: w \leftarrow (w + \eta y x) / |w + \eta y x|
+    """
     w = hebb(w, x, eta)
     return w / np.linalg.norm(w)
 
