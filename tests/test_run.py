@@ -127,6 +127,11 @@ def test_seed_sweep_writes_summary(tmp_path):
         (["xor", "--config", "missing.toml"], "not found"),
         (["mnist", "data_dir=nowhere"], "not found"),
         (["xor", "--bogus"], "unrecognized arguments"),
+        (["stdp_digits", "backend=gpu"], "unknown backend 'gpu'"),
+        (["stdp_digits", "snn.n_exc=0"], "snn.n_exc must be >= 1"),
+        (["stdp_digits", "snn.n_ex=3"], "did you mean snn.n_exc"),
+        (["stdp_song2000", "song.input_rate_hz=-5"], "song.input_rate_hz must be > 0"),
+        (["bcm_selectivity", "n_inputs=3"], "even number"),
     ],
 )
 def test_bad_input_one_line_exit_2_nothing_written(tmp_path, args, message):
