@@ -14,7 +14,7 @@ target, timed side by side in one process:
 Compile time (first build and run of each network) is reported separately; throughput is
 measured after it. Then neurosim's scaling with 100 / 400 / 1600 excitatory neurons.
 
-    python experiments/benchmarks/bench_stdp.py               # writes its section of docs/benchmarks.md
+    python experiments/benchmarks/bench_stdp.py       # writes its section of docs/benchmarks.md
     python experiments/benchmarks/bench_stdp.py --samples 10 --no-write   # smoke run
 """
 
@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import machine, table, write_section  # noqa: E402
 
 from neurosim.snn import backend  # noqa: E402
-from neurosim.snn.models import LIF_ADAPTIVE, LIF_CONDUCTANCE, STDP_DIEHL_COOK  # noqa: E402
-from neurosim.snn.wta import WTANetwork, WTAParams, namespace  # noqa: E402
+from neurosim.snn.models import STDP_DIEHL_COOK  # noqa: E402
+from neurosim.snn.wta import WTANetwork, WTAParams, build_layers, namespace  # noqa: E402
 
 
 class PerSampleWTA:
@@ -43,18 +43,7 @@ class PerSampleWTA:
         self.p = p
         b2.defaultclock.dt = p.dt_ms * b2.ms
         self.inp = b2.PoissonGroup(p.n_input, rates=np.zeros(p.n_input) * b2.Hz, name="ps_input")
-        exc_eqs = (LIF_ADAPTIVE.replace("tau_m", "tau_e").replace("v_rest", "v_rest_e")
-                   .replace("E_inh", "E_inh_e") + "plastic : 1 (shared)\n")
-        self.exc = b2.NeuronGroup(p.n_exc, exc_eqs, threshold="v > v_thresh_e + theta",
-                                  reset="v = v_reset_e; theta += plastic * theta_plus",
-                                  refractory=p.refrac_e_ms * b2.ms, method="euler",
-                                  name="ps_exc")
-        inh_eqs = (LIF_CONDUCTANCE.replace("tau_m", "tau_i").replace("v_rest", "v_rest_i")
-                   .replace("E_inh", "E_inh_i"))
-        self.inh = b2.NeuronGroup(p.n_exc, inh_eqs, threshold="v > v_thresh_i",
-                                  reset="v = v_reset_i", refractory=p.refrac_i_ms * b2.ms,
-                                  method="euler", name="ps_inh")
-        self.exc.v, self.inh.v = p.v_rest_e_mv * b2.mV, p.v_rest_i_mv * b2.mV
+        self.exc, self.inh, ei, ie = build_layers(p, prefix="ps_")
         self.exc.plastic = 1.0
         self.syn = b2.Synapses(self.inp, self.exc, STDP_DIEHL_COOK["model"],
                                on_pre=STDP_DIEHL_COOK["on_pre"],
@@ -62,10 +51,6 @@ class PerSampleWTA:
         self.syn.connect()
         self.syn.w = rng.uniform(0, p.w_init_max, p.n_input * p.n_exc)
         self.syn.stdp_on = 1.0
-        ei = b2.Synapses(self.exc, self.inh, on_pre="ge_post += w_ei", name="ps_ei")
-        ei.connect(j="i")
-        ie = b2.Synapses(self.inh, self.exc, on_pre="gi_post += w_ie", name="ps_ie")
-        ie.connect(condition="i != j")
         self.mon = b2.SpikeMonitor(self.exc, record=False, name="ps_counts")
         self.net = b2.Network(self.inp, self.exc, self.inh, self.syn, ei, ie, self.mon)
         self.ns = namespace(p)

@@ -86,6 +86,32 @@ def namespace(p: WTAParams) -> dict[str, object]:
     }
 
 
+
+def build_layers(p: WTAParams, extra_exc: str = "", prefix: str = ""):
+    """The excitatory layer (adaptive threshold), its inhibitory partners and the lateral
+    inhibition between them: returns (exc, inh, exc_inh, inh_exc).
+
+    Each excitatory neuron excites its own inhibitory partner (one-to-one, ``w_ei``), which
+    inhibits every *other* excitatory neuron (``w_ie``): winner-take-all.
+    """
+    exc_eqs = (LIF_ADAPTIVE.replace("tau_m", "tau_e").replace("v_rest", "v_rest_e")
+               .replace("E_inh", "E_inh_e") + "plastic : 1 (shared)\n" + extra_exc)
+    exc = b2.NeuronGroup(p.n_exc, exc_eqs, threshold="v > v_thresh_e + theta",
+                         reset="v = v_reset_e; theta += plastic * theta_plus",
+                         refractory=p.refrac_e_ms * b2.ms, method="euler", name=prefix + "exc")
+    inh_eqs = (LIF_CONDUCTANCE.replace("tau_m", "tau_i").replace("v_rest", "v_rest_i")
+               .replace("E_inh", "E_inh_i"))
+    inh = b2.NeuronGroup(p.n_exc, inh_eqs, threshold="v > v_thresh_i", reset="v = v_reset_i",
+                         refractory=p.refrac_i_ms * b2.ms, method="euler", name=prefix + "inh")
+    exc.v = p.v_rest_e_mv * b2.mV
+    inh.v = p.v_rest_i_mv * b2.mV
+    ei = b2.Synapses(exc, inh, on_pre="ge_post += w_ei", name=prefix + "exc_inh")
+    ei.connect(j="i")
+    ie = b2.Synapses(inh, exc, on_pre="gi_post += w_ie", name=prefix + "inh_exc")
+    ie.connect(condition="i != j")
+    return exc, inh, ei, ie
+
+
 class WTANetwork:
     """The built network; `present` runs passes of samples through it.
 
@@ -111,20 +137,7 @@ class WTANetwork:
 
         # every run() lasts exactly one chunk, so t % chunk_T is the time inside the chunk
         self.inp = b2.PoissonGroup(p.n_input, rates="stim(t % chunk_T, i)", name="input")
-        exc_eqs = (LIF_ADAPTIVE.replace("tau_m", "tau_e").replace("v_rest", "v_rest_e")
-                   .replace("E_inh", "E_inh_e")
-                   + "w_total : 1\nplastic : 1 (shared)\n")
-        self.exc = b2.NeuronGroup(
-            p.n_exc, exc_eqs, threshold="v > v_thresh_e + theta",
-            reset="v = v_reset_e; theta += plastic * theta_plus",
-            refractory=p.refrac_e_ms * b2.ms, method="euler", name="exc")
-        inh_eqs = (LIF_CONDUCTANCE.replace("tau_m", "tau_i").replace("v_rest", "v_rest_i")
-                   .replace("E_inh", "E_inh_i"))
-        self.inh = b2.NeuronGroup(p.n_exc, inh_eqs, threshold="v > v_thresh_i",
-                                  reset="v = v_reset_i", refractory=p.refrac_i_ms * b2.ms,
-                                  method="euler", name="inh")
-        self.exc.v = p.v_rest_e_mv * b2.mV
-        self.inh.v = p.v_rest_i_mv * b2.mV
+        self.exc, self.inh, self.ei, self.ie = build_layers(p, extra_exc="w_total : 1\n")
 
         self.syn = b2.Synapses(
             self.inp, self.exc, STDP_DIEHL_COOK["model"] + "w_total_post = w : 1 (summed)\n",
@@ -139,10 +152,6 @@ class WTANetwork:
         # t=0 it has never been computed and is 0)
         self.syn.run_regularly("w = w * norm_total / (w_total_post + 1e-12)",
                                dt=sched.period_ms * b2.ms, when="end", name="normalise")
-        self.ei = b2.Synapses(self.exc, self.inh, on_pre="ge_post += w_ei", name="exc_inh")
-        self.ei.connect(j="i")
-        self.ie = b2.Synapses(self.inh, self.exc, on_pre="gi_post += w_ie", name="inh_exc")
-        self.ie.connect(condition="i != j")
 
         self.exc_mon = b2.SpikeMonitor(self.exc, name="exc_spikes")
         self.inp_mon = b2.SpikeMonitor(self.inp, name="input_spikes")
