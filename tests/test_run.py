@@ -83,6 +83,18 @@ def test_mnist_quick_on_small_idx_files(tmp_path):
     assert 0 <= metrics["test_accuracy"] <= 1
 
 
+def test_stdp_digits_reads_mnist_idx_files(tmp_path):
+    data = fake_mnist(tmp_path / "mnist")
+    out = str(tmp_path / "runs")
+    done = cli("stdp_digits", "--quick", "dataset=mnist", f"data_dir={data}", "n_train=30",
+               "n_test=20", "--out", out, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (path,) = run_dirs(tmp_path / "runs", "stdp_digits")
+    run = load_run(path)
+    assert run["arrays"]["weights"].shape == (784, 20)
+    assert run["arrays"]["feature_shape"].tolist() == [28, 28]
+
+
 def test_same_seed_same_metrics(tmp_path):
     out = tmp_path / "runs"
     for _ in range(2):

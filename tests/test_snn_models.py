@@ -117,3 +117,18 @@ def test_wta_pass_normalises_and_counts():
     frozen = net.weights.copy()
     net.present(X[:1], plastic=False)
     np.testing.assert_allclose(net.weights, frozen * 1.5 / frozen.sum(axis=0), rtol=1e-6)
+
+
+def test_stdp_digits_same_seed_same_metrics():
+    from neurosim.config import build
+    from neurosim.experiments import stdp_digits
+    from neurosim.experiments.base import quick_context
+
+    cfg = build(stdp_digits.Config, {**stdp_digits.QUICK, "n_train": 20, "n_test": 10,
+                                     "snn.n_exc": 8})
+    runs = [stdp_digits.run(cfg, quick_context(seed)) for seed in (3, 3, 4)]
+    drop = ("train_seconds", "train_samples_per_second", "build_seconds", "total_seconds")
+    a, b, c = ({k: v for k, v in r.metrics.items() if k not in drop} for r in runs)
+    assert a == b
+    np.testing.assert_array_equal(runs[0].arrays["weights"], runs[1].arrays["weights"])
+    assert not np.array_equal(runs[0].arrays["weights"], runs[2].arrays["weights"])
