@@ -169,3 +169,17 @@ def test_history_per_step_and_lr_schedule():
                             schedule_kwargs={"step_size": 1, "gamma": 0.5})
     assert len(history.steps["loss"]) == 3 * 10  # 300 samples / 32 -> 10 batches per epoch
     assert history.epochs["lr"] == pytest.approx([1e-2, 5e-3, 2.5e-3])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_blas_path_matches_numpy_path(dtype):
+    # flat 1-D buffers take BLAS axpy/scal; 2-D arrays take plain numpy: same updates
+    rng = np.random.default_rng(0)
+    flat = rng.standard_normal(50).astype(dtype)
+    square = flat.reshape(5, 10).copy()
+    a, b = make_optimizer("adam", 0.01), make_optimizer("adam", 0.01)
+    for _ in range(5):
+        g = rng.standard_normal(50).astype(dtype)
+        a.step([flat], [g.copy()])
+        b.step([square], [g.reshape(5, 10).copy()])
+    np.testing.assert_allclose(flat, square.ravel(), rtol=1e-5 if dtype == np.float32 else 1e-12)

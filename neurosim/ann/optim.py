@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.linalg.blas import get_blas_funcs
 
 from neurosim.ann.functions import lookup
 
@@ -120,30 +121,53 @@ def rmsprop(opt: Optimizer, params, grads) -> None:
         p -= tmp
 
 
+def _blas(x: np.ndarray):
+    """BLAS ``axpy`` and ``scal`` for a contiguous 1-D float32/float64 array, else None."""
+    if x.ndim != 1 or not x.flags.c_contiguous or x.dtype.char not in "fd":
+        return None
+    axpy, scal = get_blas_funcs(("axpy", "scal"), (x,))
+    return axpy, scal
+
+
 def adam(opt: Optimizer, params, grads) -> None:
     r"""Adam with bias correction (Kingma & Ba 2015).
 
     .. math:: m \leftarrow \beta_1 m + (1-\beta_1) g,\; v \leftarrow \beta_2 v + (1-\beta_2) g^2,\;
               w \leftarrow w - \eta \frac{m / (1-\beta_1^t)}{\sqrt{v / (1-\beta_2^t)} + \epsilon}
+
+    Computed as the algebraically identical
+    :math:`w \leftarrow w - \eta \frac{\sqrt{c_2}}{c_1} \frac{m}{\sqrt{v} + \epsilon \sqrt{c_2}}`
+    with :math:`c_k = 1-\beta_k^t`, which saves one pass over the parameters; on the training
+    loop's flat buffers the scaled additions are single BLAS ``axpy`` / ``scal`` calls.
     """
     b1, b2, t = opt.beta1, opt.beta2, opt.t
-    step = opt.lr / (1 - b1**t)
-    inv_sqrt_c2 = 1 / math.sqrt(1 - b2**t)
+    sqrt_c2 = math.sqrt(1 - b2**t)
+    step = opt.lr * sqrt_c2 / (1 - b1**t)
+    eps = opt.eps * sqrt_c2
     ms, vs = opt.buffers("m", params), opt.buffers("v", params)
     for p, g, m, v, tmp in zip(params, grads, ms, vs, opt.scratch, strict=True):
-        m *= b1
-        np.multiply(g, 1 - b1, out=tmp)
-        m += tmp
-        v *= b2
+        blas = _blas(p) if p.dtype == g.dtype and g.flags.c_contiguous else None
         np.multiply(g, g, out=tmp)
-        tmp *= 1 - b2
-        v += tmp
+        if blas is not None:  # in place: f2py overwrites a contiguous y of the right type
+            axpy, scal = blas
+            scal(b1, m)
+            axpy(g, m, a=1 - b1)
+            scal(b2, v)
+            axpy(tmp, v, a=1 - b2)
+        else:
+            m *= b1
+            m += (1 - b1) * g
+            v *= b2
+            tmp *= 1 - b2
+            v += tmp
         np.sqrt(v, out=tmp)
-        tmp *= inv_sqrt_c2
-        tmp += opt.eps
+        tmp += eps
         np.divide(m, tmp, out=tmp)
-        tmp *= step
-        p -= tmp
+        if blas is not None:
+            blas[0](tmp, p, a=-step)
+        else:
+            tmp *= step
+            p -= tmp
 
 
 OPTIMIZERS: dict[str, Callable[[Optimizer, list, list], None]] = {
