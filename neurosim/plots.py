@@ -81,10 +81,11 @@ def histogram(ax: Axes, values: np.ndarray, *, bins: int | Sequence[float] = 40,
 
 
 def tile(W: np.ndarray, shape: tuple[int, int], n_cols: int | None = None,
-         pad: int = 1) -> np.ndarray:
+         pad: int = 1, signed: bool = False) -> np.ndarray:
     """Arrange the columns of ``W`` (n_inputs, n_units) as images of `shape` in one mosaic.
 
-    Each image is scaled to its own [0, 1] range; padding is NaN (drawn blank).
+    Each image is scaled to its own [0, 1] range, or with ``signed=True`` to [-1, 1] by its
+    largest magnitude (so zero stays zero); padding is NaN (drawn blank).
     """
     n_units = W.shape[1]
     n_cols = n_cols or int(np.ceil(np.sqrt(n_units)))
@@ -93,17 +94,26 @@ def tile(W: np.ndarray, shape: tuple[int, int], n_cols: int | None = None,
     mosaic = np.full((n_rows * (h + pad) - pad, n_cols * (w + pad) - pad), np.nan)
     for k in range(n_units):
         img = W[:, k].reshape(shape).astype(float)
-        lo, hi = img.min(), img.max()
-        img = (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
+        if signed:
+            top = np.abs(img).max()
+            img = img / top if top > 0 else img
+        else:
+            lo, hi = img.min(), img.max()
+            img = (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
         r, c = divmod(k, n_cols)
         mosaic[r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w] = img
     return mosaic
 
 
 def receptive_fields(ax: Axes, W: np.ndarray, shape: tuple[int, int], *,
-                     n_cols: int | None = None, cmap: str = "hot_r", title: str = ""):
-    """Each unit's input weights, ``W[:, k]`` of shape (n_inputs,), drawn as an image."""
-    img = ax.imshow(tile(np.asarray(W), shape, n_cols), cmap=cmap, interpolation="nearest")
+                     n_cols: int | None = None, cmap: str = "hot_r", title: str = "",
+                     signed: bool = False):
+    """Each unit's input weights, ``W[:, k]`` of shape (n_inputs,), drawn as an image.
+
+    ``signed=True`` keeps the sign (for MLP weights: use a diverging `cmap`)."""
+    limits = {"vmin": -1, "vmax": 1} if signed else {"vmin": 0, "vmax": 1}
+    img = ax.imshow(tile(np.asarray(W), shape, n_cols, signed=signed), cmap=cmap,
+                    interpolation="nearest", **limits)
     ax.set_xticks([])
     ax.set_yticks([])
     if title:

@@ -91,6 +91,7 @@ def classifier_figure(result: Result, image_shape: tuple[int, int], title: str):
                            title=f"test accuracy {result.metrics['test_accuracy']:.3f}")
     W1 = result.arrays["W1"]
     plots.receptive_fields(axes[0, 3], W1[:, : min(64, W1.shape[1])], image_shape,
-                           cmap="RdBu_r", title="first-layer weights")
+                           cmap="RdBu_r", signed=True,
+                           title="first-layer weights (red +, blue -)")
     fig.suptitle(title)
     return fig
