@@ -8,8 +8,8 @@ spike-timing-dependent plasticity. Front. Comput. Neurosci. 9:99.
 The network is built once. A *pass* presents many samples inside one ``run()``: a TimedArray
 of fixed shape (``chunk`` samples x blocks x inputs) holds the rates and is rewritten in place
 between runs, so training, labelling and testing passes of any length reuse the same compiled
-code. Input weights are renormalised before every sample by a ``run_regularly`` operation that
-reads a summed variable (each neuron's total input weight), so no Python loop touches weights.
+code. Input weights are renormalised before every sample by a ``network_operation`` scheduled at
+the sample period inside the run (one numpy operation per sample, no ``run()`` per sample).
 """
 
 from __future__ import annotations
@@ -137,27 +137,33 @@ class WTANetwork:
 
         # every run() lasts exactly one chunk, so t % chunk_T is the time inside the chunk
         self.inp = b2.PoissonGroup(p.n_input, rates="stim(t % chunk_T, i)", name="input")
-        self.exc, self.inh, self.ei, self.ie = build_layers(p, extra_exc="w_total : 1\n")
+        self.exc, self.inh, self.ei, self.ie = build_layers(p)
 
         self.syn = b2.Synapses(
-            self.inp, self.exc, STDP_DIEHL_COOK["model"] + "w_total_post = w : 1 (summed)\n",
+            self.inp, self.exc, STDP_DIEHL_COOK["model"],
             on_pre=STDP_DIEHL_COOK["on_pre"], on_post=STDP_DIEHL_COOK["on_post"],
             method="exact", name="input_exc")
         self.syn.connect()
         # connect() orders synapses by (pre, post): reshape to (n_input, n_exc)
         w0 = rng.uniform(0, p.w_init_max, size=(p.n_input, p.n_exc))
         self.syn.w = (w0 * p.norm_total / w0.sum(axis=0)).ravel()
-        # the summed variable w_total_post is computed in the 'groups' slot of every step:
-        # normalise at the 'end' of a sample's first step, when it is current (at 'start' of
-        # t=0 it has never been computed and is 0)
-        self.syn.run_regularly("w = w * norm_total / (w_total_post + 1e-12)",
-                               dt=sched.period_ms * b2.ms, when="end", name="normalise")
+
+        # Renormalise before every sample, inside the run: one numpy operation per sample.
+        # (A summed variable read by run_regularly would also work in standalone mode, but it
+        # sums every synapse at every time step: measured 0.30 vs 0.09 s/sample at 784 x 400.)
+        @b2.network_operation(dt=sched.period_ms * b2.ms, when="start", name="normalise")
+        def normalise():
+            W = np.asarray(self.syn.w[:]).reshape(p.n_input, p.n_exc)
+            total = W.sum(axis=0)
+            self.syn.w[:] = (W * (p.norm_total / np.where(total > 0, total, 1.0))).ravel()
+
+        self.normalise = normalise
 
         self.exc_mon = b2.SpikeMonitor(self.exc, name="exc_spikes")
         self.inp_mon = b2.SpikeMonitor(self.inp, name="input_spikes")
         self.inp_mon.active = False
         self.net = b2.Network(self.inp, self.exc, self.inh, self.syn, self.ei, self.ie,
-                              self.exc_mon, self.inp_mon)
+                              self.exc_mon, self.inp_mon, self.normalise)
         self.ns = {**namespace(p), "stim": self.stim,
                    "chunk_T": self.chunk * self.period_s * b2.second}
 
