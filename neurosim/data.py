@@ -1,39 +1,70 @@
 """Data sets: XOR, toy regression / classification, sklearn digits, MNIST IDX files, task splits.
 
-Everything is made or read locally: nothing is downloaded at run time. Pixels are scaled to
-[0, 1] and stored as float32. Randomness comes from an explicit `np.random.Generator` (or, where
-scikit-learn needs one, an integer seed).
+Everything is made or read locally: nothing is downloaded at run time. Features are float32 by
+default and pixels are scaled to [0, 1]. Randomness comes from an explicit
+`np.random.Generator` (or, where scikit-learn needs one, an integer seed).
+
+A missing or corrupt data file raises `DataError` (a `ValueError`) with one line naming the file
+and what is wrong; the runner turns it into an exit status of 2 without a traceback.
 """
 
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+__all__ = [
+    "DATASETS",
+    "DataError",
+    "Dataset",
+    "MNIST_FILES",
+    "class_incremental_tasks",
+    "digits",
+    "find_idx",
+    "get_loader",
+    "linear_regression",
+    "load_idx",
+    "mnist",
+    "nonlinear_function",
+    "nonlinear_regression",
+    "one_hot",
+    "task_classes",
+    "threshold_task",
+    "write_idx",
+    "xor",
+]
 
 
 class DataError(ValueError):
     """A data file is missing, unreadable or corrupt; the message names the file."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Dataset:
     """A supervised data set split into train and test parts.
 
     Attributes
     ----------
     X_train : ndarray of shape (n_train, n_features)
-    y_train : ndarray of shape (n_train,) for classes, (n_train, n_outputs) for regression
+    y_train : ndarray of shape (n_train,) of int64 class indices, or (n_train, n_outputs) of
+        floats for regression and single-sigmoid (0/1) targets
     X_test : ndarray of shape (n_test, n_features)
-    y_test : ndarray like `y_train`
+    y_test : ndarray like `y_train`, with n_test rows
     n_classes : int or None
         Number of classes; None for a regression.
     name : str
-    feature_shape : tuple of int, optional
-        How a feature vector is drawn as an image, e.g. (8, 8) for digits.
+        The data set's name in `DATASETS`.
+    feature_shape : tuple of int or None
+        How one feature vector is drawn as an image, e.g. (8, 8) for digits, (28, 28) for MNIST.
+    params : dict of str to float
+        The generating parameters of a synthetic set (e.g. ``weight``, ``bias`` and ``noise`` of
+        `linear_regression`), so an experiment can check what a model recovered.
     """
 
     X_train: np.ndarray
@@ -43,6 +74,17 @@ class Dataset:
     n_classes: int | None
     name: str
     feature_shape: tuple[int, ...] | None = None
+    params: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self):
+        for split in ("train", "test"):
+            X, y = getattr(self, f"X_{split}"), getattr(self, f"y_{split}")
+            if len(X) != len(y):
+                raise ValueError(
+                    f"{self.name}: X_{split} has {len(X)} rows but y_{split} has {len(y)}"
+                )
+        if self.n_classes is not None and self.n_classes < 1:
+            raise ValueError(f"{self.name}: n_classes must be >= 1 or None, got {self.n_classes}")
 
 
 # --- toy tasks ---------------------------------------------------------------------------------
@@ -51,110 +93,283 @@ class Dataset:
 def xor(dtype: str = "float32") -> Dataset:
     """The four XOR patterns; the test set is the training set (there is nothing else).
 
-    Targets have shape (4, 1) so an MSE-trained single sigmoid output can use them directly.
+    Returns
+    -------
+    Dataset
+        ``X_train`` of shape (4, 2) holding (0, 0), (0, 1), (1, 0), (1, 1) and ``y_train`` of
+        shape (4, 1) holding 0, 1, 1, 0, so an MSE- or BCE-trained single sigmoid output can use
+        them directly. ``X_test`` / ``y_test`` are copies of the training arrays.
     """
     X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=dtype)
     y = np.array([[0], [1], [1], [0]], dtype=dtype)
     return Dataset(X, y, X.copy(), y.copy(), n_classes=2, name="xor")
 
 
-def linear_regression(n: int, rng: np.random.Generator, *, weight: float = 2.0,
-                      bias: float = -0.5, noise: float = 0.1, test_fraction: float = 0.25,
-                      dtype: str = "float32") -> Dataset:
-    """``y = weight * x + bias + noise``, x uniform in [-1, 1]; shapes (n, 1)."""
+def linear_regression(
+    n: int,
+    rng: np.random.Generator,
+    *,
+    weight: float = 2.0,
+    bias: float = -0.5,
+    noise: float = 0.1,
+    test_fraction: float = 0.25,
+    dtype: str = "float32",
+) -> Dataset:
+    r"""Noisy samples of a line, for checking that one linear neuron recovers it.
+
+    .. math:: y = w x + b + \sigma \varepsilon,
+       \quad x \sim U[-1, 1],\ \varepsilon \sim N(0, 1)
+
+    Parameters
+    ----------
+    n : int
+        Samples in total (>= 2), split into train and test parts.
+    rng : numpy.random.Generator
+    weight, bias : float
+        The generating line; returned in ``params`` for comparison with the fit.
+    noise : float
+        Standard deviation sigma of the Gaussian noise (>= 0).
+    test_fraction : float
+        Share of the samples held out for testing, in (0, 1).
+
+    Returns
+    -------
+    Dataset
+        X of shape (n_split, 1), y of shape (n_split, 1); ``n_classes`` None;
+        ``params = {"weight": w, "bias": b, "noise": sigma}``.
+    """
+    _check_noise(noise)
+    _check_split(n, test_fraction)
     x = rng.uniform(-1, 1, size=(n, 1))
     y = weight * x + bias + noise * rng.standard_normal((n, 1))
-    return _split(x.astype(dtype), y.astype(dtype), test_fraction, rng, None, "linear_regression")
+    params = {"weight": float(weight), "bias": float(bias), "noise": float(noise)}
+    return _split(
+        x.astype(dtype), y.astype(dtype), test_fraction, rng, None, "linear_regression", params
+    )
 
 
-def threshold_task(n: int, rng: np.random.Generator, *, threshold: float = 0.5,
-                   test_fraction: float = 0.25, dtype: str = "float32") -> Dataset:
-    """The 1-D threshold task: x uniform in [0, 1], class 1 where ``x > threshold``.
+def threshold_task(
+    n: int,
+    rng: np.random.Generator,
+    *,
+    threshold: float = 0.5,
+    low: float = 0.0,
+    high: float = 1.0,
+    test_fraction: float = 0.25,
+    dtype: str = "float32",
+) -> Dataset:
+    """The 1-D threshold task: points on a line, class 1 above a threshold.
 
-    ``y`` has shape (n, 1) (0/1 floats) for a single sigmoid output.
+    The logistic-regression toy of the sleep article: one sigmoid neuron must learn
+    ``w x + b = 0`` at ``x = threshold``.
+
+    Parameters
+    ----------
+    n : int
+        Samples in total (>= 2).
+    rng : numpy.random.Generator
+    threshold : float
+        Class boundary; class 1 where ``x > threshold``.
+    low, high : float
+        Inputs are uniform in [low, high).
+    test_fraction : float
+        Share of the samples held out for testing, in (0, 1).
+
+    Returns
+    -------
+    Dataset
+        X of shape (n_split, 1); y of shape (n_split, 1) of 0/1 floats (a single sigmoid
+        output's target); ``n_classes`` 2; ``params = {"threshold": threshold}``.
     """
-    x = rng.uniform(0, 1, size=(n, 1))
+    if not low < high:
+        raise ValueError(f"threshold_task needs low < high, got low={low}, high={high}")
+    _check_split(n, test_fraction)
+    x = rng.uniform(low, high, size=(n, 1))
     y = (x > threshold).astype(dtype)
-    return _split(x.astype(dtype), y, test_fraction, rng, None, "threshold_task")
+    params = {"threshold": float(threshold)}
+    return _split(x.astype(dtype), y, test_fraction, rng, 2, "threshold_task", params)
 
 
 def nonlinear_function(X: np.ndarray) -> np.ndarray:
-    """The regression target ``sin(pi x1) * cos(pi x2)`` of shape (n, 1)."""
+    r"""The noise-free target of `nonlinear_regression`.
+
+    .. math:: f(x_1, x_2) = \sin(\pi x_1) \cos(\pi x_2)
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, 2)
+
+    Returns
+    -------
+    ndarray of shape (n_samples, 1)
+    """
     return (np.sin(np.pi * X[:, 0]) * np.cos(np.pi * X[:, 1]))[:, None]
 
 
-def nonlinear_regression(n: int, rng: np.random.Generator, *, noise: float = 0.1,
-                         test_fraction: float = 0.25, dtype: str = "float32") -> Dataset:
-    """``y = sin(pi x1) cos(pi x2) + noise`` on x uniform in [-1, 1]^2; y of shape (n, 1)."""
+def nonlinear_regression(
+    n: int,
+    rng: np.random.Generator,
+    *,
+    noise: float = 0.1,
+    test_fraction: float = 0.25,
+    dtype: str = "float32",
+) -> Dataset:
+    r"""A noisy nonlinear function of two inputs, for an MLP regression.
+
+    .. math:: y = \sin(\pi x_1) \cos(\pi x_2) + \sigma \varepsilon,
+       \quad x \sim U[-1, 1]^2,\ \varepsilon \sim N(0, 1)
+
+    Parameters
+    ----------
+    n : int
+        Samples in total (>= 2).
+    rng : numpy.random.Generator
+    noise : float
+        Standard deviation sigma of the Gaussian noise (>= 0).
+    test_fraction : float
+        Share of the samples held out for testing, in (0, 1).
+
+    Returns
+    -------
+    Dataset
+        X of shape (n_split, 2), y of shape (n_split, 1); ``n_classes`` None;
+        ``params = {"noise": sigma}``. `nonlinear_function` gives the noise-free target.
+    """
+    _check_noise(noise)
+    _check_split(n, test_fraction)
     X = rng.uniform(-1, 1, size=(n, 2))
     y = nonlinear_function(X) + noise * rng.standard_normal((n, 1))
-    return _split(X.astype(dtype), y.astype(dtype), test_fraction, rng, None,
-                  "nonlinear_regression")
+    params = {"noise": float(noise)}
+    return _split(
+        X.astype(dtype), y.astype(dtype), test_fraction, rng, None, "nonlinear_regression", params
+    )
 
 
-def _split(X, y, test_fraction, rng, n_classes, name) -> Dataset:
+def _check_noise(noise: float) -> None:
+    if not noise >= 0:
+        raise ValueError(f"noise must be >= 0, got {noise}")
+
+
+def _check_split(n: int, test_fraction: float) -> None:
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    if n < 2:
+        raise ValueError(f"need at least 2 samples for a train/test split, got n={n}")
+
+
+def _split(X, y, test_fraction, rng, n_classes, name, params) -> Dataset:
     order = rng.permutation(len(X))
-    n_test = max(1, int(round(test_fraction * len(X))))
+    # at least one sample on each side, whatever the rounding
+    n_test = min(len(X) - 1, max(1, int(round(test_fraction * len(X)))))
     test, train = order[:n_test], order[n_test:]
-    return Dataset(X[train], y[train], X[test], y[test], n_classes, name)
+    return Dataset(X[train], y[train], X[test], y[test], n_classes, name, params=params)
 
 
 # --- sklearn digits ----------------------------------------------------------------------------
 
 
-def digits(seed: int = 0, test_fraction: float = 0.33, dtype: str = "float32") -> Dataset:
-    """scikit-learn's 1,797 handwritten digits (8x8, pixels 0..16 scaled to [0, 1]).
+def digits(
+    seed: int | np.random.Generator = 0, test_fraction: float = 0.33, dtype: str = "float32"
+) -> Dataset:
+    """scikit-learn's 1,797 handwritten digits (8x8 pixels, 0..16 scaled to [0, 1]).
 
-    The train/test split is stratified by class and fixed by `seed`.
+    Parameters
+    ----------
+    seed : int or numpy.random.Generator
+        Fixes the split (scikit-learn's ``random_state``); a Generator is asked for one integer.
+    test_fraction : float
+        Share held out for testing, in (0, 1); the split is stratified by class.
+
+    Returns
+    -------
+    Dataset
+        X of shape (n_split, 64) in [0, 1]; y of shape (n_split,) of int64 classes 0-9;
+        ``n_classes`` 10; ``feature_shape`` (8, 8).
     """
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    if isinstance(seed, np.random.Generator):
+        seed = int(seed.integers(2**31 - 1))
     bunch = load_digits()
     X = (bunch.data / 16.0).astype(dtype)
     y = bunch.target.astype(np.int64)
-    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=test_fraction, stratify=y,
-                                              random_state=seed)
+    X_tr, X_te, y_tr, y_te = train_test_split(
+        X, y, test_size=test_fraction, stratify=y, random_state=int(seed)
+    )
     return Dataset(X_tr, y_tr, X_te, y_te, n_classes=10, name="digits", feature_shape=(8, 8))
 
 
-# --- MNIST from IDX files ----------------------------------------------------------------------
+# --- IDX files (MNIST's format) ----------------------------------------------------------------
 
-_IDX_TYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"),
-              0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+# IDX type codes (the third byte of the magic number) -> big-endian element type
+_IDX_TYPES = {
+    0x08: np.dtype(np.uint8),
+    0x09: np.dtype(np.int8),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+_GZIP_MAGIC = b"\x1f\x8b"
 
 
 def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, gunzipped when it is named ``.gz`` or starts like a gzip stream."""
     try:
         raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path} not found") from None
     except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc.strerror}") from None
-    if path.suffix == ".gz" or raw[:2] == b"\x1f\x8b":
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if path.suffix == ".gz" or raw[:2] == _GZIP_MAGIC:
         try:
             return gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as exc:
-            raise DataError(f"{path} is not a valid gzip file ({exc})") from None
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise DataError(f"{path} is not a valid gzip file ({reason})") from None
     return raw
 
 
 def load_idx(path: str | Path) -> np.ndarray:
-    """Read an IDX file (plain or ``.gz``) into an array, checking its header against its size.
+    """Read an IDX file (plain or gzip-compressed) into an array, checking header against size.
+
+    The IDX header is two zero bytes, a type code (0x08 unsigned byte, 0x09 signed byte,
+    0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64), the number of dimensions, then each
+    dimension's size as a big-endian uint32; the values follow, big-endian, in C order.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file; gzip is recognised by a ``.gz`` suffix or by the gzip magic bytes.
+
+    Returns
+    -------
+    ndarray of shape given by the header, in native byte order
 
     Raises
     ------
     DataError
-        One line naming the file: missing, not gzip, bad magic number, truncated, too long.
+        One line naming the file: missing or unreadable, corrupt gzip, bad magic number,
+        broken header, truncated or longer than its header says.
     """
     path = Path(path)
     raw = _read_bytes(path)
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
-        magic = raw[:4].hex() if raw else "empty"
-        raise DataError(f"{path} is not an IDX file (magic 0x{magic})")
+        magic = f"0x{raw[:4].hex()}" if raw else "none: the file is empty"
+        raise DataError(f"{path} is not an IDX file (magic {magic})")
     dtype, ndim = _IDX_TYPES[raw[2]], raw[3]
-    if ndim < 1 or len(raw) < 4 + 4 * ndim:
-        raise DataError(f"{path} has a broken IDX header ({ndim} dimensions)")
+    if ndim < 1:
+        raise DataError(f"{path} has a broken IDX header (0 dimensions)")
+    if len(raw) < 4 + 4 * ndim:
+        raise DataError(
+            f"{path} has a broken IDX header ({ndim} dimensions but only "
+            f"{max(0, len(raw) - 4)} of {4 * ndim} bytes of sizes)"
+        )
     shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
-    expected = int(np.prod(shape)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow on silly headers
     found = len(raw) - 4 - 4 * ndim
     if found != expected:
         dims = "x".join(map(str, shape))
@@ -165,17 +380,34 @@ def load_idx(path: str | Path) -> np.ndarray:
 
 
 def write_idx(path: str | Path, array: np.ndarray) -> None:
-    """Write `array` as an IDX file, gzip-compressed when `path` ends in ``.gz``."""
+    """Write `array` as an IDX file, gzip-compressed when `path` ends in ``.gz``.
+
+    Parameters
+    ----------
+    path : str or Path
+    array : ndarray with 1 to 255 dimensions
+        dtype uint8, int8, int16, int32, float32 or float64 (MNIST itself is uint8).
+
+    Raises
+    ------
+    ValueError
+        For a dtype or a shape that IDX cannot store.
+    """
     path = Path(path)
     array = np.asarray(array)
-    codes = {np.dtype(v).newbyteorder("="): k for k, v in _IDX_TYPES.items()}
+    codes = {v.newbyteorder("="): k for k, v in _IDX_TYPES.items()}
     code = codes.get(array.dtype.newbyteorder("="))
     if code is None:
-        raise ValueError(f"IDX cannot store dtype {array.dtype}")
+        names = ", ".join(str(v.newbyteorder("=")) for v in _IDX_TYPES.values())
+        raise ValueError(f"IDX cannot store dtype {array.dtype}; use one of {names}")
+    if not 1 <= array.ndim <= 255 or max(array.shape) >= 2**32:
+        raise ValueError(f"IDX cannot store an array of shape {array.shape}")
     header = bytes([0, 0, code, array.ndim]) + np.asarray(array.shape, ">u4").tobytes()
-    body = header + array.astype(_IDX_TYPES[code]).tobytes()
+    body = header + np.ascontiguousarray(array, dtype=_IDX_TYPES[code]).tobytes()
     path.write_bytes(gzip.compress(body) if path.suffix == ".gz" else body)
 
+
+# --- MNIST -------------------------------------------------------------------------------------
 
 MNIST_FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -186,62 +418,185 @@ MNIST_FILES = {
 
 
 def find_idx(folder: Path, stem: str) -> Path:
-    """``folder/stem`` or ``folder/stem.gz`` (also the ``stem.idx3-ubyte`` dot variant)."""
-    candidates = [stem, stem + ".gz", stem.replace("-idx", ".idx"),
-                  stem.replace("-idx", ".idx") + ".gz"]
-    for name in candidates:
+    """``folder/stem`` or ``folder/stem.gz`` (also the ``train-images.idx3-ubyte`` spelling).
+
+    Raises
+    ------
+    DataError
+        Naming the missing file and the folder searched.
+    """
+    folder = Path(folder)
+    dotted = stem.replace("-idx", ".idx")  # how some mirrors and Kaggle name the files
+    for name in (stem, stem + ".gz", dotted, dotted + ".gz"):
         if (folder / name).is_file():
             return folder / name
-    raise DataError(f"MNIST file {stem}(.gz) not found in {folder}; put the four MNIST IDX "
-                    f"files there or pass data_dir=DIR")
+    raise DataError(
+        f"MNIST file {stem}(.gz) not found in {folder}; put the four MNIST IDX files there "
+        f"or pass data_dir=DIR"
+    )
 
 
-def mnist(data_dir: str | Path, n_train: int | None = None, n_test: int | None = None,
-          dtype: str = "float32") -> Dataset:
-    """MNIST from its four IDX files in `data_dir`; pixels scaled to [0, 1], images flattened.
+def mnist(
+    data_dir: str | Path,
+    n_train: int | None = None,
+    n_test: int | None = None,
+    dtype: str = "float32",
+) -> Dataset:
+    """MNIST from its four IDX files in `data_dir`; nothing is downloaded.
 
-    `n_train` / `n_test` keep only the first images of each split (all when None).
+    Looks for ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
+    ``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte``, each plain or ``.gz``.
+
+    Parameters
+    ----------
+    data_dir : str or Path
+        The folder holding the files (``~`` is expanded).
+    n_train, n_test : int or None
+        Keep only the first n images of each split (all when None, or when n exceeds the file).
+
+    Returns
+    -------
+    Dataset
+        X of shape (n_split, H*W) with pixels 0..255 scaled to [0, 1]; y of shape (n_split,)
+        of int64 classes 0-9; ``n_classes`` 10; ``feature_shape`` (H, W), (28, 28) for MNIST.
+
+    Raises
+    ------
+    DataError
+        One line naming the folder or file at fault: missing, corrupt, images not 3-D uint8,
+        labels not 1-D uint8 in 0-9, image and label counts that disagree.
     """
+    for name, n in (("n_train", n_train), ("n_test", n_test)):
+        if n is not None and n < 0:
+            raise DataError(f"{name} must be >= 0 or None, got {n}")
     folder = Path(data_dir).expanduser()
     if not folder.is_dir():
-        raise DataError(f"MNIST folder {folder} not found; pass data_dir=DIR holding the four "
-                        f"IDX files (train-images-idx3-ubyte.gz, ...)")
-    arrays = {k: load_idx(find_idx(folder, stem)) for k, stem in MNIST_FILES.items()}
+        raise DataError(
+            f"MNIST folder {folder} not found; pass data_dir=DIR holding the four IDX files "
+            f"(train-images-idx3-ubyte.gz, ...)"
+        )
+    paths = {key: find_idx(folder, stem) for key, stem in MNIST_FILES.items()}
+    arrays = {key: load_idx(path) for key, path in paths.items()}
     out = {}
     for split, limit in (("train", n_train), ("test", n_test)):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
-        stem = MNIST_FILES[f"{split}_images"]
-        if images.ndim != 3:
-            raise DataError(f"{stem} in {folder} should hold 3-D images, has shape {images.shape}")
-        if labels.ndim != 1 or len(labels) != len(images):
-            raise DataError(f"{MNIST_FILES[f'{split}_labels']} in {folder} has {len(labels)} "
-                            f"labels for {len(images)} images")
+        image_path, label_path = paths[f"{split}_images"], paths[f"{split}_labels"]
+        if images.ndim != 3 or images.dtype != np.uint8:
+            raise DataError(
+                f"{image_path} should hold uint8 images of shape (n, rows, cols), "
+                f"has {images.dtype} of shape {images.shape}"
+            )
+        if labels.ndim != 1 or labels.dtype != np.uint8:
+            raise DataError(
+                f"{label_path} should hold uint8 labels of shape (n,), "
+                f"has {labels.dtype} of shape {labels.shape}"
+            )
+        if len(labels) != len(images):
+            raise DataError(
+                f"{label_path} has {len(labels)} labels for {len(images)} images in "
+                f"{image_path.name}"
+            )
         if labels.size and labels.max() > 9:
-            raise DataError(f"{MNIST_FILES[f'{split}_labels']} in {folder} has label "
-                            f"{labels.max()} (expected 0-9)")
+            raise DataError(f"{label_path} has label {labels.max()} (expected 0-9)")
         images, labels = images[:limit], labels[:limit]
-        out[split] = (images.reshape(len(images), -1).astype(dtype) / 255.0,
-                      labels.astype(np.int64))
-    shape = arrays["train_images"].shape[1:]
-    return Dataset(*out["train"], *out["test"], n_classes=10, name="mnist",
-                   feature_shape=tuple(int(s) for s in shape))
+        X = images.reshape(len(images), -1).astype(dtype) / 255.0
+        out[split] = (X, labels.astype(np.int64))
+    if arrays["train_images"].shape[1:] != arrays["test_images"].shape[1:]:
+        raise DataError(
+            f"{paths['train_images']} holds {arrays['train_images'].shape[1:]} images but "
+            f"{paths['test_images'].name} holds {arrays['test_images'].shape[1:]}"
+        )
+    shape = tuple(int(s) for s in arrays["train_images"].shape[1:])
+    return Dataset(*out["train"], *out["test"], n_classes=10, name="mnist", feature_shape=shape)
 
 
 # --- helpers -----------------------------------------------------------------------------------
 
 
 def one_hot(y: np.ndarray, n_classes: int, dtype: str = "float32") -> np.ndarray:
-    """Class indices of shape (n,) -> one-hot rows of shape (n, n_classes)."""
+    """Class indices -> one-hot rows.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n,) of integer classes in [0, n_classes)
+    n_classes : int
+
+    Returns
+    -------
+    ndarray of shape (n, n_classes)
+    """
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"one_hot needs class indices of shape (n,), got shape {y.shape}")
+    if y.size and (y.min() < 0 or y.max() >= n_classes or not np.all(y == np.round(y))):
+        raise ValueError(f"one_hot needs integer classes in [0, {n_classes}), got {np.unique(y)}")
     out = np.zeros((len(y), n_classes), dtype=dtype)
-    out[np.arange(len(y)), np.asarray(y, dtype=np.int64)] = 1
+    out[np.arange(len(y)), y.astype(np.int64)] = 1
     return out
 
 
-def class_incremental_tasks(y: np.ndarray, classes_per_task: int = 2) -> list[np.ndarray]:
-    """Indices of each task of a class-incremental split: classes 0-1, then 2-3, ...
+def task_classes(y: np.ndarray, classes_per_task: int = 2) -> list[tuple[int, ...]]:
+    """The classes of each task of a class-incremental split, in class order.
 
-    Returns one index array per task, in class order (the sleep experiment's 5 x 2 MNIST split).
+    Parameters
+    ----------
+    y : ndarray of shape (n,) of integer classes
+    classes_per_task : int
+        Classes per task (>= 1); the last task holds the remainder when it does not divide.
+
+    Returns
+    -------
+    list of tuple of int
+        E.g. ``[(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)]`` for MNIST in 5 tasks of 2.
     """
-    classes = np.unique(y)
-    groups = [classes[k: k + classes_per_task] for k in range(0, len(classes), classes_per_task)]
-    return [np.flatnonzero(np.isin(y, g)) for g in groups]
+    if classes_per_task < 1:
+        raise ValueError(f"classes_per_task must be >= 1, got {classes_per_task}")
+    classes = [int(c) for c in np.unique(y)]
+    return [
+        tuple(classes[k : k + classes_per_task]) for k in range(0, len(classes), classes_per_task)
+    ]
+
+
+def class_incremental_tasks(y: np.ndarray, classes_per_task: int = 2) -> list[np.ndarray]:
+    """Sample indices of each task of a class-incremental split: classes 0-1, then 2-3, ...
+
+    Parameters
+    ----------
+    y : ndarray of shape (n,) of integer classes
+    classes_per_task : int
+        Classes per task (>= 1); `task_classes` names the classes of each task.
+
+    Returns
+    -------
+    list of ndarray of int64
+        One sorted index array into `y` per task (the sleep experiment's 5 x 2 MNIST split).
+    """
+    y = np.asarray(y)
+    return [np.flatnonzero(np.isin(y, group)) for group in task_classes(y, classes_per_task)]
+
+
+# --- the table ---------------------------------------------------------------------------------
+
+DATASETS: dict[str, Callable[..., Dataset]] = {
+    "xor": xor,
+    "linear_regression": linear_regression,
+    "threshold_task": threshold_task,
+    "nonlinear_regression": nonlinear_regression,
+    "digits": digits,
+    "mnist": mnist,
+}
+
+
+def get_loader(name: str) -> Callable[..., Dataset]:
+    """The loader registered under `name` in `DATASETS`.
+
+    Raises
+    ------
+    ValueError
+        ``unknown dataset 'foo'; choose from xor, linear_regression, ...``
+    """
+    try:
+        return DATASETS[name]
+    except KeyError:
+        choices = ", ".join(DATASETS)
+        raise ValueError(f"unknown dataset {name!r}; choose from {choices}") from None

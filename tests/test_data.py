@@ -8,37 +8,109 @@ import numpy as np
 import pytest
 
 from neurosim import data
-from neurosim.data import DataError, load_idx, mnist, write_idx
+from neurosim.data import DataError, Dataset, load_idx, mnist, write_idx
+
+# --- toy tasks ---------------------------------------------------------------------------------
 
 
 def test_xor_patterns():
     ds = data.xor()
     assert ds.X_train.tolist() == [[0, 0], [0, 1], [1, 0], [1, 1]]
-    assert ds.y_train.ravel().tolist() == [0, 1, 1, 0]
-    assert ds.X_train.dtype == np.float32
+    assert ds.y_train.tolist() == [[0], [1], [1], [0]]
+    assert np.array_equal(ds.X_test, ds.X_train) and np.array_equal(ds.y_test, ds.y_train)
+    assert ds.X_train.dtype == ds.y_train.dtype == np.float32
+    assert ds.n_classes == 2 and ds.name == "xor"
 
 
-def test_toy_tasks_shapes_and_labels():
-    rng = np.random.default_rng(0)
-    th = data.threshold_task(100, rng, threshold=0.3)
-    assert th.X_train.shape[1] == 1 and len(th.X_train) + len(th.X_test) == 100
-    assert np.array_equal(th.y_train.ravel() == 1, th.X_train.ravel() > 0.3)
-    lin = data.linear_regression(400, rng, weight=3.0, bias=1.0, noise=0.0)
-    np.testing.assert_allclose(lin.y_train, 3.0 * lin.X_train + 1.0, rtol=1e-5)
-    nl = data.nonlinear_regression(50, rng, noise=0.0)
-    np.testing.assert_allclose(nl.y_test, data.nonlinear_function(nl.X_test), atol=1e-6)
+def test_linear_regression_is_the_line_and_knows_its_parameters():
+    ds = data.linear_regression(400, np.random.default_rng(0), weight=3.0, bias=1.0, noise=0.0)
+    assert ds.X_train.shape == (300, 1) and ds.y_test.shape == (100, 1)
+    assert ds.X_train.dtype == ds.y_train.dtype == np.float32 and ds.n_classes is None
+    np.testing.assert_allclose(ds.y_train, 3.0 * ds.X_train + 1.0, rtol=1e-5, atol=1e-6)
+    assert ds.params == {"weight": 3.0, "bias": 1.0, "noise": 0.0}
+    assert -1 <= ds.X_train.min() and ds.X_train.max() <= 1
+    # the noise has the standard deviation asked for
+    noisy = data.linear_regression(4000, np.random.default_rng(1), noise=0.2)
+    resid = noisy.y_train - (2.0 * noisy.X_train - 0.5)
+    assert abs(resid.std() - 0.2) < 0.01
+
+
+def test_threshold_task_labels():
+    ds = data.threshold_task(200, np.random.default_rng(0), threshold=0.3)
+    assert len(ds.X_train) + len(ds.X_test) == 200 and ds.X_train.shape[1] == 1
+    for X, y in ((ds.X_train, ds.y_train), (ds.X_test, ds.y_test)):
+        assert y.shape == X.shape and set(np.unique(y)) <= {0.0, 1.0}
+        assert np.array_equal(y.ravel() == 1, X.ravel() > 0.3)
+    assert 0 <= ds.X_train.min() and ds.X_train.max() < 1
+    assert ds.n_classes == 2 and ds.params == {"threshold": 0.3}
+    default = data.threshold_task(50, np.random.default_rng(0))
+    assert np.array_equal(default.y_train.ravel() == 1, default.X_train.ravel() > 0.5)
+
+
+def test_nonlinear_regression_target():
+    ds = data.nonlinear_regression(60, np.random.default_rng(0), noise=0.0)
+    assert ds.X_train.shape == (45, 2) and ds.y_train.shape == (45, 1)
+    np.testing.assert_allclose(ds.y_test, data.nonlinear_function(ds.X_test), atol=1e-6)
+    x = np.array([[0.5, 0.0], [0.5, 1.0], [0.0, 0.3]])
+    np.testing.assert_allclose(data.nonlinear_function(x).ravel(), [1.0, -1.0, 0.0], atol=1e-12)
+
+
+def test_toy_sets_reproducible_for_a_seed():
+    a = data.nonlinear_regression(30, np.random.default_rng(7))
+    b = data.nonlinear_regression(30, np.random.default_rng(7))
+    assert np.array_equal(a.X_train, b.X_train) and np.array_equal(a.y_test, b.y_test)
+    c = data.nonlinear_regression(30, np.random.default_rng(8))
+    assert not np.array_equal(a.X_train, c.X_train)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda rng: data.linear_regression(1, rng), "at least 2 samples"),
+        (lambda rng: data.threshold_task(10, rng, test_fraction=1.0), "test_fraction"),
+        (lambda rng: data.nonlinear_regression(10, rng, noise=-1), "noise must be >= 0"),
+        (lambda rng: data.threshold_task(10, rng, low=1, high=0), "low < high"),
+    ],
+)
+def test_toy_sets_reject_bad_arguments(call, message):
+    with pytest.raises(ValueError, match=message):
+        call(np.random.default_rng(0))
+
+
+def test_small_split_keeps_a_sample_on_each_side():
+    ds = data.linear_regression(2, np.random.default_rng(0), test_fraction=0.9)
+    assert len(ds.X_train) == 1 and len(ds.X_test) == 1
+
+
+def test_dataset_checks_rows():
+    with pytest.raises(ValueError, match="X_test has 3 rows but y_test has 2"):
+        Dataset(np.zeros((2, 1)), np.zeros(2), np.zeros((3, 1)), np.zeros(2), None, "bad")
+
+
+# --- digits ------------------------------------------------------------------------------------
 
 
 def test_digits_split_is_stratified_and_reproducible():
     a, b = data.digits(seed=3), data.digits(seed=3)
-    assert np.array_equal(a.X_test, b.X_test)
+    assert np.array_equal(a.X_test, b.X_test) and np.array_equal(a.y_train, b.y_train)
     assert not np.array_equal(a.X_test, data.digits(seed=4).X_test)
     assert a.X_train.shape[1] == 64 and a.X_train.dtype == np.float32
-    assert 0 <= a.X_train.min() and a.X_train.max() <= 1
+    assert a.y_train.dtype == np.int64 and a.n_classes == 10 and a.feature_shape == (8, 8)
+    assert a.X_train.min() == 0 and a.X_train.max() == 1
     assert len(a.X_train) + len(a.X_test) == 1797
+    assert len(a.X_test) == pytest.approx(0.33 * 1797, abs=1)
     train_share = np.bincount(a.y_train) / len(a.y_train)
     test_share = np.bincount(a.y_test) / len(a.y_test)
     np.testing.assert_allclose(train_share, test_share, atol=0.01)
+
+
+def test_digits_takes_a_generator():
+    a = data.digits(np.random.default_rng(5), test_fraction=0.2)
+    b = data.digits(np.random.default_rng(5), test_fraction=0.2)
+    assert np.array_equal(a.y_test, b.y_test) and len(a.X_test) == 360
+
+
+# --- IDX files ---------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("suffix", ["", ".gz"])
@@ -46,28 +118,91 @@ def test_idx_round_trip(tmp_path, suffix):
     images = np.random.default_rng(0).integers(0, 256, (5, 28, 28)).astype(np.uint8)
     write_idx(tmp_path / f"imgs{suffix}", images)
     np.testing.assert_array_equal(load_idx(tmp_path / f"imgs{suffix}"), images)
+    labels = np.arange(7, dtype=np.uint8)
+    write_idx(tmp_path / f"labels{suffix}", labels)
+    np.testing.assert_array_equal(load_idx(tmp_path / f"labels{suffix}"), labels)
     floats = np.linspace(0, 1, 6, dtype=np.float32).reshape(2, 3)
     write_idx(tmp_path / f"f{suffix}", floats)
-    np.testing.assert_array_equal(load_idx(tmp_path / f"f{suffix}"), floats)
+    back = load_idx(str(tmp_path / f"f{suffix}"))
+    np.testing.assert_array_equal(back, floats)
+    assert back.dtype == np.float32 and back.dtype.isnative
+
+
+def test_idx_bytes_follow_the_format(tmp_path):
+    write_idx(tmp_path / "x", np.array([[1, 2, 3], [4, 5, 6]], dtype=np.uint8))
+    assert (tmp_path / "x").read_bytes() == bytes(
+        [0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6]
+    )
+    write_idx(tmp_path / "x.gz", np.array([258], dtype=np.int32))
+    assert gzip.decompress((tmp_path / "x.gz").read_bytes()) == bytes(
+        [0, 0, 0x0C, 1, 0, 0, 0, 1, 0, 0, 1, 2]
+    )
+
+
+def test_write_idx_rejects_what_idx_cannot_hold(tmp_path):
+    with pytest.raises(ValueError, match="cannot store dtype int64"):
+        write_idx(tmp_path / "x", np.arange(3))
+    with pytest.raises(ValueError, match="shape"):
+        write_idx(tmp_path / "x", np.uint8(3))
+
+
+def _header(ndim, *dims, code=8):
+    return bytes([0, 0, code, ndim]) + b"".join(d.to_bytes(4, "big") for d in dims)
 
 
 @pytest.mark.parametrize(
-    ("payload", "message"),
+    ("name", "payload", "message"),
     [
-        (b"\x1f\x8b\x08\x08garbage", "not a valid gzip file"),
-        (b"PK\x03\x04zipfile", "not an IDX file"),
-        (bytes([0, 0, 8, 1]) + (10).to_bytes(4, "big") + bytes(3), "truncated: header says 10"),
-        (bytes([0, 0, 8, 1]) + (2).to_bytes(4, "big") + bytes(5), "longer than its header"),
-        (bytes([0, 0, 8, 3]) + (2).to_bytes(4, "big"), "broken IDX header"),
-        (b"", "not an IDX file"),
+        ("zip-idx1-ubyte", b"PK\x03\x04zipfile", r"not an IDX file \(magic 0x504b0304\)"),
+        ("type-idx1-ubyte", _header(1, 3, code=0x07) + bytes(3), r"not an IDX file \(magic 0x"),
+        ("empty-idx1-ubyte", b"", "not an IDX file .*empty"),
+        (
+            "short-idx3-ubyte",
+            _header(3, 60000, 28, 28) + bytes(1234),
+            "truncated: header says 60000x28x28 = 47040000 bytes, found 1234",
+        ),
+        ("long-idx1-ubyte", _header(1, 2) + bytes(5), "longer than its header says"),
+        ("dims-idx3-ubyte", _header(3, 2), r"broken IDX header \(3 dimensions"),
+        ("zero-idx1-ubyte", _header(0), r"broken IDX header \(0 dimensions\)"),
+        ("junk-idx1-ubyte.gz", b"\x1f\x8b\x08\x08garbage", "not a valid gzip file"),
+        ("plain-idx1-ubyte.gz", _header(1, 1) + bytes(1), "not a valid gzip file"),
+        (
+            "cut-idx1-ubyte.gz",
+            gzip.compress(_header(1, 400) + bytes(400))[:30],
+            "not a valid gzip file",
+        ),
+        ("unnamed-gzip-idx1-ubyte", b"\x1f\x8b\x08\x08garbage", "not a valid gzip file"),
     ],
 )
-def test_corrupt_idx_names_the_file(tmp_path, payload, message):
-    path = tmp_path / "broken-idx1-ubyte"
+def test_corrupt_idx_names_the_file(tmp_path, name, payload, message):
+    path = tmp_path / name
     path.write_bytes(payload)
     with pytest.raises(DataError, match=message) as info:
         load_idx(path)
     assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_gzip_with_a_bad_checksum_is_rejected(tmp_path):
+    blob = bytearray(gzip.compress(_header(1, 4) + bytes(range(4))))
+    blob[-8] ^= 0xFF  # the CRC32 of the trailer
+    path = tmp_path / "crc-idx1-ubyte.gz"
+    path.write_bytes(bytes(blob))
+    with pytest.raises(DataError, match=f"{path}.*not a valid gzip file"):
+        load_idx(path)
+
+
+def test_missing_idx_file(tmp_path):
+    with pytest.raises(DataError, match="nothing-idx1-ubyte not found"):
+        load_idx(tmp_path / "nothing-idx1-ubyte")
+
+
+def test_gzip_without_the_suffix_is_read(tmp_path):
+    path = tmp_path / "labels-idx1-ubyte"
+    path.write_bytes(gzip.compress(_header(1, 3) + bytes([1, 2, 3])))
+    assert load_idx(path).tolist() == [1, 2, 3]
+
+
+# --- MNIST -------------------------------------------------------------------------------------
 
 
 def write_fake_mnist(folder, n_train=20, n_test=10, gz=True):
@@ -75,9 +210,11 @@ def write_fake_mnist(folder, n_train=20, n_test=10, gz=True):
     folder.mkdir(exist_ok=True)
     ext = ".gz" if gz else ""
     for prefix, n in (("train", n_train), ("t10k", n_test)):
-        write_idx(folder / f"{prefix}-images-idx3-ubyte{ext}",
-                  rng.integers(0, 256, (n, 28, 28)).astype(np.uint8))
+        images = rng.integers(0, 256, (n, 28, 28)).astype(np.uint8)
+        images[0, 0, 0], images[0, 0, 1] = 0, 255
+        write_idx(folder / f"{prefix}-images-idx3-ubyte{ext}", images)
         write_idx(folder / f"{prefix}-labels-idx1-ubyte{ext}", (np.arange(n) % 10).astype(np.uint8))
+    return folder
 
 
 @pytest.mark.parametrize("gz", [True, False])
@@ -85,29 +222,130 @@ def test_mnist_reads_a_small_folder(tmp_path, gz):
     write_fake_mnist(tmp_path, gz=gz)
     ds = mnist(tmp_path)
     assert ds.X_train.shape == (20, 784) and ds.X_test.shape == (10, 784)
-    assert ds.X_train.dtype == np.float32 and ds.X_train.max() <= 1.0
+    assert ds.X_train.dtype == np.float32 and ds.y_train.dtype == np.int64
+    assert ds.X_train.min() == 0.0 and ds.X_train.max() == 1.0
     assert ds.y_test.tolist() == list(range(10)) and ds.feature_shape == (28, 28)
-    assert mnist(tmp_path, n_train=5, n_test=3).X_train.shape == (5, 784)
+    assert ds.n_classes == 10 and ds.name == "mnist"
+    raw = load_idx(tmp_path / f"train-images-idx3-ubyte{'.gz' if gz else ''}")
+    np.testing.assert_allclose(ds.X_train[3], raw[3].ravel() / 255.0, rtol=1e-6)
+    small = mnist(str(tmp_path), n_train=5, n_test=3)
+    assert small.X_train.shape == (5, 784) and small.y_test.tolist() == [0, 1, 2]
+    np.testing.assert_array_equal(small.X_train, ds.X_train[:5])
+    # asking for more than the files hold gives what they hold
+    assert mnist(tmp_path, n_train=10**6).X_train.shape == (20, 784)
 
 
-def test_mnist_missing_and_mismatched_files(tmp_path):
-    with pytest.raises(DataError, match="not found"):
+def test_mnist_dotted_file_names(tmp_path):
+    write_fake_mnist(tmp_path, gz=False)
+    for path in tmp_path.iterdir():
+        path.rename(tmp_path / path.name.replace("-idx", ".idx"))
+    assert mnist(tmp_path).X_test.shape == (10, 784)
+
+
+def test_mnist_missing_folder(tmp_path):
+    with pytest.raises(DataError, match=f"MNIST folder {tmp_path / 'nowhere'} not found"):
         mnist(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize("stem", sorted(data.MNIST_FILES.values()))
+def test_mnist_names_the_missing_file(tmp_path, stem):
     write_fake_mnist(tmp_path)
-    (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
-    with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte\(.gz\) not found"):
+    (tmp_path / f"{stem}.gz").unlink()
+    with pytest.raises(DataError) as info:
         mnist(tmp_path)
+    assert str(info.value).startswith(f"MNIST file {stem}(.gz) not found in {tmp_path};")
+
+
+def _expect(tmp_path, message, file):
+    with pytest.raises(DataError, match=message) as info:
+        mnist(tmp_path)
+    text = str(info.value)
+    assert str(tmp_path / file) in text and "\n" not in text
+
+
+def test_mnist_label_count_mismatch(tmp_path):
+    write_fake_mnist(tmp_path)
     write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.zeros(7, np.uint8))
-    with pytest.raises(DataError, match="7 labels for 10 images"):
-        mnist(tmp_path)
+    _expect(tmp_path, "has 7 labels for 10 images", "t10k-labels-idx1-ubyte.gz")
+
+
+def test_mnist_wrong_dimensions(tmp_path):
+    write_fake_mnist(tmp_path)
+    write_idx(tmp_path / "train-images-idx3-ubyte.gz", np.zeros((20, 784), np.uint8))
+    _expect(
+        tmp_path,
+        r"shape \(n, rows, cols\), has uint8 of shape \(20, 784\)",
+        "train-images-idx3-ubyte.gz",
+    )
+    write_fake_mnist(tmp_path)
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.zeros((20, 1), np.uint8))
+    _expect(tmp_path, r"labels of shape \(n,\)", "train-labels-idx1-ubyte.gz")
+
+
+def test_mnist_wrong_types_and_labels(tmp_path):
+    write_fake_mnist(tmp_path)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", np.zeros((10, 28, 28), np.float32))
+    _expect(tmp_path, "should hold uint8 images", "t10k-images-idx3-ubyte.gz")
+    write_fake_mnist(tmp_path)
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.full(20, 10, np.uint8))
+    _expect(tmp_path, r"has label 10 \(expected 0-9\)", "train-labels-idx1-ubyte.gz")
+
+
+def test_mnist_train_and_test_image_sizes_differ(tmp_path):
+    write_fake_mnist(tmp_path)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", np.zeros((10, 8, 8), np.uint8))
+    _expect(tmp_path, r"holds \(28, 28\) images", "train-images-idx3-ubyte.gz")
+
+
+def test_mnist_corrupt_files(tmp_path):
+    write_fake_mnist(tmp_path)
     with gzip.open(tmp_path / "t10k-labels-idx1-ubyte.gz", "wb") as fh:
-        fh.write(b"\x00\x00\x08\x01\x00\x00\x00\x0a" + bytes(5))
-    with pytest.raises(DataError, match="truncated"):
-        mnist(tmp_path)
+        fh.write(_header(1, 10) + bytes(5))
+    _expect(
+        tmp_path, "is truncated: header says 10 = 10 bytes, found 5", "t10k-labels-idx1-ubyte.gz"
+    )
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b not really gzip")
+    _expect(tmp_path, "not a valid gzip file", "train-images-idx3-ubyte.gz")
 
 
-def test_one_hot_and_task_splits():
-    assert data.one_hot(np.array([2, 0]), 3).tolist() == [[0, 0, 1], [1, 0, 0]]
+def test_mnist_negative_count(tmp_path):
+    write_fake_mnist(tmp_path)
+    with pytest.raises(DataError, match="n_test must be >= 0"):
+        mnist(tmp_path, n_test=-1)
+
+
+# --- helpers and the table ---------------------------------------------------------------------
+
+
+def test_one_hot():
+    out = data.one_hot(np.array([2, 0]), 3)
+    assert out.tolist() == [[0, 0, 1], [1, 0, 0]] and out.dtype == np.float32
+    assert data.one_hot(np.array([], dtype=np.int64), 4).shape == (0, 4)
+    assert data.one_hot([1], 2, dtype="float64").dtype == np.float64
+    for bad in ([3], [-1], [0.5]):
+        with pytest.raises(ValueError, match=r"integer classes in \[0, 3\)"):
+            data.one_hot(np.array(bad), 3)
+    with pytest.raises(ValueError, match="shape"):
+        data.one_hot(np.zeros((2, 1), np.int64), 3)
+
+
+def test_class_incremental_tasks():
     y = np.array([0, 1, 2, 3, 4, 5, 0, 5])
     tasks = data.class_incremental_tasks(y, classes_per_task=2)
     assert [t.tolist() for t in tasks] == [[0, 1, 6], [2, 3], [4, 5, 7]]
+    assert data.task_classes(y, 2) == [(0, 1), (2, 3), (4, 5)]
+    assert data.task_classes(y, 4) == [(0, 1, 2, 3), (4, 5)]
+    mnist_like = np.arange(100) % 10
+    split = data.class_incremental_tasks(mnist_like)
+    assert len(split) == 5 and all(len(t) == 20 for t in split)
+    assert np.array_equal(np.sort(np.concatenate(split)), np.arange(100))
+    assert set(mnist_like[split[4]]) == {8, 9}
+    with pytest.raises(ValueError, match="classes_per_task must be >= 1"):
+        data.class_incremental_tasks(y, classes_per_task=0)
+
+
+def test_datasets_table():
+    assert data.get_loader("xor") is data.xor
+    assert set(data.DATASETS) >= {"xor", "digits", "mnist", "threshold_task"}
+    with pytest.raises(ValueError, match="unknown dataset 'foo'; choose from xor, "):
+        data.get_loader("foo")

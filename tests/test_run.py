@@ -208,3 +208,11 @@ def test_ctrl_c_marks_interrupted_and_keeps_partial_curves(tmp_path):
     run = load_run(path)
     assert run["meta"]["status"] == "INTERRUPTED"
     assert len(run["curves"]["loss"]) >= 1
+
+
+def test_import_and_list_do_not_import_brian2(tmp_path):
+    code = ("import sys, neurosim, neurosim.run, neurosim.ann, neurosim.experiments; "
+            "neurosim.run.print_list(); assert 'brian2' not in sys.modules")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=ENV,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
