@@ -132,3 +132,13 @@ def test_stdp_digits_same_seed_same_metrics():
     assert a == b
     np.testing.assert_array_equal(runs[0].arrays["weights"], runs[1].arrays["weights"])
     assert not np.array_equal(runs[0].arrays["weights"], runs[2].arrays["weights"])
+
+
+def test_faint_samples_are_shown_again_faster():
+    p = WTAParams(n_input=6, n_exc=3, present_ms=50, rest_ms=25, max_rate_hz=1e-3,
+                  norm_total=1.5, min_spikes=1, max_repeats=2)
+    net = WTANetwork(p, np.random.default_rng(0), chunk=2)
+    X = np.random.default_rng(1).random((2, 6))
+    counts = net.present(X, plastic=False)
+    assert counts.sum() == 0  # far too faint: shown 1 + 2 times, still silent
+    assert net.t_s == pytest.approx(3 * 2 * 0.075)  # three showings of one chunk of 2 samples

@@ -39,6 +39,7 @@ class DigitsWTAParams(WTAParams):
     max_rate_hz: float = 255.0  # 4x D&C's 63.75 Hz: 64 pixels carry ~5x less ink than 784
     norm_total: float = 6.37  # 78 * 64 / 784: same mean weight per synapse as D&C
     theta_plus_mv: float = 0.02  # D&C: 0.05; over 3 epochs 0.05 silences neurons, 0.01 lets few win
+    min_spikes: int = 0  # D&C repeat faint samples faster (5); off: the 4x rate does that job
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class Config:
                      "w_max", "norm_total"):
             require_positive(f"snn.{name}", getattr(s, name))
         for name in ("rest_ms", "nu_pre", "nu_post", "theta_plus_mv", "w_init_max", "w_ei",
-                     "w_ie", "refrac_e_ms", "refrac_i_ms"):
+                     "w_ie", "refrac_e_ms", "refrac_i_ms", "min_spikes", "max_repeats"):
             require(getattr(s, name) >= 0, f"snn.{name} must be >= 0, got {getattr(s, name)}")
 
 

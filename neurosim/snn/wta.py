@@ -63,6 +63,8 @@ class WTAParams:
     w_max: float = 1.0  # input weights are clipped to [0, w_max]
     w_init_max: float = 0.3  # initial input weights uniform in [0, w_init_max]
     norm_total: float = 78.0  # each neuron's input weights sum to this before every sample
+    min_spikes: int = 5  # show a sample again, faster, while it draws fewer spikes (0: never)
+    max_repeats: int = 8  # at most this many repeats (rates up to x5)
 
     @property
     def schedule(self) -> Schedule:
@@ -185,6 +187,11 @@ class WTANetwork:
                 on_chunk=None) -> np.ndarray:
         """Show every row of `X` (intensities in [0, 1]) and return spike counts.
 
+        With ``min_spikes > 0``, samples that drew fewer excitatory spikes are shown again at a
+        higher rate, as in Diehl & Cook's code (input intensity 2, then 3, 4, ...: rates x1.5,
+        x2, ...), up to ``max_repeats`` times; their counts come from the last showing. Unlike
+        the original, which repeats a sample at once, the repeats of a pass follow the pass.
+
         Parameters
         ----------
         X : ndarray of shape (n_samples, n_input)
@@ -193,6 +200,7 @@ class WTANetwork:
         record_input : bool
             Record the input spikes of the first chunk (for a raster figure).
         on_chunk : callable (n_done, counts_so_far), optional
+            Called after each chunk of the first showing.
 
         Returns
         -------
@@ -201,10 +209,21 @@ class WTANetwork:
         p = self.params
         self.syn.stdp_on = 1.0 if plastic else 0.0
         self.exc.plastic = 1.0 if plastic else 0.0
-        rates = poisson_rates(X, p.max_rate_hz)
-        out = np.zeros((len(X), p.n_exc), dtype=np.int64)
-        sched = p.schedule
-        for start in range(0, len(X), self.chunk):
+        out = self._show(poisson_rates(X, p.max_rate_hz), record_input, on_chunk)
+        todo = np.arange(len(X))
+        for repeat in range(1, p.max_repeats + 1 if p.min_spikes > 0 else 1):
+            todo = todo[out[todo].sum(axis=1) < p.min_spikes]
+            if not len(todo):
+                break
+            boost = (2 + repeat) / 2  # D&C: intensity 2 -> 2 + repeat
+            out[todo] = self._show(poisson_rates(X[todo], p.max_rate_hz * boost), False, None)
+        return out
+
+    def _show(self, rates: np.ndarray, record_input: bool, on_chunk) -> np.ndarray:
+        """Present rows of `rates` (Hz) chunk by chunk; spike counts per sample."""
+        p, sched = self.params, self.params.schedule
+        out = np.zeros((len(rates), p.n_exc), dtype=np.int64)
+        for start in range(0, len(rates), self.chunk):
             part = rates[start: start + self.chunk]
             self._values[...] = 0.0
             self._values[: len(part) * sched.blocks_per_sample] = sched.table(part)
