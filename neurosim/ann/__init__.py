@@ -9,16 +9,5 @@ from neurosim.ann.mlp import MLP
 from neurosim.ann.optim import OPTIMIZERS, SCHEDULES, make_optimizer
 from neurosim.ann.train import History, evaluate, train
 
-__all__ = [
-    "ACTIVATIONS",
-    "DERIVATIVES",
-    "INITIALISERS",
-    "LOSSES",
-    "MLP",
-    "OPTIMIZERS",
-    "SCHEDULES",
-    "History",
-    "evaluate",
-    "make_optimizer",
-    "train",
-]
+__all__ = ["ACTIVATIONS", "DERIVATIVES", "INITIALISERS", "LOSSES", "MLP", "OPTIMIZERS",
+           "SCHEDULES", "History", "evaluate", "make_optimizer", "train"]
