@@ -1,18 +1,18 @@
-"""Activations, losses and the backward pass against finite differences and hand computations."""
+"""Activations, derivatives, losses and initialisers against finite differences and by hand."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from neurosim.ann import ACTIVATIONS, DERIVATIVES, LOSSES, MLP
-from neurosim.ann.functions import lookup, sigmoid, softmax
+from neurosim.ann import ACTIVATIONS, DERIVATIVES, INITIALISERS, LOSSES, MLP
+from neurosim.ann.functions import huber, lookup, sigmoid, softmax
 
-EPS = 1e-6
+EPS = 1e-6  # central-difference step (float64): truncation ~EPS^2, rounding ~1e-16/EPS
 
 
 def numeric_grad(f, x: np.ndarray) -> np.ndarray:
-    """Central differences of the scalar f at x (float64)."""
+    """Central differences of the scalar function f at x (float64)."""
     g = np.zeros_like(x)
     for idx in np.ndindex(x.shape):
         old = x[idx]
@@ -28,28 +28,78 @@ def numeric_grad(f, x: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
 def test_activation_derivative_matches_finite_differences(name):
     rng = np.random.default_rng(1)
-    z = rng.normal(size=(4, 5))
-    z[np.abs(z) < 1e-3] = 0.1  # keep away from the ReLU kink
+    z = rng.normal(size=(4, 5)) * 2
+    z[np.abs(z) < 1e-3] = 0.1  # keep away from the (leaky) ReLU kink
     g = rng.normal(size=z.shape)  # upstream gradient dL/da
     f = ACTIVATIONS[name]
-    analytic = DERIVATIVES[name](z, f(z), g)
+    # the derivative may overwrite its g argument (the backward pass owns it): pass a copy
+    analytic = DERIVATIVES[name](z.copy(), f(z), g.copy())
     numeric = numeric_grad(lambda x: float(np.sum(g * f(x))), z.copy())
     np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_activation_values_by_hand():
+    z = np.array([[-2.0, 0.0, 3.0]])
+    np.testing.assert_allclose(sigmoid(z), [[1 / (1 + np.exp(2.0)), 0.5, 1 / (1 + np.exp(-3.0))]])
+    np.testing.assert_allclose(ACTIVATIONS["tanh"](z), np.tanh(z))
+    np.testing.assert_array_equal(ACTIVATIONS["relu"](z), [[0.0, 0.0, 3.0]])
+    np.testing.assert_allclose(ACTIVATIONS["leaky_relu"](z), [[-0.02, 0.0, 3.0]])
+    e = np.exp([-2.0, 0.0, 3.0])
+    np.testing.assert_allclose(softmax(z), [e / e.sum()])
+    assert ACTIVATIONS["identity"](z) is z
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_activations_keep_dtype_and_layout(name):
+    z = np.asfortranarray(np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32))
+    a = ACTIVATIONS[name](z)
+    assert a.dtype == np.float32 and a.shape == z.shape and a.flags.f_contiguous
+    d = DERIVATIVES[name](z, a, np.ones_like(z))
+    assert d.dtype == np.float32
+
+
+def _targets(name: str, rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    if name == "categorical_cross_entropy":
+        return rng.integers(0, shape[1], size=shape[0])
+    if name == "binary_cross_entropy":
+        return rng.integers(0, 2, size=shape).astype(float)
+    return rng.normal(size=shape) * 2  # errors on both sides of the Huber delta
 
 
 @pytest.mark.parametrize("name", sorted(LOSSES))
 def test_loss_gradient_matches_finite_differences(name):
     rng = np.random.default_rng(2)
     loss = LOSSES[name]
-    out = rng.normal(size=(6, 3))
-    if name == "categorical_cross_entropy":
-        y = rng.integers(0, 3, size=6)
-    elif name == "binary_cross_entropy":
-        y = rng.integers(0, 2, size=(6, 3)).astype(float)
-    else:
-        y = rng.normal(size=(6, 3)) * 2  # errors on both sides of the Huber delta
+    out = rng.normal(size=(6, 3)) * 2
+    y = _targets(name, rng, out.shape)
     numeric = numeric_grad(lambda x: loss.value(x, y), out.copy())
     np.testing.assert_allclose(loss.grad(out, y), numeric, rtol=1e-5, atol=1e-8)
+    value, grad = loss.value_and_grad(out.copy(), y)  # the training loop's fused path
+    assert value == pytest.approx(loss.value(out, y), rel=1e-12)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_categorical_cross_entropy_one_hot_rows_match_labels():
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=(5, 4))
+    labels = rng.integers(0, 4, size=5)
+    onehot = np.eye(4)[labels]
+    loss = LOSSES["categorical_cross_entropy"]
+    assert loss.value(z, onehot) == pytest.approx(loss.value(z, labels))
+    np.testing.assert_allclose(loss.value_and_grad(z, onehot)[1], loss.grad(z, labels))
+    # and the gradient is the textbook (softmax(z) - y) / n
+    np.testing.assert_allclose(loss.grad(z, labels), (softmax(z) - onehot) / 5)
+
+
+def test_huber_delta_by_hand_and_gradient():
+    out, y = np.array([[0.2], [2.0]]), np.array([[0.0], [0.0]])
+    # |e| = 0.2 < 0.5: 0.5 * 0.04; |e| = 2 >= 0.5: 0.5 * (2 - 0.25)
+    assert huber(0.5).value(out, y) == pytest.approx((0.02 + 0.875) / 2)
+    numeric = numeric_grad(lambda x: huber(0.5).value(x, y), out.copy())
+    np.testing.assert_allclose(huber(0.5).grad(out, y), numeric, rtol=1e-6)
+    np.testing.assert_allclose(huber(0.5).grad(out, y), [[0.1], [0.25]])
+    with pytest.raises(ValueError, match="delta must be > 0"):
+        huber(0.0)
 
 
 def test_loss_values_by_hand():
@@ -57,62 +107,56 @@ def test_loss_values_by_hand():
     assert LOSSES["mse"].value(out, y) == pytest.approx((0.25 + 1.0) / 2)
     assert LOSSES["mae"].value(out, y) == pytest.approx((0.5 + 1.0) / 2)
     assert LOSSES["smooth_l1"].value(np.array([[0.5], [3.0]]), y) == pytest.approx(
-        (0.5 * 0.25 + (2.0 - 0.5)) / 2)
-    # BCE from logits: -log(1 - sigmoid(0.5)) and -log(sigmoid(2))
-    expected = (-np.log(1 - 1 / (1 + np.exp(-0.5))) - np.log(1 / (1 + np.exp(-2.0)))) / 2
-    assert LOSSES["binary_cross_entropy"].value(out, y) == pytest.approx(expected)
+        (0.5 * 0.25 + (2.0 - 0.5)) / 2
+    )
+    # binary cross-entropy from logits 0.5 (target 0) and 2 (target 1):
+    # -log(1 - sigmoid(0.5)) = 0.974076984, -log(sigmoid(2)) = 0.126928011
+    assert LOSSES["binary_cross_entropy"].value(out, y) == pytest.approx(
+        (0.974076984 + 0.126928011) / 2, rel=1e-8
+    )
+    # categorical: -log(e^1 / (e^1 + e^2 + e^3)) = 2.407605964
     z = np.array([[1.0, 2.0, 3.0]])
-    expected = -np.log(np.exp(1.0) / np.exp(z).sum())
-    assert LOSSES["categorical_cross_entropy"].value(z, np.array([0])) == pytest.approx(expected)
-    onehot = np.array([[1.0, 0.0, 0.0]])
-    assert LOSSES["categorical_cross_entropy"].value(z, onehot) == pytest.approx(expected)
+    assert LOSSES["categorical_cross_entropy"].value(z, np.array([0])) == pytest.approx(
+        2.407605964, rel=1e-8
+    )
 
 
 def test_cross_entropies_are_stable_for_huge_logits():
     z = np.array([[1000.0, -1000.0]], dtype=np.float32)
-    assert np.isfinite(LOSSES["categorical_cross_entropy"].value(z, np.array([1])))
-    assert np.isfinite(LOSSES["binary_cross_entropy"].value(z, np.array([[0.0, 1.0]])))
+    value, grad = LOSSES["categorical_cross_entropy"].value_and_grad(z, np.array([1]))
+    assert value == pytest.approx(2000.0)
+    np.testing.assert_allclose(grad, [[1.0, -1.0]])
+    bce = LOSSES["binary_cross_entropy"]
+    assert bce.value(z, np.array([[0.0, 1.0]])) == pytest.approx(2000.0)
+    assert bce.value(z, np.array([[1.0, 0.0]])) == 0.0
     assert np.all(np.isfinite(sigmoid(z))) and np.all(np.isfinite(softmax(z)))
     assert sigmoid(z).dtype == np.float32
+    np.testing.assert_array_equal(sigmoid(z), [[1.0, 0.0]])
 
 
-@pytest.mark.parametrize("bias", [True, False])
-@pytest.mark.parametrize("hidden", ["sigmoid", "tanh", "relu", "leaky_relu", "identity"])
-@pytest.mark.parametrize(
-    ("output", "loss"),
-    [("identity", "mse"), ("sigmoid", "binary_cross_entropy"),
-     ("softmax", "categorical_cross_entropy"), ("tanh", "smooth_l1")],
-)
-def test_mlp_backprop_matches_finite_differences(bias, hidden, output, loss):
-    rng = np.random.default_rng(3)
-    net = MLP([4, 5, 3, 3], hidden, output, bias=bias, dtype="float64", init="xavier", rng=rng)
-    for b in net.biases or []:
-        b[:] = rng.normal(size=b.shape) * 0.1
-    X = rng.normal(size=(7, 4))
-    y = rng.integers(0, 3, size=7) if loss == "categorical_cross_entropy" else (
-        rng.integers(0, 2, size=(7, 3)).astype(float))
-    _, grads = net.loss_and_gradients(X, y, loss)
-    for p, g in zip(net.params, grads, strict=True):
-        def f(values, p=p):
-            saved = p.copy()
-            p[...] = values
-            value = net.loss_and_gradients(X, y, loss)[0]
-            p[...] = saved
-            return value
-
-        np.testing.assert_allclose(g, numeric_grad(f, p.copy()), rtol=1e-5, atol=1e-8)
+def test_initialisers():
+    rng = np.random.default_rng(0)
+    W = INITIALISERS["xavier"](300, 100, rng)
+    limit = np.sqrt(6 / 400)
+    assert W.shape == (300, 100) and np.abs(W).max() <= limit
+    assert np.abs(W).max() > 0.99 * limit  # uniform, reaches the bound
+    W = INITIALISERS["he"](400, 300, rng)
+    assert W.std() == pytest.approx(np.sqrt(2 / 400), rel=0.02)
 
 
 def test_unknown_names_list_the_choices():
-    with pytest.raises(ValueError, match=r"unknown activation 'relu6'; choose from identity, "):
+    message = (
+        "unknown activation 'relu6'; choose from identity, leaky_relu, relu, sigmoid, softmax, tanh"
+    )
+    with pytest.raises(ValueError) as info:
         MLP([2, 2], "relu6")
-    with pytest.raises(ValueError, match="unknown loss 'hinge'"):
+    assert str(info.value) == message
+    with pytest.raises(ValueError, match="unknown loss 'hinge'; choose from binary_cross_entropy"):
         MLP([2, 2]).loss_and_gradients(np.zeros((1, 2)), np.zeros((1, 2)), "hinge")
-    with pytest.raises(ValueError, match="unknown initialiser 'zero'"):
+    with pytest.raises(ValueError, match="unknown initialiser 'zero'; choose from he, xavier"):
         MLP([2, 2], init="zero")
+    with pytest.raises(ValueError, match="unknown dtype 'float16'; choose from float32, float64"):
+        MLP([2, 2], dtype="float16")
     assert lookup({"a": 1}, "a", "thing") == 1
-
-
-def test_cross_entropy_needs_its_output_activation():
-    with pytest.raises(ValueError, match="output_activation='softmax'"):
-        MLP([2, 3], output_activation="identity").check_loss("categorical_cross_entropy")
+    with pytest.raises(ValueError, match=r"^unknown thing 'b'; choose from a$"):
+        lookup({"a": 1}, "b", "thing")

@@ -1,13 +1,28 @@
 """Rate-based networks in numpy: the textbook MLP trained by backpropagation.
 
 `functions` holds the activation / loss / initialiser tables, `mlp` the forward and backward
-passes, `optim` the update rules and schedules, `train` the mini-batch loop.
+passes and the `MLP` class, `optim` the update rules and learning-rate schedules, `train` the
+mini-batch loop. Numpy (and scipy's BLAS wrappers) only: importing this never imports Brian2.
 """
 
-from neurosim.ann.functions import ACTIVATIONS, DERIVATIVES, INITIALISERS, LOSSES
+from neurosim.ann.functions import ACTIVATIONS, DERIVATIVES, INITIALISERS, LOSSES, Loss, huber
 from neurosim.ann.mlp import MLP
-from neurosim.ann.optim import OPTIMIZERS, SCHEDULES, make_optimizer
+from neurosim.ann.optim import OPTIMIZERS, SCHEDULES, Optimizer, make_optimizer
 from neurosim.ann.train import History, evaluate, train
 
-__all__ = ["ACTIVATIONS", "DERIVATIVES", "INITIALISERS", "LOSSES", "MLP", "OPTIMIZERS",
-           "SCHEDULES", "History", "evaluate", "make_optimizer", "train"]
+__all__ = [
+    "ACTIVATIONS",
+    "DERIVATIVES",
+    "INITIALISERS",
+    "LOSSES",
+    "MLP",
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "History",
+    "Loss",
+    "Optimizer",
+    "evaluate",
+    "huber",
+    "make_optimizer",
+    "train",
+]

@@ -1,15 +1,25 @@
-"""The multilayer perceptron: parameters, forward pass and backpropagation, for any depth.
+r"""The multilayer perceptron: parameters, forward pass and backpropagation, for any depth.
 
 Layer l computes ``z_l = a_{l-1} W_l + b_l`` and ``a_l = f_l(z_l)`` with ``W_l`` of shape
 (n_in, n_out). Backpropagation (Rumelhart, Hinton & Williams 1986) runs the chain rule from the
 loss back through every layer:
 
-.. math:: \\delta_L = \\partial L / \\partial z_L,\\quad
-          \\partial L/\\partial W_l = a_{l-1}^T \\delta_l,\\quad
-          \\delta_{l-1} = f'_{l-1}(z_{l-1}) \\odot (\\delta_l W_l^T)
+.. math:: \delta_L = \partial L / \partial z_L,\quad
+          \partial L/\partial W_l = a_{l-1}^T \delta_l,\quad
+          \partial L/\partial b_l = \textstyle\sum_i \delta_{l,i},\quad
+          \delta_{l-1} = f'_{l-1}(z_{l-1}) \odot (\delta_l W_l^T)
 
-The maths lives in the pure functions `forward` and `backward`; `MLP` only holds the
-parameters a user trains, saves and inspects.
+For the cross-entropy losses :math:`\delta_L = (p - y)/n` comes straight from the logits
+(`neurosim.ann.functions`); for every other loss it is the loss gradient times the output
+activation's derivative (`loss_and_delta`).
+
+The maths lives in the pure functions `forward`, `loss_and_delta` and `backward`; `MLP` only
+holds the parameters a user trains, saves and inspects.
+
+Memory layout: weights are kept in Fortran order (``W.T`` is C-contiguous) and every layer's
+``z`` and ``a`` are written in Fortran order. OpenBLAS runs the batch-64 784x256 product ~17%
+faster that way than with C-ordered operands (measured 320 vs 386 us on one core), and the
+matrix product is most of a training step. Shapes and values are unaffected.
 """
 
 from __future__ import annotations
@@ -21,19 +31,75 @@ import numpy as np
 
 from neurosim.ann.functions import ACTIVATIONS, DERIVATIVES, INITIALISERS, LOSSES, Loss, lookup
 
+FORMAT_VERSION = 1  # of the .npz files written by MLP.save
+
 
 @dataclass
 class Cache:
-    """What the backward pass needs from the forward pass of one batch."""
+    """What the backward pass needs from the forward pass of one batch.
 
-    activations: list[np.ndarray]  # a_0 = X, a_1, ..., a_L (a_L activated output)
-    pre: list[np.ndarray]  # z_1, ..., z_L
-    masks: list[np.ndarray | None]  # inverted-dropout masks of hidden layers (None: no dropout)
+    Attributes
+    ----------
+    activations : list of ndarray
+        ``[a_0 = X, a_1, ..., a_L]``, each of shape (n_samples, n_units), before dropout (the
+        next layer sees ``a_l * masks[l-1]``); ``a_L`` is None when the output activation was
+        skipped (``forward(..., activate_output=False)``).
+    pre : list of ndarray
+        ``[z_1, ..., z_L]``, the pre-activations (``z_L`` are the logits).
+    masks : list of ndarray or None
+        Inverted-dropout masks of the hidden layers (already scaled by 1/(1 - p)); None where
+        no dropout was applied. The output layer's entry is always None.
+    """
+
+    activations: list[np.ndarray | None]
+    pre: list[np.ndarray]
+    masks: list[np.ndarray | None]
 
 
-def forward(X: np.ndarray, weights: list[np.ndarray], biases: list[np.ndarray] | None,
-            activations: list[str], dropout: float = 0.0,
-            rng: np.random.Generator | None = None) -> Cache:
+def affine(a: np.ndarray, W: np.ndarray, b: np.ndarray | None) -> np.ndarray:
+    """``a @ W + b`` written into a new Fortran-ordered array (the fast layout, see above).
+
+    Parameters
+    ----------
+    a : ndarray of shape (n_samples, n_in)
+    W : ndarray of shape (n_in, n_out)
+    b : ndarray of shape (n_out,) or None
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_out)
+    """
+    dtype = W.dtype if a.dtype == W.dtype else np.result_type(a, W)
+    z = np.empty((a.shape[0], W.shape[1]), dtype=dtype, order="F")
+    np.matmul(a, W, out=z)
+    if b is not None:
+        z += b
+    return z
+
+
+def dropout_mask(
+    shape: tuple[int, ...], p: float, rng: np.random.Generator, dtype: np.dtype
+) -> np.ndarray:
+    r"""Inverted dropout (Srivastava et al. 2014): keep each unit with probability 1 - p and
+    scale the kept ones by 1/(1 - p), so inference needs no rescaling.
+
+    .. math:: m_i = \mathbb 1[u_i \ge p] / (1 - p),\quad u_i \sim U(0, 1)
+    """
+    keep = 1.0 - p
+    mask = (rng.random(shape, dtype=np.dtype(dtype)) < keep).astype(dtype)
+    mask *= mask.dtype.type(1.0 / keep)
+    return mask
+
+
+def forward(
+    X: np.ndarray,
+    weights: list[np.ndarray],
+    biases: list[np.ndarray] | None,
+    activations: list[str],
+    dropout: float = 0.0,
+    rng: np.random.Generator | None = None,
+    activate_output: bool = True,
+) -> Cache:
     """Forward pass through every layer.
 
     Parameters
@@ -41,33 +107,89 @@ def forward(X: np.ndarray, weights: list[np.ndarray], biases: list[np.ndarray] |
     X : ndarray of shape (n_samples, n_inputs)
     weights : list of ndarray of shape (n_in, n_out)
     biases : list of ndarray of shape (n_out,), or None for a bias-free network
-    activations : list of str, one per layer (keys of `ACTIVATIONS`)
+    activations : list of str
+        One per layer, keys of `ACTIVATIONS` (checked by `MLP`, not here: this is the hot loop).
     dropout : float
-        Inverted dropout on hidden layers: units are zeroed with this probability and the rest
-        scaled by 1/(1 - dropout); only applied when `rng` is given (training).
+        Probability of silencing a hidden unit (inverted dropout, `dropout_mask`); applied only
+        when `rng` is given, i.e. while training.
     rng : numpy.random.Generator, optional
+        Draws the dropout masks.
+    activate_output : bool
+        False skips the output activation (``activations[-1]`` is None): the training loop
+        does this for the cross-entropy losses, which read the logits only.
+
+    Returns
+    -------
+    Cache
     """
     a, acts, pre, masks = X, [X], [], []
     last = len(weights) - 1
     for l, W in enumerate(weights):
-        z = a @ W
-        if biases is not None:
-            z += biases[l]
-        a = ACTIVATIONS[activations[l]](z)
-        mask = None
-        if dropout > 0 and rng is not None and l < last:
-            keep = 1.0 - dropout
-            mask = (rng.random(a.shape) < keep).astype(a.dtype) / a.dtype.type(keep)
-            a = a * mask
+        z = affine(a, W, None if biases is None else biases[l])
         pre.append(z)
-        acts.append(a)
+        mask = None
+        if l < last:
+            a = ACTIVATIONS[activations[l]](z)
+            acts.append(a)
+            if dropout > 0 and rng is not None:
+                mask = dropout_mask(a.shape, dropout, rng, a.dtype)
+                a = a * mask  # the cache keeps the unmasked a: f'(z) is read off it
+        else:
+            acts.append(ACTIVATIONS[activations[l]](z) if activate_output else None)
         masks.append(mask)
     return Cache(acts, pre, masks)
 
 
-def backward(cache: Cache, delta: np.ndarray, weights: list[np.ndarray],
-             activations: list[str], with_bias: bool,
-             out: tuple[list, list | None] | None = None) -> tuple[list, list | None]:
+def loss_and_delta(
+    cache: Cache, y: np.ndarray, loss: Loss, output_activation: str
+) -> tuple[float, np.ndarray]:
+    r"""The batch loss and :math:`\delta_L = \partial L / \partial z_L` of the output layer.
+
+    Cross-entropies (``loss.from_logits``) give :math:`\delta_L = (p - y)/n` directly from the
+    logits; every other loss takes the activated output, and its gradient is carried through
+    the output activation's derivative.
+
+    Parameters
+    ----------
+    cache : Cache
+        From `forward` on the batch.
+    y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        Targets: integer labels or one-hot rows for categorical cross-entropy, values in
+        [0, 1] for binary cross-entropy, any reals otherwise.
+    loss : Loss
+    output_activation : str
+
+    Returns
+    -------
+    value : float
+    delta : ndarray of shape (n_samples, n_outputs)
+    """
+    z = cache.pre[-1]
+    if loss.from_logits:
+        return loss.value_and_grad(z, y)
+    a = cache.activations[-1]
+    if a is None:
+        a = cache.activations[-1] = ACTIVATIONS[output_activation](z)
+    value, g = loss.value_and_grad(a, y)
+    return value, DERIVATIVES[output_activation](z, a, g)
+
+
+def loss_value(cache: Cache, y: np.ndarray, loss: Loss, output_activation: str) -> float:
+    """The loss of a batch whose `forward` pass is in `cache` (no gradient)."""
+    if loss.from_logits:
+        return loss.value(cache.pre[-1], y)
+    a = cache.activations[-1]
+    return loss.value(ACTIVATIONS[output_activation](cache.pre[-1]) if a is None else a, y)
+
+
+def backward(
+    cache: Cache,
+    delta: np.ndarray,
+    weights: list[np.ndarray],
+    activations: list[str],
+    with_bias: bool,
+    out: tuple[list[np.ndarray], list[np.ndarray] | None] | None = None,
+) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
     """Backpropagate `delta` = dL/dz of the output layer; return weight and bias gradients.
 
     Parameters
@@ -76,9 +198,13 @@ def backward(cache: Cache, delta: np.ndarray, weights: list[np.ndarray],
         From `forward` on the same batch.
     delta : ndarray of shape (n_samples, n_outputs)
         Gradient of the loss with respect to the output layer's pre-activation.
-
+    weights : list of ndarray of shape (n_in, n_out)
+    activations : list of str
+    with_bias : bool
+        Also return the bias gradients.
     out : (grads_W, grads_b), optional
-        Preallocated arrays to write the gradients into (the training loop's flat buffer).
+        Arrays to write the gradients into (the training loop's flat gradient buffer); bias
+        gradients must then be C-contiguous.
 
     Returns
     -------
@@ -91,36 +217,31 @@ def backward(cache: Cache, delta: np.ndarray, weights: list[np.ndarray],
         grads_b: list | None = [None] * n_layers if with_bias else None
     else:
         grads_W, grads_b = out
+    # sum over samples as a matrix-vector product: one BLAS call, ~6x faster than
+    # delta.sum(axis=0) on a Fortran-ordered batch
+    ones = np.ones(len(delta), delta.dtype) if with_bias else None
     for l in range(n_layers - 1, -1, -1):
+        a_prev = cache.activations[l]
+        if l > 0 and cache.masks[l - 1] is not None:
+            a_prev = a_prev * cache.masks[l - 1]  # what layer l saw
         if out is None:
-            grads_W[l] = cache.activations[l].T @ delta
+            grads_W[l] = np.matmul(
+                a_prev.T, delta, out=np.empty(weights[l].shape, delta.dtype, order="F")
+            )
             if grads_b is not None:
-                grads_b[l] = delta.sum(axis=0)
+                grads_b[l] = np.dot(ones, delta)
         else:
-            np.matmul(cache.activations[l].T, delta, out=grads_W[l])
+            np.matmul(a_prev.T, delta, out=grads_W[l])
             if grads_b is not None:
-                np.sum(delta, axis=0, out=grads_b[l])
+                np.dot(ones, delta, out=grads_b[l])
         if l == 0:
             break  # dL/dX is not needed
-        g = delta @ weights[l].T
+        g = np.empty((len(delta), weights[l].shape[0]), delta.dtype, order="F")
+        np.matmul(delta, weights[l].T, out=g)
         if cache.masks[l - 1] is not None:
             g *= cache.masks[l - 1]
         delta = DERIVATIVES[activations[l - 1]](cache.pre[l - 1], cache.activations[l], g)
     return grads_W, grads_b
-
-
-def loss_and_delta(cache: Cache, y: np.ndarray, loss: Loss,
-                   output_activation: str) -> tuple[float, np.ndarray]:
-    """The batch loss and dL/dz of the output layer: directly from the logits for
-    cross-entropies, else by the chain rule through the output activation."""
-    if loss.from_logits:
-        return loss.value_and_grad(cache.pre[-1], y)
-    value, g = loss.value_and_grad(cache.activations[-1], y)
-    return value, DERIVATIVES[output_activation](cache.pre[-1], cache.activations[-1], g)
-
-
-def loss_value(cache: Cache, y: np.ndarray, loss: Loss) -> float:
-    return loss.value(cache.pre[-1] if loss.from_logits else cache.activations[-1], y)
 
 
 class MLP:
@@ -133,36 +254,47 @@ class MLP:
     hidden_activation : str
         Activation of every hidden layer (a key of `ACTIVATIONS`).
     output_activation : str
-        Activation of the output layer; softmax / sigmoid pair with the cross-entropy losses.
+        Activation of the output layer. ``sigmoid`` pairs with ``binary_cross_entropy`` and
+        ``softmax`` with ``categorical_cross_entropy``; those losses read the logits.
     bias : bool
-        Learn biases (the sleep experiment needs bias-free networks).
+        Learn biases. The sleep experiment needs bias-free ReLU networks (a bias has no
+        counterpart in the spiking network they are converted to).
     init : str
-        Weight initialiser, ``xavier`` or ``he``; biases start at zero.
+        Weight initialiser, ``xavier`` or ``he`` (`INITIALISERS`); biases start at zero.
     dtype : str
-        ``float32`` (default) or ``float64``.
+        ``float32`` (default: half the memory traffic of float64) or ``float64``.
     dropout : float
-        Dropout probability of hidden units during training.
+        Probability of silencing a hidden unit while training (never at inference).
     rng : numpy.random.Generator
-        Draws the initial weights.
+        Draws the initial weights. None uses a fresh unseeded generator (not reproducible).
 
     Attributes
     ----------
     weights : list of ndarray of shape (n_in, n_out)
+        Fortran-ordered (see the module docstring).
     biases : list of ndarray of shape (n_out,), or None
+    sizes : list of int
     """
 
-    def __init__(self, layer_sizes, hidden_activation: str = "relu",
-                 output_activation: str = "identity", *, bias: bool = True, init: str = "he",
-                 dtype: str = "float32", dropout: float = 0.0,
-                 rng: np.random.Generator | None = None):
+    def __init__(
+        self,
+        layer_sizes,
+        hidden_activation: str = "relu",
+        output_activation: str = "identity",
+        *,
+        bias: bool = True,
+        init: str = "he",
+        dtype: str = "float32",
+        dropout: float = 0.0,
+        rng: np.random.Generator | None = None,
+    ):
         sizes = [int(n) for n in layer_sizes]
         if len(sizes) < 2 or min(sizes) < 1:
             raise ValueError(f"layer_sizes needs >= 2 positive sizes, got {sizes}")
         lookup(ACTIVATIONS, hidden_activation, "activation")
         lookup(ACTIVATIONS, output_activation, "activation")
         initialise = lookup(INITIALISERS, init, "initialiser")
-        if dtype not in ("float32", "float64"):
-            raise ValueError(f"unknown dtype '{dtype}'; choose from float32, float64")
+        lookup({"float32": 0, "float64": 0}, str(dtype), "dtype")
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         rng = rng if rng is not None else np.random.default_rng()
@@ -171,9 +303,18 @@ class MLP:
         self.dtype = np.dtype(dtype)
         self.dropout = float(dropout)
         self.init = init
-        self.weights = [initialise(n_in, n_out, rng).astype(self.dtype)
-                        for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True)]
+        self.weights = [
+            np.asfortranarray(initialise(n_in, n_out, rng), dtype=self.dtype)
+            for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True)
+        ]
         self.biases = [np.zeros(n, self.dtype) for n in sizes[1:]] if bias else None
+
+    def __repr__(self) -> str:
+        return (
+            f"MLP({self.sizes}, hidden_activation='{self.hidden_activation}', "
+            f"output_activation='{self.output_activation}', bias={self.biases is not None}, "
+            f"dtype='{self.dtype}', dropout={self.dropout})"
+        )
 
     # --- structure -----------------------------------------------------------------------------
 
@@ -189,53 +330,103 @@ class MLP:
 
     @property
     def n_params(self) -> int:
+        """Number of trainable scalars."""
         return int(sum(p.size for p in self.params))
 
     # --- forward -------------------------------------------------------------------------------
 
     def _cast(self, X) -> np.ndarray:
-        return np.asarray(X, dtype=self.dtype)
+        X = np.asarray(X, dtype=self.dtype)
+        if X.ndim != 2 or X.shape[1] != self.sizes[0]:
+            raise ValueError(f"X must have shape (n_samples, {self.sizes[0]}), got {X.shape}")
+        return X
+
+    def _forward(self, X, **kw) -> Cache:
+        return forward(self._cast(X), self.weights, self.biases, self.activations, **kw)
 
     def forward_layers(self, X) -> list[np.ndarray]:
-        """Activations of every layer, input included: ``[X, h_1, ..., output]`` (inference)."""
-        return forward(self._cast(X), self.weights, self.biases, self.activations).activations
+        """Every layer's activations at inference, ``[X, h_1, ..., output]``.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_inputs)
+
+        Returns
+        -------
+        list of ndarray of shape (n_samples, n_units), one per layer, input first
+        """
+        return self._forward(X).activations
 
     def forward(self, X) -> np.ndarray:
-        """Network output, ndarray of shape (n_samples, n_outputs)."""
+        """Network output at inference, ndarray of shape (n_samples, n_outputs)."""
         return self.forward_layers(X)[-1]
 
     def logits(self, X) -> np.ndarray:
-        """Pre-activation of the output layer."""
-        return forward(self._cast(X), self.weights, self.biases, self.activations).pre[-1]
+        """Pre-activation of the output layer, ndarray of shape (n_samples, n_outputs)."""
+        return self._forward(X, activate_output=False).pre[-1]
 
     def predict(self, X) -> np.ndarray:
-        """Class indices (softmax: argmax; sigmoid: output > 0.5), else the raw output."""
-        out = self.forward(X)
+        """Predicted classes, or the output itself for a regression network.
+
+        Returns
+        -------
+        ndarray
+            softmax: class index, shape (n_samples,); sigmoid: 0/1, shape (n_samples,) for one
+            output and (n_samples, n_outputs) for several; any other output activation: the
+            output, shape (n_samples, n_outputs).
+        """
         if self.output_activation == "softmax":
-            return out.argmax(axis=1)
+            return self.logits(X).argmax(axis=1)  # softmax is monotonic
         if self.output_activation == "sigmoid":
-            return (out > 0.5).astype(np.int64)
-        return out
+            pred = (self.logits(X) > 0).astype(np.int64)  # sigmoid(z) > 0.5 <=> z > 0
+            return pred[:, 0] if pred.shape[1] == 1 else pred
+        return self.forward(X)
 
     # --- learning ------------------------------------------------------------------------------
 
-    def check_loss(self, loss: str) -> Loss:
-        """The `Loss` named `loss`, checked against this network's output activation."""
-        spec = lookup(LOSSES, loss, "loss")
+    def check_loss(self, loss: str | Loss) -> Loss:
+        """The `Loss` named `loss` (or `loss` itself), checked against the output activation."""
+        spec = loss if isinstance(loss, Loss) else lookup(LOSSES, loss, "loss")
         if spec.from_logits and spec.output_activation != self.output_activation:
-            raise ValueError(f"loss '{loss}' needs output_activation='{spec.output_activation}',"
-                             f" this network has '{self.output_activation}'")
+            raise ValueError(
+                f"loss '{spec.name}' needs output_activation='{spec.output_activation}',"
+                f" this network has '{self.output_activation}'"
+            )
         return spec
 
-    def loss_and_gradients(self, X, y, loss: str, rng: np.random.Generator | None = None,
-                           training: bool = True) -> tuple[float, list[np.ndarray]]:
+    def loss_and_gradients(
+        self,
+        X,
+        y,
+        loss: str | Loss,
+        rng: np.random.Generator | None = None,
+        training: bool = True,
+    ) -> tuple[float, list[np.ndarray]]:
         """Loss of one batch and its gradient for every array of `params` (same order).
 
-        Dropout is applied only when ``training`` and an `rng` is given.
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_inputs)
+        y : array_like of shape (n_samples,) or (n_samples, n_outputs)
+        loss : str or Loss
+            A key of `LOSSES` (or a `Loss`, e.g. ``huber(0.5)``).
+        rng : numpy.random.Generator, optional
+            Draws dropout masks; without it no dropout is applied.
+        training : bool
+            False: inference mode, no dropout even with an `rng`.
+
+        Returns
+        -------
+        value : float
+        grads : list of ndarray, shapes as `params`
         """
         spec = self.check_loss(loss)
-        cache = forward(self._cast(X), self.weights, self.biases, self.activations,
-                        self.dropout if training else 0.0, rng if training else None)
+        cache = self._forward(
+            X,
+            dropout=self.dropout if training else 0.0,
+            rng=rng if training else None,
+            activate_output=not spec.from_logits,
+        )
         value, delta = loss_and_delta(cache, np.asarray(y), spec, self.output_activation)
         gW, gb = backward(cache, delta, self.weights, self.activations, self.biases is not None)
         return value, gW + (gb or [])
@@ -243,38 +434,73 @@ class MLP:
     # --- persistence ---------------------------------------------------------------------------
 
     def save(self, path: str | Path) -> None:
-        """Write the architecture and parameters to an ``.npz`` file (no pickle)."""
+        """Write the architecture and parameters to an ``.npz`` file.
+
+        Everything is a plain array or string, so `load` needs no pickle. Like `numpy.savez`,
+        ``.npz`` is appended to a path without it.
+        """
         arrays = {f"W{l}": W for l, W in enumerate(self.weights)}
         if self.biases is not None:
             arrays.update({f"b{l}": b for l, b in enumerate(self.biases)})
-        np.savez(path, sizes=np.array(self.sizes), hidden_activation=self.hidden_activation,
-                 output_activation=self.output_activation, bias=self.biases is not None,
-                 init=self.init, dtype=str(self.dtype), dropout=self.dropout, **arrays)
+        np.savez(
+            path,
+            format_version=FORMAT_VERSION,
+            sizes=np.array(self.sizes, dtype=np.int64),
+            hidden_activation=self.hidden_activation,
+            output_activation=self.output_activation,
+            bias=self.biases is not None,
+            init=self.init,
+            dtype=str(self.dtype),
+            dropout=self.dropout,
+            **arrays,
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> MLP:
-        """Read a network written by `save`."""
+        """Read a network written by `save` (``allow_pickle=False``)."""
         with np.load(path, allow_pickle=False) as f:
-            net = cls(f["sizes"].tolist(), str(f["hidden_activation"]),
-                      str(f["output_activation"]), bias=bool(f["bias"]), init=str(f["init"]),
-                      dtype=str(f["dtype"]), dropout=float(f["dropout"]),
-                      rng=np.random.default_rng(0))
-            net.weights = [f[f"W{l}"] for l in range(len(net.weights))]
+            missing = {"sizes", "hidden_activation", "output_activation", "bias"} - set(f.files)
+            if missing:
+                raise ValueError(f"{path}: not an MLP file (missing {', '.join(sorted(missing))})")
+            net = cls(
+                f["sizes"].tolist(),
+                str(f["hidden_activation"]),
+                str(f["output_activation"]),
+                bias=bool(f["bias"]),
+                init=str(f["init"]),
+                dtype=str(f["dtype"]),
+                dropout=float(f["dropout"]),
+                rng=np.random.default_rng(0),  # overwritten below
+            )
+            for l, W in enumerate(net.weights):
+                net.weights[l] = np.asfortranarray(f[f"W{l}"], dtype=net.dtype)
+                if net.weights[l].shape != W.shape:
+                    raise ValueError(
+                        f"{path}: W{l} has shape {net.weights[l].shape}, not {W.shape}"
+                    )
             if net.biases is not None:
-                net.biases = [f[f"b{l}"] for l in range(len(net.biases))]
+                net.biases = [
+                    np.asarray(f[f"b{l}"], dtype=net.dtype) for l in range(len(net.biases))
+                ]
         return net
+
+    # --- the training loop's helpers ----------------------------------------------------------
 
     def pack(self) -> np.ndarray:
         """Move every parameter into one contiguous buffer (weights first, then biases) and
         make `weights` / `biases` views of it; returns the buffer.
 
         The training loop does this so an optimiser step is a few calls over one array rather
-        than several calls per layer; values are unchanged.
+        than several calls per layer. Values are unchanged; weights stay Fortran-ordered.
         """
-        flat = np.concatenate([p.ravel() for p in self.params])
+        flat = np.empty(self.n_params, self.dtype)
         views, start = [], 0
         for p in self.params:
-            views.append(flat[start: start + p.size].reshape(p.shape))
+            # (n_out, n_in) C-order, transposed: an (n_in, n_out) Fortran-ordered view
+            view = flat[start : start + p.size]
+            view = view.reshape(p.shape[::-1]).T if p.ndim == 2 else view.reshape(p.shape)
+            view[...] = p
+            views.append(view)
             start += p.size
         n = len(self.weights)
         self.weights = views[:n]
@@ -283,7 +509,8 @@ class MLP:
         return flat
 
     def copy_params(self) -> list[np.ndarray]:
-        return [p.copy() for p in self.params]
+        """Copies of `params` (e.g. the best weights seen during early stopping)."""
+        return [p.copy(order="K") for p in self.params]
 
     def set_params(self, params: list[np.ndarray]) -> None:
         """Copy `params` (ordered as `params`) into this network's arrays in place."""

@@ -1,9 +1,19 @@
-"""Optimisers, weight decay and learning-rate schedules.
+r"""Update rules (SGD, momentum, Nesterov, RMSprop, Adam), weight decay and learning-rate schedules.
 
-An optimiser's state is plain arrays, one per parameter; `step` updates the parameters in place
-(the hot loop allocates nothing per step). Weight decay is *coupled*: the penalty's gradient is
-added to the weights' gradient before the update rule (as in classic SGD and Keras' kernel
-regularisers), and biases are never decayed.
+An `Optimizer` holds hyper-parameters, a step counter and per-parameter state as plain arrays;
+``step(params, grads)`` updates the parameters in place and allocates nothing after the first
+call. Full-batch gradient descent is ``sgd`` (alias ``gd``) with the whole set as the batch.
+
+Weight decay is *coupled*: the penalty's gradient is added to the weights' gradient before the
+update rule, as in classic SGD and Keras' kernel regularisers (not AdamW's decoupled decay).
+With penalty :math:`\tfrac{\lambda_2}{2}\lVert w\rVert^2 + \lambda_1 \lVert w\rVert_1`
+
+.. math:: g \leftarrow g + \lambda_2 w + \lambda_1 \operatorname{sign}(w)
+
+and biases are never decayed (only the first `n_decayed` arrays, the weights).
+
+On the training loop's flat 1-D buffers every scaled addition is one BLAS ``axpy`` call; other
+arrays take the equivalent numpy path with a scratch buffer.
 """
 
 from __future__ import annotations
@@ -13,14 +23,54 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.linalg.blas import get_blas_funcs
+from scipy.linalg.blas import daxpy, dscal, saxpy, sscal
 
 from neurosim.ann.functions import lookup
+
+_BLAS = {"f": (saxpy, sscal), "d": (daxpy, dscal)}
+RESCALE_BELOW = 1e-6  # Adam folds the moment decay into a scale; fold it back below this
+
+
+def _flat(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """1-D views of `x` and `y` in the same element order, for BLAS; None if there are none."""
+    if x.dtype != y.dtype or x.dtype.char not in _BLAS or x.shape != y.shape:
+        return None
+    if x.ndim == 1 and x.flags.c_contiguous and y.flags.c_contiguous:
+        return x, y  # the training loop's flat buffers: no views to make
+    if x.flags.c_contiguous and y.flags.c_contiguous:
+        order = "C"
+    elif x.flags.f_contiguous and y.flags.f_contiguous:
+        order = "F"
+    else:
+        return None
+    return x.reshape(-1, order=order), y.reshape(-1, order=order)
+
+
+def axpy(a: float, x: np.ndarray, y: np.ndarray, scratch: np.ndarray) -> None:
+    """``y += a * x`` in place; `scratch` (shaped like `x`) is used off the BLAS path."""
+    pair = _flat(x, y)
+    if pair is None:
+        np.multiply(x, a, out=scratch)
+        y += scratch
+        return
+    fx, fy = pair
+    result = _BLAS[fx.dtype.char][0](fx, fy, a=a)
+    if result is not fy:  # f2py copied instead of writing in place: never for these views
+        fy[...] = result
+
+
+def scal(a: float, x: np.ndarray) -> None:
+    """``x *= a`` in place."""
+    pair = _flat(x, x)
+    if pair is None:
+        x *= a
+    else:
+        _BLAS[x.dtype.char][1](a, pair[0])
 
 
 @dataclass
 class Optimizer:
-    """Hyper-parameters, per-parameter state and step counter of one update rule.
+    """Hyper-parameters, step counter and per-parameter state of one update rule.
 
     Attributes
     ----------
@@ -28,10 +78,25 @@ class Optimizer:
         A key of `OPTIMIZERS`.
     lr : float
         Current learning rate (a schedule may change it between epochs).
-    momentum, beta1, beta2, eps, rho : float
-        Rule constants (see each rule's docstring).
+    momentum : float
+        Momentum coefficient mu of ``momentum`` and ``nesterov``.
+    beta1, beta2 : float
+        Adam's decay rates of the first and second moment estimates.
+    rho : float
+        RMSprop's decay rate of the mean squared gradient.
+    eps : float
+        Added to the denominators of RMSprop and Adam.
     l1, l2 : float
-        Weight-decay strengths, applied to the first `n_decayed` parameters (the weights).
+        Weight-decay strengths (coupled, see the module docstring).
+    n_decayed : int or None
+        Weight decay applies to the first `n_decayed` arrays of `params` (the weights, when
+        `params` is ``MLP.params``: pass ``len(net.weights)``); None: to all of them.
+    t : int
+        Steps taken.
+    state : dict of str -> list of ndarray
+        Per-parameter buffers of the rule (velocity, moments), created on first use.
+    scalars : dict of str -> float
+        Scalar state of the rule (Adam's moment scales).
     """
 
     rule: str
@@ -46,24 +111,34 @@ class Optimizer:
     n_decayed: int | None = None
     t: int = 0
     state: dict[str, list[np.ndarray]] = field(default_factory=dict)
-    scratch: list[np.ndarray] = field(default_factory=list)
+    scalars: dict[str, float] = field(default_factory=dict)
 
     def step(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
-        """Apply one update to `params` in place (gradients may be modified)."""
-        if not self.scratch:
-            self.scratch = [np.empty_like(p) for p in params]
+        """Apply one update to `params` in place.
+
+        Parameters
+        ----------
+        params : list of ndarray
+        grads : list of ndarray, shapes as `params`
+            Overwritten (weight decay and the rules work in them to avoid allocations).
+        """
+        scratch = self.buffers("scratch", params, zero=False)
         self.t += 1
         n_decayed = len(params) if self.n_decayed is None else self.n_decayed
-        for k in range(n_decayed):
+        for p, g, tmp in zip(params[:n_decayed], grads, scratch, strict=False):
             if self.l2:
-                grads[k] += self.l2 * params[k]
+                axpy(self.l2, p, g, tmp)
             if self.l1:
-                grads[k] += self.l1 * np.sign(params[k])
+                np.sign(p, out=tmp)
+                tmp *= self.l1
+                g += tmp
         lookup(OPTIMIZERS, self.rule, "optimizer")(self, params, grads)
 
-    def buffers(self, name: str, params: list[np.ndarray]) -> list[np.ndarray]:
+    def buffers(self, name: str, params: list[np.ndarray], zero: bool = True) -> list[np.ndarray]:
+        """The state arrays `name`, one per parameter (same shape and layout), made once."""
         if name not in self.state:
-            self.state[name] = [np.zeros_like(p) for p in params]
+            make = np.zeros_like if zero else np.empty_like
+            self.state[name] = [make(p) for p in params]
         return self.state[name]
 
 
@@ -72,9 +147,8 @@ def sgd(opt: Optimizer, params, grads) -> None:
 
     .. math:: w \leftarrow w - \eta\, g
     """
-    for p, g in zip(params, grads, strict=True):
-        g *= opt.lr
-        p -= g
+    for p, g, tmp in zip(params, grads, opt.state["scratch"], strict=True):
+        axpy(-opt.lr, g, p, tmp)
 
 
 def momentum(opt: Optimizer, params, grads) -> None:
@@ -82,92 +156,95 @@ def momentum(opt: Optimizer, params, grads) -> None:
 
     .. math:: v \leftarrow \mu v - \eta g,\quad w \leftarrow w + v
     """
-    for p, g, v in zip(params, grads, opt.buffers("v", params), strict=True):
-        v *= opt.momentum
-        g *= opt.lr
-        v -= g
-        p += v
+    vs = opt.buffers("v", params)
+    for p, g, v, tmp in zip(params, grads, vs, opt.state["scratch"], strict=True):
+        scal(opt.momentum, v)
+        axpy(-opt.lr, g, v, tmp)
+        axpy(1.0, v, p, tmp)
 
 
 def nesterov(opt: Optimizer, params, grads) -> None:
-    r"""Nesterov momentum in the Sutskever et al. 2013 form, gradient taken at w.
+    r"""Nesterov momentum in the form of Sutskever et al. 2013, gradient taken at w.
 
     .. math:: v \leftarrow \mu v - \eta g,\quad w \leftarrow w + \mu v - \eta g
+
+    (the same as PyTorch's ``nesterov=True`` with its velocity scaled by -eta).
     """
-    for p, g, v, tmp in zip(params, grads, opt.buffers("v", params), opt.scratch, strict=True):
-        g *= opt.lr
-        v *= opt.momentum
-        v -= g
-        np.multiply(v, opt.momentum, out=tmp)
-        tmp -= g
-        p += tmp
+    vs = opt.buffers("v", params)
+    for p, g, v, tmp in zip(params, grads, vs, opt.state["scratch"], strict=True):
+        scal(opt.momentum, v)
+        axpy(-opt.lr, g, v, tmp)
+        axpy(opt.momentum, v, p, tmp)
+        axpy(-opt.lr, g, p, tmp)
 
 
 def rmsprop(opt: Optimizer, params, grads) -> None:
-    r"""RMSprop (Tieleman & Hinton 2012).
+    r"""RMSprop (Tieleman & Hinton 2012, Coursera lecture 6.5).
 
-    .. math:: s \leftarrow \rho s + (1-\rho) g^2,\;
+    .. math:: s \leftarrow \rho s + (1-\rho) g^2,\quad
               w \leftarrow w - \eta\, g / (\sqrt{s} + \epsilon)
     """
-    for p, g, s, tmp in zip(params, grads, opt.buffers("s", params), opt.scratch, strict=True):
-        s *= opt.rho
+    ss = opt.buffers("s", params)
+    for p, g, s, tmp in zip(params, grads, ss, opt.state["scratch"], strict=True):
         np.multiply(g, g, out=tmp)
-        tmp *= 1 - opt.rho
-        s += tmp
+        scal(opt.rho, s)
+        axpy(1 - opt.rho, tmp, s, tmp)
         np.sqrt(s, out=tmp)
         tmp += opt.eps
         np.divide(g, tmp, out=tmp)
-        tmp *= opt.lr
-        p -= tmp
-
-
-def _blas(x: np.ndarray):
-    """BLAS ``axpy`` and ``scal`` for a contiguous 1-D float32/float64 array, else None."""
-    if x.ndim != 1 or not x.flags.c_contiguous or x.dtype.char not in "fd":
-        return None
-    axpy, scal = get_blas_funcs(("axpy", "scal"), (x,))
-    return axpy, scal
+        axpy(-opt.lr, tmp, p, g)  # g is spent: the scratch of the non-BLAS path
 
 
 def adam(opt: Optimizer, params, grads) -> None:
-    r"""Adam with bias correction (Kingma & Ba 2015).
+    r"""Adam with bias correction (Kingma & Ba 2015, Algorithm 1).
 
-    .. math:: m \leftarrow \beta_1 m + (1-\beta_1) g,\; v \leftarrow \beta_2 v + (1-\beta_2) g^2,\;
-              w \leftarrow w - \eta \frac{m / (1-\beta_1^t)}{\sqrt{v / (1-\beta_2^t)} + \epsilon}
+    .. math:: m \leftarrow \beta_1 m + (1-\beta_1) g,\;
+              v \leftarrow \beta_2 v + (1-\beta_2) g^2,\;
+              w \leftarrow w - \eta\, \frac{m / (1-\beta_1^t)}{\sqrt{v / (1-\beta_2^t)} + \epsilon}
 
-    Computed as the algebraically identical
-    :math:`w \leftarrow w - \eta \frac{\sqrt{c_2}}{c_1} \frac{m}{\sqrt{v} + \epsilon \sqrt{c_2}}`
-    with :math:`c_k = 1-\beta_k^t`, which saves one pass over the parameters; on the training
-    loop's flat buffers the scaled additions are single BLAS ``axpy`` / ``scal`` calls.
+    Implementation: the moments are stored divided by running scales, ``m = s_1 M`` and
+    ``v = s_2 V`` with :math:`s_k = \beta_k^{\,t - t_k}` (`adam_moments` undoes it). The
+    decays then cost no pass over the parameters (only the scales shrink) and, with
+    :math:`c_k = 1 - \beta_k^t` and :math:`\kappa = \sqrt{s_2 / c_2}`, the update is the
+    algebraically identical
+
+    .. math:: M \mathrel{+}= \tfrac{1-\beta_1}{s_1} g,\;
+              V \mathrel{+}= \tfrac{1-\beta_2}{s_2} g^2,\;
+              w \mathrel{-}= \frac{\eta s_1}{c_1 \kappa}\, \frac{M}{\sqrt V + \epsilon / \kappa}
+
+    seven passes over the parameters instead of nine (two BLAS scal calls saved). A scale is
+    folded back into its buffer when it drops below 1e-6 (every ~130 steps for
+    beta1 = 0.9), so M and V stay within a factor 1e6 of m and v.
     """
     b1, b2, t = opt.beta1, opt.beta2, opt.t
-    sqrt_c2 = math.sqrt(1 - b2**t)
-    step = opt.lr * sqrt_c2 / (1 - b1**t)
-    eps = opt.eps * sqrt_c2
     ms, vs = opt.buffers("m", params), opt.buffers("v", params)
-    for p, g, m, v, tmp in zip(params, grads, ms, vs, opt.scratch, strict=True):
-        blas = _blas(p) if p.dtype == g.dtype and g.flags.c_contiguous else None
+    s1, s2 = opt.scalars.get("m_scale", 1.0) * b1, opt.scalars.get("v_scale", 1.0) * b2
+    if s1 < RESCALE_BELOW:  # includes beta1 = 0
+        for m in ms:
+            scal(s1, m)
+        s1 = 1.0
+    if s2 < RESCALE_BELOW:
+        for v in vs:
+            scal(s2, v)
+        s2 = 1.0
+    opt.scalars["m_scale"], opt.scalars["v_scale"] = s1, s2
+    c1, c2 = 1 - b1**t, 1 - b2**t
+    kappa = math.sqrt(s2 / c2)  # sqrt(v_hat) = kappa * sqrt(V)
+    step = opt.lr * s1 / (c1 * kappa)
+    for p, g, m, v, tmp in zip(params, grads, ms, vs, opt.state["scratch"], strict=True):
+        axpy((1 - b1) / s1, g, m, tmp)
         np.multiply(g, g, out=tmp)
-        if blas is not None:  # in place: f2py overwrites a contiguous y of the right type
-            axpy, scal = blas
-            scal(b1, m)
-            axpy(g, m, a=1 - b1)
-            scal(b2, v)
-            axpy(tmp, v, a=1 - b2)
-        else:
-            m *= b1
-            m += (1 - b1) * g
-            v *= b2
-            tmp *= 1 - b2
-            v += tmp
+        axpy((1 - b2) / s2, tmp, v, g)  # g is spent: the scratch of the non-BLAS path
         np.sqrt(v, out=tmp)
-        tmp += eps
+        tmp += opt.eps / kappa
         np.divide(m, tmp, out=tmp)
-        if blas is not None:
-            blas[0](tmp, p, a=-step)
-        else:
-            tmp *= step
-            p -= tmp
+        axpy(-step, tmp, p, g)
+
+
+def adam_moments(opt: Optimizer) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Adam's first and second moment estimates m and v (copies, not bias-corrected)."""
+    s1, s2 = opt.scalars.get("m_scale", 1.0), opt.scalars.get("v_scale", 1.0)
+    return [s1 * m for m in opt.state.get("m", [])], [s2 * v for v in opt.state.get("v", [])]
 
 
 OPTIMIZERS: dict[str, Callable[[Optimizer, list, list], None]] = {
@@ -181,30 +258,61 @@ OPTIMIZERS: dict[str, Callable[[Optimizer, list, list], None]] = {
 
 
 def make_optimizer(rule: str, lr: float, **kwargs) -> Optimizer:
-    """An `Optimizer` for `rule` (a key of `OPTIMIZERS`); unknown names raise ValueError."""
+    """An `Optimizer` for `rule` (a key of `OPTIMIZERS`), hyper-parameters checked.
+
+    Parameters
+    ----------
+    rule : str
+    lr : float
+        Learning rate, > 0.
+    **kwargs
+        Any other `Optimizer` field (momentum, beta1, beta2, rho, eps, l1, l2, n_decayed).
+    """
     lookup(OPTIMIZERS, rule, "optimizer")
-    if lr <= 0:
-        raise ValueError(f"lr must be > 0, got {lr}")
-    return Optimizer(rule=rule, lr=lr, **kwargs)
+    opt = Optimizer(rule=rule, lr=float(lr), **kwargs)
+    checks = {
+        "lr": opt.lr > 0,
+        "momentum": 0 <= opt.momentum < 1,
+        "beta1": 0 <= opt.beta1 < 1,
+        "beta2": 0 <= opt.beta2 < 1,
+        "rho": 0 <= opt.rho < 1,
+        "eps": opt.eps >= 0,
+        "l1": opt.l1 >= 0,
+        "l2": opt.l2 >= 0,
+    }
+    ranges = {"lr": "> 0", "eps": ">= 0", "l1": ">= 0", "l2": ">= 0"}
+    for name, ok in checks.items():
+        if not ok:
+            allowed = ranges.get(name, "in [0, 1)")
+            raise ValueError(f"{name} must be {allowed}, got {getattr(opt, name)}")
+    return opt
 
 
-# --- learning-rate schedules: epoch (0-based), base lr -> lr -----------------------------------
+# --- learning-rate schedules: (epoch from 0, base lr, total epochs, **kwargs) -> lr ------------
+# Unknown keyword arguments raise TypeError (a misspelt `step_size` must not pass silently).
 
 
-def constant(epoch: int, lr: float, epochs: int, **_) -> float:
+def constant(epoch: int, lr: float, epochs: int) -> float:
+    r""".. math:: \eta_e = \eta_0"""
     return lr
 
 
-def step_decay(epoch: int, lr: float, epochs: int, *, step_size: int = 10, gamma: float = 0.5,
-               **_) -> float:
-    r""".. math:: \eta_e = \eta_0 \gamma^{\lfloor e / k \rfloor}"""
+def step_decay(
+    epoch: int, lr: float, epochs: int, *, step_size: int = 10, gamma: float = 0.5
+) -> float:
+    r"""Multiply the rate by `gamma` every `step_size` epochs.
+
+    .. math:: \eta_e = \eta_0\, \gamma^{\lfloor e / k \rfloor}
+    """
+    if step_size < 1:
+        raise ValueError(f"step_size must be >= 1, got {step_size}")
     return lr * gamma ** (epoch // step_size)
 
 
-def cosine(epoch: int, lr: float, epochs: int, *, lr_min: float = 0.0, **_) -> float:
-    r"""Cosine annealing (Loshchilov & Hutter 2017), one half period over the run.
+def cosine(epoch: int, lr: float, epochs: int, *, lr_min: float = 0.0) -> float:
+    r"""Cosine annealing to a floor over the run (Loshchilov & Hutter 2017, one half period).
 
-    .. math:: \eta_e = \eta_{min} + \tfrac12(\eta_0 - \eta_{min})(1 + \cos(\pi e / E))
+    .. math:: \eta_e = \eta_{min} + \tfrac12 (\eta_0 - \eta_{min})(1 + \cos(\pi e / E))
     """
     return lr_min + 0.5 * (lr - lr_min) * (1 + math.cos(math.pi * epoch / max(epochs, 1)))
 
