@@ -4,25 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gradcheck import numeric_grad
 
 from neurosim.ann import ACTIVATIONS, MLP
 from neurosim.ann.mlp import backward, forward, loss_and_delta
-
-EPS = 1e-6
-
-
-def numeric_grad(f, x: np.ndarray) -> np.ndarray:
-    """Central differences of the scalar function f at x (float64)."""
-    g = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        old = x[idx]
-        x[idx] = old + EPS
-        up = f(x)
-        x[idx] = old - EPS
-        down = f(x)
-        x[idx] = old
-        g[idx] = (up - down) / (2 * EPS)
-    return g
 
 
 def check_gradients(net: MLP, X, y, loss: str, rng_seed: int | None = None) -> None:
