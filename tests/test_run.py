@@ -87,7 +87,7 @@ def test_stdp_digits_reads_mnist_idx_files(tmp_path):
     data = fake_mnist(tmp_path / "mnist")
     out = str(tmp_path / "runs")
     done = cli("stdp_digits", "--quick", "dataset=mnist", f"data_dir={data}", "n_train=30",
-               "n_test=20", "--out", out, cwd=tmp_path)
+               "n_test=20", "input_coding=intensity", "--out", out, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     (path,) = run_dirs(tmp_path / "runs", "stdp_digits")
     run = load_run(path)

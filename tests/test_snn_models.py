@@ -7,10 +7,19 @@ import math
 import brian2 as b2
 import numpy as np
 import pytest
+from brian2.devices.device import runtime_device
 
 from neurosim.snn import backend
 from neurosim.snn.encoding import Schedule, counts_per_sample, poisson_rates, poisson_spikes
-from neurosim.snn.models import LIF_CURRENT, STDP_ADDITIVE, STDP_DIEHL_COOK
+from neurosim.snn.models import (
+    LIF_CURRENT,
+    POST_TRACES,
+    POST_TRACES_DECAY,
+    POST_TRACES_RESET,
+    STDP_ADDITIVE,
+    STDP_DIEHL_COOK,
+    STDP_DIEHL_COOK_NEURON_TRACES,
+)
 from neurosim.snn.wta import WTANetwork, WTAParams
 
 
@@ -104,6 +113,36 @@ def test_schedule_table_and_counts():
     assert counts.tolist() == [[1, 2], [1, 1]]
 
 
+def test_neuron_traces_give_the_same_weights_as_synapse_traces():
+    """The fast rule (traces per neuron, running weight totals) against D&C's own form (traces
+    per synapse), on the same random spike trains: dense enough for same-step pre/post
+    coincidences, learning rates large enough to hit the clipping bounds."""
+    b2.defaultclock.dt = 0.5 * b2.ms
+    pre = b2.NeuronGroup(6, "rate : Hz", threshold="rand() < rate * dt", refractory=0 * b2.ms)
+    post = b2.NeuronGroup(4, "rate : Hz\nge : 1\n" + POST_TRACES,
+                          threshold="rand() < rate * dt", reset=POST_TRACES_RESET)
+    post.run_regularly(POST_TRACES_DECAY, when="groups")
+    pre.rate, post.rate = 90 * b2.Hz, 60 * b2.Hz
+    w0 = np.random.default_rng(0).random(24)
+    pair = []
+    for rule in (STDP_DIEHL_COOK, STDP_DIEHL_COOK_NEURON_TRACES):
+        syn = b2.Synapses(pre, post, rule["model"], on_pre=rule["on_pre"],
+                          on_post=rule["on_post"], method="exact")
+        syn.connect()
+        syn.w, syn.stdp_on = w0, 1.0
+        pair.append(syn)
+    post.total_in = w0.reshape(6, 4).sum(axis=0)
+    b2.seed(5)
+    net = b2.Network(pre, post, *pair)
+    net.run(2 * b2.second, namespace={"tau_pre": 20 * b2.ms, "tau_post1": 20 * b2.ms,
+                                      "tau_post2": 40 * b2.ms, "nu_pre": 0.2, "nu_post": 0.2,
+                                      "w_max": 1.0})
+    ref, fast = (np.asarray(s.w[:]) for s in pair)
+    assert np.abs(ref - w0).max() > 0.3 and np.any((ref == 0) | (ref == 1))
+    np.testing.assert_allclose(fast, ref, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(post.total_in[:], fast.reshape(6, 4).sum(axis=0), atol=1e-12)
+
+
 def test_wta_pass_normalises_and_counts():
     p = WTAParams(n_input=6, n_exc=3, present_ms=50, rest_ms=25, max_rate_hz=400,
                   norm_total=1.5)
@@ -119,6 +158,19 @@ def test_wta_pass_normalises_and_counts():
     np.testing.assert_allclose(net.weights, frozen * 1.5 / frozen.sum(axis=0), rtol=1e-6)
 
 
+def test_learning_rate_scale_zero_freezes_weights_but_not_thresholds():
+    p = WTAParams(n_input=6, n_exc=3, present_ms=50, rest_ms=25, max_rate_hz=400,
+                  norm_total=1.5, min_spikes=0)
+    net = WTANetwork(p, np.random.default_rng(0), chunk=2)
+    w0 = net.weights.copy()
+    counts = net.present(np.random.default_rng(1).random((3, 6)), plastic=True,
+                         learning_rate_scale=0.0)
+    assert counts.sum() > 0
+    np.testing.assert_allclose(net.weights, w0, rtol=0, atol=1e-12)
+    # every spike still raised the threshold by theta_plus (decay over 0.2 s: ~2e-5 relative)
+    np.testing.assert_allclose(net.theta_mv, p.theta_plus_mv * counts.sum(axis=0), rtol=1e-4)
+
+
 def test_stdp_digits_same_seed_same_metrics():
     from neurosim.config import build
     from neurosim.experiments import stdp_digits
@@ -132,6 +184,40 @@ def test_stdp_digits_same_seed_same_metrics():
     assert a == b
     np.testing.assert_array_equal(runs[0].arrays["weights"], runs[1].arrays["weights"])
     assert not np.array_equal(runs[0].arrays["weights"], runs[2].arrays["weights"])
+
+
+def test_on_off_coding_gives_each_pixel_an_on_and_an_off_cell():
+    from neurosim.experiments.stdp_digits import on_off
+
+    X = np.array([[0.0, 0.25, 1.0]])
+    assert on_off(X).tolist() == [[0.0, 0.25, 1.0, 1.0, 0.75, 0.0]]
+
+
+def test_cpp_standalone_repeats_exactly_and_matches_the_runtime_network(tmp_path):
+    """The compiled C++ program, built once and re-run per chunk: same seed, same weights;
+    another seed, other weights; normalisation and plasticity switches as on the runtime
+    targets. Skipped where no C++ toolchain builds (the backend then falls back)."""
+    from neurosim.config import build
+    from neurosim.experiments import stdp_digits
+    from neurosim.experiments.base import quick_context
+
+    if backend.select("cpp_standalone", str(tmp_path / "probe")).name != "cpp_standalone":
+        pytest.skip("no C++ toolchain for Brian2's cpp_standalone device")
+    cfg = build(stdp_digits.Config, {**stdp_digits.QUICK, "n_train": 20, "n_test": 10,
+                                     "snn.n_exc": 8, "chunk": 10,
+                                     "backend": "cpp_standalone"})
+    runs = [stdp_digits.run(cfg, quick_context(seed, scratch_dir=tmp_path / str(k)))
+            for k, seed in enumerate((3, 3, 4))]
+    assert b2.get_device() is runtime_device  # handed back
+    assert runs[0].meta["brian2_target"] == "cpp_standalone"
+    drop = ("train_seconds", "train_samples_per_second", "build_seconds", "total_seconds")
+    a, b, _ = ({k: v for k, v in r.metrics.items() if k not in drop} for r in runs)
+    assert a == b and a["spikes_per_test_sample"] > 0
+    w = runs[0].arrays["weights"]
+    np.testing.assert_array_equal(w, runs[1].arrays["weights"])
+    assert not np.array_equal(w, runs[2].arrays["weights"])
+    # labelling and testing left the weights as training's last renormalisation + STDP made them
+    np.testing.assert_allclose(w.sum(axis=0), cfg.snn.norm_total, rtol=0.1)
 
 
 def test_faint_samples_are_shown_again_faster():

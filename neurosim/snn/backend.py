@@ -2,20 +2,26 @@
 
 ``numpy`` needs no compiler; ``cython`` compiles each model once (about 1.5 min on a 2-core
 machine, cached in ``~/.cython/brian_extensions``, which Brian2 guards with file locks so parallel
-runs can share it) and then runs several times faster. ``auto`` picks cython when a tiny probe
-model compiles and runs, numpy otherwise. The chosen target and any fallback reason go into the
-run's meta.json.
+runs can share it) and then runs several times faster. ``cpp_standalone`` turns the whole
+network into a C++ program in a directory of its own (so parallel runs never share one); only
+networks written for it can use it (`neurosim.snn.wta.WTANetwork`: no Python code inside a
+run). ``auto`` picks cython when a tiny probe model compiles and runs, numpy otherwise; a
+failed cpp_standalone probe falls back the same way. The chosen target and any fallback reason
+go into the run's meta.json.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 from dataclasses import dataclass
 
 import brian2 as b2
 import numpy as np
+from brian2.devices.device import runtime_device
 
-BACKENDS = ("auto", "numpy", "cython")
+BACKENDS = ("auto", "numpy", "cython", "cpp_standalone")
 
 
 @dataclass(frozen=True)
@@ -39,27 +45,65 @@ def _probe(target: str) -> None:
     net.run(0.1 * b2.ms, namespace={})
 
 
-def select(requested: str = "auto") -> Target:
-    """Set Brian2's runtime target, falling back to numpy when compilation fails.
+def _probe_standalone(directory: str) -> None:
+    """Build and run a one-neuron C++ project in `directory` (raises if it cannot)."""
+    b2.set_device("cpp_standalone", build_on_run=False, directory=directory)
+    try:
+        group = b2.NeuronGroup(1, "dv/dt = -v / (10*ms) : 1", name="neurosim_probe")
+        b2.Network(group).run(0.1 * b2.ms, namespace={})
+        b2.get_device().build(directory=directory, run=True, with_output=False)
+    finally:
+        reset_device()
+
+
+def _why(target: str, exc: Exception) -> str:
+    return f"{target} target failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+
+
+def select(requested: str = "auto", standalone_dir: str | None = None) -> Target:
+    """Set Brian2's target, falling back to cython, then numpy, when compilation fails.
 
     Parameters
     ----------
-    requested : {"auto", "numpy", "cython"}
+    requested : {"auto", "numpy", "cython", "cpp_standalone"}
+    standalone_dir : str, optional
+        Project directory for cpp_standalone (default: a new temporary directory). Use one
+        directory per run: parallel runs must not share it.
     """
     if requested not in BACKENDS:
         raise ValueError(f"unknown backend '{requested}'; choose from {', '.join(BACKENDS)}")
-    b2.set_device("runtime")
+    reset_device()
     quiet()
     if requested == "numpy":
         b2.prefs.codegen.target = "numpy"
         return Target("numpy", requested)
+    reason = None
+    if requested == "cpp_standalone":
+        directory = standalone_dir or tempfile.mkdtemp(prefix="neurosim-standalone-")
+        probe_dir = tempfile.mkdtemp(prefix="neurosim-probe-")
+        try:
+            _probe_standalone(probe_dir)
+        except Exception as exc:  # no compiler, make, headers...
+            reason = _why("cpp_standalone", exc)
+        else:
+            b2.set_device("cpp_standalone", build_on_run=False, directory=directory)
+            return Target("cpp_standalone", requested)
+        finally:
+            shutil.rmtree(probe_dir, ignore_errors=True)
     try:
         _probe("cython")
     except Exception as exc:  # any build failure: missing compiler, headers, Cython...
         b2.prefs.codegen.target = "numpy"
-        reason = f"cython target failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
-        return Target("numpy", requested, reason)
-    return Target("cython", requested)
+        return Target("numpy", requested, "; ".join(filter(None, [reason, _why("cython", exc)])))
+    return Target("cython", requested, reason)
+
+
+def reset_device() -> None:
+    """Back to Brian2's runtime device, forgetting any standalone project built so far."""
+    device = b2.get_device()
+    if device is not runtime_device:
+        device.reinit()
+    b2.set_device("runtime")
 
 
 def quiet() -> None:

@@ -6,21 +6,49 @@ Diehl, P. U. & Cook, M. (2015). Unsupervised learning of digit recognition using
 spike-timing-dependent plasticity. Front. Comput. Neurosci. 9:99.
 
 The network is built once. A *pass* presents many samples inside one ``run()``: a TimedArray
-of fixed shape (``chunk`` samples x blocks x inputs) holds the rates and is rewritten in place
-between runs, so training, labelling and testing passes of any length reuse the same compiled
-code. Input weights are renormalised before every sample by a ``network_operation`` scheduled at
-the sample period inside the run (one numpy operation per sample, no ``run()`` per sample).
+of fixed shape (``chunk`` samples x blocks x inputs) holds the rates and is rewritten between
+runs, so training, labelling and testing passes of any length reuse the same compiled code.
+
+Two choices make it fast (docs/benchmarks.md measures them):
+
+- STDP traces live in the neurons, not in every synapse
+  (`neurosim.snn.models.STDP_DIEHL_COOK_NEURON_TRACES`: the same weights, no exponentials per
+  synaptic event);
+- the synapses keep each excitatory neuron's input-weight sum up to date, so the renormalisation
+  before every sample is one ``run_regularly`` multiplication at the sample period, with no sum
+  and no Python: the whole network also runs as a compiled C++ program (``cpp_standalone``),
+  built once and re-run per chunk with new rates, weights and thresholds as ``run_args``.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import brian2 as b2
 import numpy as np
+from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
 
 from neurosim.snn.encoding import Schedule, counts_per_sample, poisson_rates
-from neurosim.snn.models import LIF_ADAPTIVE, LIF_CONDUCTANCE, STDP_DIEHL_COOK
+from neurosim.snn.models import (
+    LIF_ADAPTIVE,
+    LIF_CONDUCTANCE,
+    POST_TRACES,
+    POST_TRACES_DECAY,
+    POST_TRACES_RESET,
+    STDP_DIEHL_COOK_NEURON_TRACES,
+)
+
+#: Integration of the membranes. D&C's code used forward Euler at dt = 0.5 ms, which is stable
+#: only while dt * (1 + ge + gi) / tau_e < 2, i.e. a summed inhibitory conductance below 399:
+#: 24 inhibitory spikes in one step at w_ie = 17. A synchronous volley in a 400-neuron layer
+#: exceeds that, Euler overshoots, every neuron fires, and the network never recovers (measured
+#: on 8x8 digits: 29,000 spikes per sample, then thresholds 145 mV above rest). Exponential
+#: Euler solves v exactly for the conductances held over a step: the same model, always stable.
+MEMBRANE_METHOD = "exponential_euler"
+
+#: Environment variable through which each standalone run gets its random seed.
+SEED_ENV = "NEUROSIM_BRIAN_SEED"
 
 
 @dataclass(frozen=True)
@@ -88,8 +116,7 @@ def namespace(p: WTAParams) -> dict[str, object]:
     }
 
 
-
-def build_layers(p: WTAParams, extra_exc: str = "", prefix: str = ""):
+def build_layers(p: WTAParams, extra_exc: str = "", extra_reset: str = "", prefix: str = ""):
     """The excitatory layer (adaptive threshold), its inhibitory partners and the lateral
     inhibition between them: returns (exc, inh, exc_inh, inh_exc).
 
@@ -99,12 +126,14 @@ def build_layers(p: WTAParams, extra_exc: str = "", prefix: str = ""):
     exc_eqs = (LIF_ADAPTIVE.replace("tau_m", "tau_e").replace("v_rest", "v_rest_e")
                .replace("E_inh", "E_inh_e") + "plastic : 1 (shared)\n" + extra_exc)
     exc = b2.NeuronGroup(p.n_exc, exc_eqs, threshold="v > v_thresh_e + theta",
-                         reset="v = v_reset_e; theta += plastic * theta_plus",
-                         refractory=p.refrac_e_ms * b2.ms, method="euler", name=prefix + "exc")
+                         reset="v = v_reset_e; theta += plastic * theta_plus" + extra_reset,
+                         refractory=p.refrac_e_ms * b2.ms, method=MEMBRANE_METHOD,
+                         name=prefix + "exc")
     inh_eqs = (LIF_CONDUCTANCE.replace("tau_m", "tau_i").replace("v_rest", "v_rest_i")
                .replace("E_inh", "E_inh_i"))
     inh = b2.NeuronGroup(p.n_exc, inh_eqs, threshold="v > v_thresh_i", reset="v = v_reset_i",
-                         refractory=p.refrac_i_ms * b2.ms, method="euler", name=prefix + "inh")
+                         refractory=p.refrac_i_ms * b2.ms, method=MEMBRANE_METHOD,
+                         name=prefix + "inh")
     exc.v = p.v_rest_e_mv * b2.mV
     inh.v = p.v_rest_i_mv * b2.mV
     ei = b2.Synapses(exc, inh, on_pre="ge_post += w_ei", name=prefix + "exc_inh")
@@ -117,74 +146,108 @@ def build_layers(p: WTAParams, extra_exc: str = "", prefix: str = ""):
 class WTANetwork:
     """The built network; `present` runs passes of samples through it.
 
+    On Brian2's runtime targets (numpy, cython) each chunk is one ``net.run()``. Under the
+    ``cpp_standalone`` device (`neurosim.snn.backend.select`), the constructor compiles the
+    network once as a C++ program that simulates one chunk; every chunk then re-runs that
+    program with the chunk's rates and the current weights and thresholds as ``run_args``, and
+    a fresh random seed drawn from `rng`. Standalone chunks start from rest (membranes at their
+    resting potential, conductances and traces zero), which the 150 ms pause after each sample
+    approximates on the runtime targets anyway.
+
     Parameters
     ----------
     params : WTAParams
     rng : numpy.random.Generator
-        Draws the initial weights (Brian2's own generator must be seeded separately).
+        Draws the initial weights and, in standalone mode, each chunk's seed (Brian2's runtime
+        generator must be seeded separately, `neurosim.snn.backend.seed`).
     chunk : int
         Samples per ``run()``; the rate table has this many samples' rows.
     """
 
     def __init__(self, params: WTAParams, rng: np.random.Generator, chunk: int = 100):
         p = params
-        self.params, self.chunk = p, int(chunk)
+        self.params, self.chunk, self.rng = p, int(chunk), rng
+        self.standalone = isinstance(b2.get_device(), CPPStandaloneDevice)
         sched = p.schedule
         self.period_s = sched.period_ms / 1000.0
+        self._t_s = 0.0  # simulated time over all chunks
         b2.defaultclock.dt = p.dt_ms * b2.ms
         self.table = np.zeros((self.chunk * sched.blocks_per_sample, p.n_input))
         self.stim = b2.TimedArray(self.table * b2.Hz, dt=sched.block_ms * b2.ms, name="stim")
-        # TimedArray keeps its own copy: rewrite *that* array in place between runs
+        # TimedArray keeps its own copy: rewrite *that* array in place between runtime runs
         self._values = self.stim.values
 
-        # every run() lasts exactly one chunk, so t % chunk_T is the time inside the chunk
-        self.inp = b2.PoissonGroup(p.n_input, rates="stim(t % chunk_T, i)", name="input")
-        self.exc, self.inh, self.ei, self.ie = build_layers(p)
+        # Poisson input; every run() lasts exactly one chunk, so t % chunk_T is the time inside
+        # the chunk. refractory=0 ms gives the group `lastspike`, read by the STDP rule.
+        self.inp = b2.NeuronGroup(p.n_input, "rate = stim(t % chunk_T, i) : Hz",
+                                  threshold="rand() < rate * dt", refractory=0 * b2.ms,
+                                  name="input")
+        self.exc, self.inh, self.ei, self.ie = build_layers(
+            p, extra_exc=POST_TRACES, extra_reset="; " + POST_TRACES_RESET)
+        self.exc.run_regularly(POST_TRACES_DECAY, when="groups", name="exc_trace_decay")
 
-        self.syn = b2.Synapses(
-            self.inp, self.exc, STDP_DIEHL_COOK["model"],
-            on_pre=STDP_DIEHL_COOK["on_pre"], on_post=STDP_DIEHL_COOK["on_post"],
-            method="exact", name="input_exc")
+        rule = STDP_DIEHL_COOK_NEURON_TRACES
+        self.syn = b2.Synapses(self.inp, self.exc, rule["model"], on_pre=rule["on_pre"],
+                               on_post=rule["on_post"], name="input_exc")
         self.syn.connect()
         # connect() orders synapses by (pre, post): reshape to (n_input, n_exc)
         w0 = rng.uniform(0, p.w_init_max, size=(p.n_input, p.n_exc))
-        self.syn.w = (w0 * p.norm_total / w0.sum(axis=0)).ravel()
+        self._w = (w0 * p.norm_total / w0.sum(axis=0)).ravel()
+        self._theta = np.zeros(p.n_exc)
+        self.syn.w = self._w
+        self.exc.total_in = p.norm_total
 
-        # Renormalise before every sample, inside the run: one numpy operation per sample.
-        # (A summed variable read by run_regularly would also work in standalone mode, but it
-        # sums every synapse at every time step: measured 0.30 vs 0.09 s/sample at 784 x 400.)
-        @b2.network_operation(dt=sched.period_ms * b2.ms, when="start", name="normalise")
-        def normalise():
-            W = np.asarray(self.syn.w[:]).reshape(p.n_input, p.n_exc)
-            total = W.sum(axis=0)
-            self.syn.w[:] = (W * (p.norm_total / np.where(total > 0, total, 1.0))).ravel()
-
-        self.normalise = normalise
+        # Renormalise before every sample, inside the run: the synapses keep `total_in` equal
+        # to the sum of each neuron's input weights, so this is one multiplication per synapse
+        # per sample; then every total is the normalisation total again.
+        normalise = {"dt": sched.period_ms * b2.ms, "when": "start"}
+        self.syn.run_regularly("w = w * norm_total / (total_in_post + 1e-30)", order=0,
+                               name="normalise_weights", **normalise)
+        self.exc.run_regularly("total_in = norm_total * int(total_in > 0)", order=1,
+                               name="normalise_totals", **normalise)
 
         self.exc_mon = b2.SpikeMonitor(self.exc, name="exc_spikes")
         self.inp_mon = b2.SpikeMonitor(self.inp, name="input_spikes")
-        self.inp_mon.active = False
+        self.inp_mon.active = self.standalone  # runtime: switched on only when asked for
         self.net = b2.Network(self.inp, self.exc, self.inh, self.syn, self.ei, self.ie,
-                              self.exc_mon, self.inp_mon, self.normalise)
+                              self.exc_mon, self.inp_mon)
         self.ns = {**namespace(p), "stim": self.stim,
                    "chunk_T": self.chunk * self.period_s * b2.second}
+        #: spikes of the first chunk of the last pass with ``record_input=True``:
+        #: (exc_i, exc_t, input_i, input_t), times from the start of that chunk in seconds
+        self.recorded = None
+        if self.standalone:
+            self._build_standalone()
+
+    def _build_standalone(self) -> None:
+        device = b2.get_device()
+        # each run of the program takes its seed from the environment (set per chunk)
+        device.insert_code("main", f"""
+            {{ const char* _seed = getenv("{SEED_ENV}");
+              if (_seed) for (size_t _k = 0; _k < brian::_random_generators.size(); _k++)
+                  brian::_random_generators[_k].seed(strtoul(_seed, NULL, 10) + _k); }}
+        """)
+        self.net.run(self.chunk * self.period_s * b2.second, namespace=self.ns)
+        device.build(**{**device.build_options, "run": False, "compile": True})
 
     @property
     def weights(self) -> np.ndarray:
         """Input weights, ndarray of shape (n_input, n_exc)."""
-        return np.asarray(self.syn.w[:]).reshape(self.params.n_input, self.params.n_exc)
+        w = self._w if self.standalone else self.syn.w[:]
+        return np.asarray(w).reshape(self.params.n_input, self.params.n_exc)
 
     @property
     def t_s(self) -> float:
         """Simulated time so far, in seconds."""
-        return float(self.net.t / b2.second)
+        return self._t_s
 
     @property
     def theta_mv(self) -> np.ndarray:
-        return np.asarray(self.exc.theta[:] / b2.mV)
+        theta = self._theta if self.standalone else self.exc.theta[:] / b2.mV
+        return np.asarray(theta, dtype=float)
 
     def present(self, X: np.ndarray, plastic: bool, record_input: bool = False,
-                on_chunk=None) -> np.ndarray:
+                on_chunk=None, learning_rate_scale: float = 1.0) -> np.ndarray:
         """Show every row of `X` (intensities in [0, 1]) and return spike counts.
 
         With ``min_spikes > 0``, samples that drew fewer excitatory spikes are shown again at a
@@ -198,17 +261,22 @@ class WTANetwork:
         plastic : bool
             STDP and threshold adaptation on (training) or off (labelling, testing).
         record_input : bool
-            Record the input spikes of the first chunk (for a raster figure).
+            Keep the spikes of the first chunk in `recorded` (for a raster figure).
         on_chunk : callable (n_done, counts_so_far), optional
             Called after each chunk of the first showing.
+        learning_rate_scale : float
+            Multiplies both STDP learning rates while ``plastic`` (for annealing).
 
         Returns
         -------
         ndarray of shape (n_samples, n_exc), int64
         """
         p = self.params
-        self.syn.stdp_on = 1.0 if plastic else 0.0
-        self.exc.plastic = 1.0 if plastic else 0.0
+        self._plastic = 1.0 if plastic else 0.0
+        self._stdp_on = float(learning_rate_scale) if plastic else 0.0
+        if not self.standalone:
+            self.syn.stdp_on = self._stdp_on
+            self.exc.plastic = self._plastic
         out = self._show(poisson_rates(X, p.max_rate_hz), record_input, on_chunk)
         todo = np.arange(len(X))
         for repeat in range(1, p.max_repeats + 1 if p.min_spikes > 0 else 1):
@@ -225,16 +293,51 @@ class WTANetwork:
         out = np.zeros((len(rates), p.n_exc), dtype=np.int64)
         for start in range(0, len(rates), self.chunk):
             part = rates[start: start + self.chunk]
-            self._values[...] = 0.0
-            self._values[: len(part) * sched.blocks_per_sample] = sched.table(part)
-            self.inp_mon.active = record_input and start == 0
-            t0 = self.t_s
-            n_before = self.exc_mon.num_spikes
-            self.net.run(self.chunk * self.period_s * b2.second, namespace=self.ns)
-            i = np.asarray(self.exc_mon.i[n_before:])
-            t = np.asarray(self.exc_mon.t[n_before:] / b2.second)
+            values = np.zeros_like(self._values)
+            values[: len(part) * sched.blocks_per_sample] = sched.table(part)
+            keep = record_input and start == 0
+            i, t = self._run_chunk(values, keep)
             out[start: start + len(part)] = counts_per_sample(
-                i, t, t0, self.period_s, len(part), p.n_exc)
+                i, t, 0.0, self.period_s, len(part), p.n_exc)
             if on_chunk is not None:
                 on_chunk(start + len(part), out[: start + len(part)])
         return out
+
+    def _run_chunk(self, values: np.ndarray, record_input: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Simulate one chunk with the rate table `values`; excitatory spikes (i, t in seconds
+        from the chunk's start)."""
+        duration = self.chunk * self.period_s
+        if self.standalone:
+            os.environ[SEED_ENV] = str(int(self.rng.integers(0, 2**31 - 1)))
+            device = b2.get_device()
+            device.run(run_args={self.stim: values * b2.Hz, self.syn.w: self._w,
+                                 self.exc.theta: self._theta * b2.mV,
+                                 self.exc.total_in: self._w.reshape(
+                                     self.params.n_input, -1).sum(axis=0),
+                                 self.syn.stdp_on: self._stdp_on,
+                                 self.exc.plastic: self._plastic},
+                       with_output=False)
+            for name in device.run_args_arrays:  # one file per distinct argument: clean up
+                path = os.path.join(device.project_dir, "static_arrays", name)
+                if os.path.exists(path):
+                    os.remove(path)
+            self._w = np.asarray(self.syn.w[:]).copy()
+            self._theta = np.asarray(self.exc.theta[:] / b2.mV).copy()
+            i, t = np.asarray(self.exc_mon.i[:]), np.asarray(self.exc_mon.t[:] / b2.second)
+            if record_input:  # (always recorded by the program; read back only when asked)
+                inp = (np.asarray(self.inp_mon.i[:]), np.asarray(self.inp_mon.t[:] / b2.second))
+        else:
+            self._values[...] = values
+            self.inp_mon.active = record_input
+            n_exc, n_inp = self.exc_mon.num_spikes, self.inp_mon.num_spikes
+            t0 = float(self.net.t / b2.second)
+            self.net.run(duration * b2.second, namespace=self.ns)
+            i = np.asarray(self.exc_mon.i[n_exc:])
+            t = np.asarray(self.exc_mon.t[n_exc:] / b2.second) - t0
+            inp = (np.asarray(self.inp_mon.i[n_inp:]),
+                   np.asarray(self.inp_mon.t[n_inp:] / b2.second) - t0)
+            self.inp_mon.active = False
+        if record_input:
+            self.recorded = (i, t, *inp)
+        self._t_s += duration
+        return i, t
