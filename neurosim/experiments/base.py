@@ -9,7 +9,6 @@ arguments, prints or writes files: the runner (`neurosim.run`) resolves the conf
 from __future__ import annotations
 
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,9 +64,9 @@ class Context:
     quick : bool
         True under ``--quick`` (the config already holds the quick overrides).
     scratch_dir : Path
-        A private directory for compiled code (Brian2 standalone project); never shared
-        between parallel runs. The runner makes one inside the run directory and deletes it
-        afterwards; the default is a new temporary directory.
+        Where an experiment may put compiled code (a Brian2 standalone project, in a unique
+        subdirectory it removes again). The runner gives each run its own inside the run
+        directory and deletes it afterwards; the default is the working directory.
     partial : Result
         Experiments may fill it as they go; if the run is interrupted before ``run`` returns,
         the runner writes it and marks the run INTERRUPTED.
@@ -78,8 +77,7 @@ class Context:
     seed: int
     rng: np.random.Generator
     quick: bool = False
-    scratch_dir: Path = field(
-        default_factory=lambda: Path(tempfile.mkdtemp(prefix="neurosim-scratch-")))
+    scratch_dir: Path = field(default_factory=lambda: Path("."))
     partial: Result = field(default_factory=Result)
     show_progress: bool = field(default_factory=lambda: sys.stderr.isatty())
 

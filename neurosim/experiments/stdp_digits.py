@@ -20,6 +20,7 @@ over all pixels, not only how much ink falls where its weights are.
 from __future__ import annotations
 
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field, replace
 
@@ -32,7 +33,6 @@ from neurosim.experiments.common import confusion
 from neurosim.snn.wta import WTAParams
 
 N_RASTER = 8  # test samples whose spikes are kept for the raster figure
-STANDALONE_DIR = "brian2_standalone"  # the C++ project, inside the run's scratch directory
 
 
 @dataclass(frozen=True)
@@ -114,20 +114,22 @@ def run(cfg: Config, ctx: Context) -> Result:
     from neurosim.snn import backend
 
     ds = load(cfg, ctx.seed)
+    ctx.scratch_dir.mkdir(parents=True, exist_ok=True)
+    standalone_dir = tempfile.mkdtemp(prefix="brian2-standalone-", dir=ctx.scratch_dir)
     try:
-        return _run(cfg, ctx, ds)
+        return _run(cfg, ctx, ds, standalone_dir)
     finally:
         backend.reset_device()  # leave Brian2 as found: runtime device, no standalone project
-        shutil.rmtree(ctx.scratch_dir / STANDALONE_DIR, ignore_errors=True)
+        shutil.rmtree(standalone_dir, ignore_errors=True)
 
 
-def _run(cfg: Config, ctx: Context, ds: data.Dataset) -> Result:
+def _run(cfg: Config, ctx: Context, ds: data.Dataset, standalone_dir: str) -> Result:
     from neurosim.snn import backend
     from neurosim.snn.readout import assign_labels, predict, running_accuracy
     from neurosim.snn.wta import WTANetwork
 
     requested = "cpp_standalone" if cfg.backend == "auto" else cfg.backend
-    target = backend.select(requested, standalone_dir=str(ctx.scratch_dir / STANDALONE_DIR))
+    target = backend.select(requested, standalone_dir=standalone_dir)
     if cfg.backend == "auto":
         target = replace(target, requested="auto")
     backend.seed(ctx.rng)

@@ -45,6 +45,11 @@ def _probe(target: str) -> None:
     net.run(0.1 * b2.ms, namespace={})
 
 
+#: Outcome of the cpp_standalone probe in this process: None (not probed yet), "" (it builds)
+#: or the reason it does not. A sweep worker runs many experiments; the probe needs one build.
+_standalone_failure: str | None = None
+
+
 def _probe_standalone(directory: str) -> None:
     """Build and run a one-neuron C++ project in `directory` (raises if it cannot)."""
     b2.set_device("cpp_standalone", build_on_run=False, directory=directory)
@@ -77,19 +82,23 @@ def select(requested: str = "auto", standalone_dir: str | None = None) -> Target
     if requested == "numpy":
         b2.prefs.codegen.target = "numpy"
         return Target("numpy", requested)
+    global _standalone_failure
     reason = None
     if requested == "cpp_standalone":
-        directory = standalone_dir or tempfile.mkdtemp(prefix="neurosim-standalone-")
-        probe_dir = tempfile.mkdtemp(prefix="neurosim-probe-")
-        try:
-            _probe_standalone(probe_dir)
-        except Exception as exc:  # no compiler, make, headers...
-            reason = _why("cpp_standalone", exc)
-        else:
+        if _standalone_failure is None:
+            probe_dir = tempfile.mkdtemp(prefix="neurosim-probe-")
+            try:
+                _probe_standalone(probe_dir)
+                _standalone_failure = ""
+            except Exception as exc:  # no compiler, make, headers...
+                _standalone_failure = _why("cpp_standalone", exc)
+            finally:
+                shutil.rmtree(probe_dir, ignore_errors=True)
+        if not _standalone_failure:
+            directory = standalone_dir or tempfile.mkdtemp(prefix="neurosim-standalone-")
             b2.set_device("cpp_standalone", build_on_run=False, directory=directory)
             return Target("cpp_standalone", requested)
-        finally:
-            shutil.rmtree(probe_dir, ignore_errors=True)
+        reason = _standalone_failure
     try:
         _probe("cython")
     except Exception as exc:  # any build failure: missing compiler, headers, Cython...
