@@ -8,8 +8,13 @@ thing to fix; the runner prints that line and exits with status 2.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import difflib
+import inspect
+import math
+import reprlib
+import textwrap
 import tomllib
 import types
 import typing
@@ -18,10 +23,22 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 C = TypeVar("C")
+V = TypeVar("V")
 
 
 class ConfigError(ValueError):
     """A user-caused problem with a config: unknown key, wrong type, value out of range."""
+
+
+_short = reprlib.Repr()
+_short.maxstring = _short.maxother = 60
+_short.maxlist = _short.maxtuple = 6
+
+
+def short(value: Any) -> str:
+    """``repr(value)`` cut to a readable length, for error messages (a 100 KB value must not
+    be echoed whole)."""
+    return _short.repr(value)
 
 
 # --- validation helpers used by the configs' __post_init__ -------------------------------------
@@ -50,7 +67,27 @@ def require_fraction(name: str, value: float, *, open_right: bool = True) -> Non
 
 def require_choice(name: str, value: str, choices: Iterable[str]) -> None:
     choices = sorted(choices)
-    require(value in choices, f"unknown {name} '{value}'; choose from {', '.join(choices)}")
+    require(value in choices, f"unknown {name} {short(value)}; choose from {', '.join(choices)}")
+
+
+def lookup(table: Mapping[str, V], name: str, what: str) -> V:
+    """``table[name]``, or ``ValueError("unknown <what> 'name'; choose from a, b, ...")``.
+
+    The one way a name is looked up in a table of choices (activations, losses, rules, ...).
+
+    Parameters
+    ----------
+    table : mapping of str to anything
+    name : str
+        The key asked for.
+    what : str
+        What the table holds, for the message (``activation``, ``loss``, ...).
+    """
+    try:
+        return table[name]
+    except (KeyError, TypeError):  # TypeError: an unhashable name such as a list
+        choices = ", ".join(sorted(table))
+        raise ValueError(f"unknown {what} {short(name)}; choose from {choices}") from None
 
 
 def closest(name: str, candidates: Iterable[str]) -> str:
@@ -92,19 +129,48 @@ def split_top_level(text: str, sep: str = ",") -> list[str]:
     return parts
 
 
+def _depth(text: str) -> int:
+    """Brackets opened and not closed in `text` (outside quotes)."""
+    depth, quote = 0, ""
+    for ch in text:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+    return depth
+
+
+def rejoin(items: Iterable[str]) -> list[str]:
+    """Undo the shell's splitting inside brackets: ``["hidden=[64,", "32]"]`` ->
+    ``["hidden=[64, 32]"]`` (what ``hidden=[64, 32]`` typed with a space becomes)."""
+    out: list[str] = []
+    for item in items:
+        if out and _depth(out[-1]) > 0:
+            out[-1] = f"{out[-1]} {item}"
+        else:
+            out.append(item)
+    return out
+
+
 def parse_overrides(items: Iterable[str]) -> dict[str, list[Any]]:
     """``["lr=0.1,0.01", "hidden=[32,16]"]`` -> ``{"lr": [0.1, 0.01], "hidden": [[32, 16]]}``.
 
-    A comma outside brackets makes a sweep: each value is one run.
+    A comma outside brackets makes a sweep: each value is one run. Items the shell split
+    inside brackets are joined again first (`rejoin`).
     """
     out: dict[str, list[Any]] = {}
-    for item in items:
+    for item in rejoin(items):
         key, eq, text = item.partition("=")
         key = key.strip()
-        require(bool(eq) and bool(key), f"expected key=value, got '{item}'")
+        require(bool(eq) and bool(key), f"expected key=value, got {short(item)}")
+        require(_depth(text) == 0, f"unbalanced brackets in {short(item)}")
         require(key not in out, f"key '{key}' given twice")
         values = [parse_value(part.strip()) for part in split_top_level(text)]
-        require(all(v != "" for v in values), f"empty value in '{item}'")
+        require(all(v != "" for v in values), f"empty value in {short(item)}")
         out[key] = values
     return out
 
@@ -159,9 +225,87 @@ def build(cls: type[C], values: Mapping[str, Any]) -> C:
         value the config's ``__post_init__`` rejects.
     """
     valid = field_names(cls)
+    derived = getattr(cls, "DERIVED", {})
     for key in values:
-        require(key in valid, f"unknown key '{key}'; {closest(key, valid)}")
+        if key in derived:
+            raise ConfigError(f"{key} is not a key: it is set by {derived[key]}")
+        require(key in valid, f"unknown key {short(key)}; {closest(str(key), valid)}")
     return _build(cls, dict(values), prefix="")
+
+
+def field_hint(cls: type, key: str) -> Any:
+    """The declared type of dotted `key` in config class `cls` (KeyError if there is none)."""
+    head, _, rest = key.partition(".")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    if head not in names:
+        raise KeyError(key)
+    hint = hints[head]
+    if rest:
+        if not dataclasses.is_dataclass(hint):
+            raise KeyError(key)
+        return field_hint(hint, rest)
+    return hint
+
+
+def is_list_hint(hint: Any) -> bool:
+    """True for list/tuple fields (possibly inside an Optional)."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(is_list_hint(a) for a in typing.get_args(hint))
+    return origin in (list, tuple)
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldDoc:
+    """One settable key of a config: what ``python -m neurosim.run NAME --help`` lists."""
+
+    key: str
+    type: str
+    default: Any
+    comment: str
+
+
+def _comments(cls: type) -> dict[str, str]:
+    """The comment written beside each field of `cls` (and of its dataclass bases)."""
+    out: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            lines = textwrap.dedent("".join(inspect.getsourcelines(klass)[0])).splitlines()
+        except (OSError, TypeError):
+            continue
+        (node,) = ast.parse("\n".join(lines)).body
+        for item in node.body:
+            if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+                line = lines[item.end_lineno - 1]
+                if "#" in line:
+                    out[item.target.id] = line.split("#", 1)[1].strip()
+    return out
+
+
+def _type_name(hint: Any) -> str:
+    if hint in (int, float, str, bool):
+        return hint.__name__
+    return str(hint).replace("typing.", "")
+
+
+def describe(cls: type, prefix: str = "") -> list[FieldDoc]:
+    """Every settable key of config class `cls` with its type, default and comment."""
+    hints = typing.get_type_hints(cls)
+    comments = _comments(cls)
+    derived = getattr(cls, "DERIVED", {}) if not prefix else {}
+    defaults = cls()
+    out = []
+    for f in dataclasses.fields(cls):
+        key, hint = prefix + f.name, hints[f.name]
+        if dataclasses.is_dataclass(hint):
+            out += [d for d in describe(hint, f"{key}.") if d.key not in derived]
+        else:
+            out.append(FieldDoc(key, _type_name(hint), getattr(defaults, f.name),
+                                comments.get(f.name, "")))
+    return [d for d in out if d.key not in getattr(cls, "DERIVED", {})]
 
 
 def _build(cls: type[C], values: dict[str, Any], prefix: str) -> C:
@@ -175,8 +319,12 @@ def _build(cls: type[C], values: dict[str, Any], prefix: str) -> C:
             kwargs[f.name] = convert(key, values[key], hint)
     try:
         return cls(**kwargs)
-    except ConfigError:
-        raise
+    except ConfigError as exc:
+        # a nested parameter class names its own fields: name them as keys (snn.n_exc)
+        message = str(exc)
+        if prefix and message.split(" ", 1)[0] in kwargs:
+            message = prefix + message
+        raise ConfigError(message) from None
     except (TypeError, ValueError) as exc:  # a value __post_init__ could not use
         raise ConfigError(f"{prefix or 'config'}: {exc}") from None
 
@@ -194,9 +342,10 @@ def convert(key: str, value: Any, hint: Any) -> Any:
                 return convert(key, value, arg)
             except ConfigError as exc:
                 errors.append(str(exc))
-        raise ConfigError(errors[0] if errors else f"{key}: cannot use {value!r}")
+        raise ConfigError(errors[0] if errors else f"{key}: cannot use {short(value)}")
     if origin is typing.Literal:
-        require(value in args, f"unknown {key} {value!r}; choose from {', '.join(map(str, args))}")
+        require(value in args,
+                f"unknown {key} {short(value)}; choose from {', '.join(map(str, args))}")
         return value
     if origin in (tuple, list):
         if not isinstance(value, list | tuple):
@@ -207,18 +356,19 @@ def convert(key: str, value: Any, hint: Any) -> Any:
     if hint is Any:
         return value
     if hint is bool:
-        require(isinstance(value, bool), f"{key} must be true or false, got {value!r}")
+        require(isinstance(value, bool), f"{key} must be true or false, got {short(value)}")
         return value
     if hint is int:
         ok = isinstance(value, int) and not isinstance(value, bool)
-        require(ok, f"{key} must be an integer, got {value!r}")
+        require(ok, f"{key} must be an integer, got {short(value)}")
         return value
     if hint is float:
         ok = isinstance(value, int | float) and not isinstance(value, bool)
-        require(ok, f"{key} must be a number, got {value!r}")
+        require(ok, f"{key} must be a number, got {short(value)}")
+        require(math.isfinite(value), f"{key} must be a finite number, got {value}")
         return float(value)
     if hint is str:
-        require(isinstance(value, str), f"{key} must be a string, got {value!r}")
+        require(isinstance(value, str), f"{key} must be a string, got {short(value)}")
         return value
     raise ConfigError(f"{key}: unsupported field type {hint}")
 

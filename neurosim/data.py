@@ -14,7 +14,7 @@ import gzip
 import math
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,7 @@ __all__ = [
     "nonlinear_function",
     "nonlinear_regression",
     "one_hot",
+    "stratified_split",
     "task_classes",
     "threshold_task",
     "write_idx",
@@ -65,6 +66,9 @@ class Dataset:
     params : dict of str to float
         The generating parameters of a synthetic set (e.g. ``weight``, ``bias`` and ``noise`` of
         `linear_regression`), so an experiment can check what a model recovered.
+    X_val, y_val : ndarray or None
+        A validation split carved from the training data (`stratified_split`), for choosing
+        settings without touching the test split; None when none was asked for.
     """
 
     X_train: np.ndarray
@@ -75,10 +79,16 @@ class Dataset:
     name: str
     feature_shape: tuple[int, ...] | None = None
     params: dict[str, float] = field(default_factory=dict)
+    X_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
 
     def __post_init__(self):
-        for split in ("train", "test"):
+        if (self.X_val is None) != (self.y_val is None):
+            raise ValueError(f"{self.name}: give both X_val and y_val, or neither")
+        for split in ("train", "val", "test"):
             X, y = getattr(self, f"X_{split}"), getattr(self, f"y_{split}")
+            if X is None:
+                continue
             if len(X) != len(y):
                 raise ValueError(
                     f"{self.name}: X_{split} has {len(X)} rows but y_{split} has {len(y)}"
@@ -268,8 +278,52 @@ def _split(X, y, test_fraction, rng, n_classes, name, params) -> Dataset:
 # --- sklearn digits ----------------------------------------------------------------------------
 
 
+def stratified_split(
+    X: np.ndarray, y: np.ndarray, fraction: float, seed: int, what: str = "test"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Hold out `fraction` of the samples, the same share of every class (scikit-learn's
+    ``train_test_split(stratify=y)``).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,) of integer classes
+    fraction : float
+        Share held out, in (0, 1).
+    seed : int
+        Fixes the split.
+    what : str
+        Name of the held-out part, for error messages (``test``, ``validation``).
+
+    Returns
+    -------
+    X_keep, X_held, y_keep, y_held
+
+    Raises
+    ------
+    DataError
+        When either part would be left with fewer samples than there are classes.
+    """
+    if not 0 < fraction < 1:
+        raise DataError(f"the {what} fraction must be in (0, 1), got {fraction}")
+    from sklearn.model_selection import train_test_split
+
+    n, n_classes = len(y), len(np.unique(y))
+    n_held = math.ceil(fraction * n)  # as scikit-learn rounds
+    if n_held < n_classes or n - n_held < n_classes:
+        raise DataError(
+            f"a {what} fraction of {fraction} splits {n} samples into {n - n_held} and "
+            f"{n_held}; a stratified split needs at least one sample of each of the "
+            f"{n_classes} classes on both sides"
+        )
+    return train_test_split(X, y, test_size=fraction, stratify=y, random_state=int(seed))
+
+
 def digits(
-    seed: int | np.random.Generator = 0, test_fraction: float = 0.33, dtype: str = "float32"
+    seed: int | np.random.Generator = 0,
+    test_fraction: float = 0.33,
+    dtype: str = "float32",
+    val_fraction: float = 0.0,
 ) -> Dataset:
     """scikit-learn's 1,797 handwritten digits (8x8 pixels, 0..16 scaled to [0, 1]).
 
@@ -279,27 +333,33 @@ def digits(
         Fixes the split (scikit-learn's ``random_state``); a Generator is asked for one integer.
     test_fraction : float
         Share held out for testing, in (0, 1); the split is stratified by class.
+    val_fraction : float
+        Share of the *training* part held out as a validation split, stratified too (0: none).
+        The test split does not depend on it.
 
     Returns
     -------
     Dataset
         X of shape (n_split, 64) in [0, 1]; y of shape (n_split,) of int64 classes 0-9;
-        ``n_classes`` 10; ``feature_shape`` (8, 8).
+        ``n_classes`` 10; ``feature_shape`` (8, 8); ``X_val``/``y_val`` with `val_fraction`.
     """
     from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
 
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
     if isinstance(seed, np.random.Generator):
         seed = int(seed.integers(2**31 - 1))
     bunch = load_digits()
     X = (bunch.data / 16.0).astype(dtype)
     y = bunch.target.astype(np.int64)
-    X_tr, X_te, y_tr, y_te = train_test_split(
-        X, y, test_size=test_fraction, stratify=y, random_state=int(seed)
-    )
-    return Dataset(X_tr, y_tr, X_te, y_te, n_classes=10, name="digits", feature_shape=(8, 8))
+    X_tr, X_te, y_tr, y_te = stratified_split(X, y, test_fraction, seed, "test")
+    ds = Dataset(X_tr, y_tr, X_te, y_te, n_classes=10, name="digits", feature_shape=(8, 8))
+    return with_validation(ds, val_fraction, seed) if val_fraction else ds
+
+
+def with_validation(ds: Dataset, val_fraction: float, seed: int) -> Dataset:
+    """`ds` with `val_fraction` of its training part moved to a stratified validation split."""
+    X_tr, X_val, y_tr, y_val = stratified_split(
+        ds.X_train, ds.y_train, val_fraction, seed + 1, "validation")
+    return replace(ds, X_train=X_tr, y_train=y_tr, X_val=X_val, y_val=y_val)
 
 
 # --- IDX files (MNIST's format) ----------------------------------------------------------------
@@ -441,6 +501,8 @@ def mnist(
     n_train: int | None = None,
     n_test: int | None = None,
     dtype: str = "float32",
+    val_fraction: float = 0.0,
+    seed: int = 0,
 ) -> Dataset:
     """MNIST from its four IDX files in `data_dir`; nothing is downloaded.
 
@@ -453,6 +515,9 @@ def mnist(
         The folder holding the files (``~`` is expanded).
     n_train, n_test : int or None
         Keep only the first n images of each split (all when None, or when n exceeds the file).
+    val_fraction : float
+        Share of the (kept) training images held out as a stratified validation split
+        (0: none), drawn with `seed`.
 
     Returns
     -------
@@ -498,6 +563,8 @@ def mnist(
             )
         if labels.size and labels.max() > 9:
             raise DataError(f"{label_path} has label {labels.max()} (expected 0-9)")
+        if len(images) == 0:
+            raise DataError(f"{image_path} holds no images")
         images, labels = images[:limit], labels[:limit]
         X = images.reshape(len(images), -1).astype(dtype) / 255.0
         out[split] = (X, labels.astype(np.int64))
@@ -507,7 +574,8 @@ def mnist(
             f"{paths['test_images'].name} holds {arrays['test_images'].shape[1:]}"
         )
     shape = tuple(int(s) for s in arrays["train_images"].shape[1:])
-    return Dataset(*out["train"], *out["test"], n_classes=10, name="mnist", feature_shape=shape)
+    ds = Dataset(*out["train"], *out["test"], n_classes=10, name="mnist", feature_shape=shape)
+    return with_validation(ds, val_fraction, seed) if val_fraction else ds
 
 
 # --- helpers -----------------------------------------------------------------------------------

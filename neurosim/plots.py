@@ -8,10 +8,12 @@ arrays, so any figure can be redrawn from a run directory. Figures are made with
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 #: One colour per arm, used wherever the MLP and the spiking network share a figure.
 COLORS = {"mlp": "tab:blue", "snn": "tab:red", "train": "tab:blue", "val": "tab:orange",
@@ -22,6 +24,7 @@ def figure(ncols: int = 1, nrows: int = 1, size: tuple[float, float] = (4.5, 3.4
            **kwargs) -> tuple[Figure, np.ndarray]:
     """A `Figure` with an ``(nrows, ncols)`` array of axes, each about `size` inches."""
     fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
+    fig.get_layout_engine().set(w_pad=0.1, wspace=0.05)  # room for colour-bar labels
     axes = fig.subplots(nrows, ncols, squeeze=False, **kwargs)
     return fig, axes
 
@@ -42,14 +45,17 @@ def curve(ax: Axes, x: np.ndarray, y: np.ndarray, *, label: str | None = None,
 
 def loss_curve(ax: Axes, curves: Mapping[str, np.ndarray], *, key: str = "loss",
                ylabel: str = "loss", logy: bool = True):
-    """Training (and validation, if present) `key` against epoch; returns the training line."""
+    """Training `key` against epoch, with the validation and test curves where the table has
+    them (``val_<key>``, ``test_<key>``); returns the training line."""
     epochs = curves.get("epoch", np.arange(1, len(curves[key]) + 1))
+    marker = "o" if len(epochs) <= 12 else None  # a few points: show where they are
     line = curve(ax, epochs, curves[key], label="train", xlabel="epoch", ylabel=ylabel,
-                 logy=logy, color=COLORS["train"])
+                 logy=logy, color=COLORS["train"], marker=marker)
     for other, color in (("val_", COLORS["val"]), ("test_", COLORS["test"])):
         if other + key in curves:
             curve(ax, epochs, curves[other + key], label=other.rstrip("_"), xlabel="epoch",
-                  ylabel=ylabel, logy=logy, color=color)
+                  ylabel=ylabel, logy=logy, color=color, marker=marker)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
     return line
 
 
@@ -153,3 +159,23 @@ def decision_surface(ax: Axes, xx: np.ndarray, yy: np.ndarray, zz: np.ndarray,
     ax.set_ylabel("$x_2$")
     ax.figure.colorbar(filled, ax=ax, label="network output")
     return filled
+
+
+def classifier_figure(result: Any, image_shape: tuple[int, int], title: str,
+                      table: str = "epochs") -> Figure:
+    """Loss and accuracy (train beside validation/test), confusion matrix and first-layer
+    weights of an MLP classifier run."""
+    curves = result.curves[table]
+    fig, axes = figure(4, size=(4.0, 3.6))
+    loss_curve(axes[0, 0], curves, ylabel="cross-entropy")
+    axes[0, 0].set_title("loss")
+    if "accuracy" in curves:
+        loss_curve(axes[0, 1], curves, key="accuracy", ylabel="accuracy", logy=False)
+    axes[0, 1].set_title("accuracy")
+    confusion_matrix(axes[0, 2], result.arrays["confusion"],
+                     title=f"test accuracy {result.metrics['test_accuracy']:.3f}")
+    W1 = result.arrays["W1"]
+    receptive_fields(axes[0, 3], W1[:, : min(64, W1.shape[1])], image_shape, cmap="RdBu_r",
+                     signed=True, title="first-layer weights (red +, blue -)")
+    fig.suptitle(title)
+    return fig

@@ -3,11 +3,14 @@
 Parse -> resolve config(s) -> run experiment(s) -> write run directory. Every problem a user can
 cause (unknown experiment or key, wrong type, value out of range, missing or corrupt data,
 unwritable output folder) ends in one line on stderr and exit status 2, with no run directory
-left half-written. A diverged run exits 3, an interrupted one 130; both keep what they measured.
+left behind. A diverged run exits 3; an interrupted one (Ctrl-C, SIGTERM) 128 + the signal
+(130, 143); both keep what they measured. Whatever moment a signal arrives, the status in
+meta.json and the exit status agree (`neurosim.interrupts`).
 
 Examples
 --------
     python -m neurosim.run list
+    python -m neurosim.run digits --help              # every key: type, default, meaning
     python -m neurosim.run digits --quick
     python -m neurosim.run xor lr=2.0 epochs=3000 --seed 1
     python -m neurosim.run digits seed=0,1,2          # a sweep: one run each + summary.csv
@@ -17,31 +20,50 @@ Examples
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import itertools
 import os
 import shutil
+import signal
 import sys
+import traceback
+import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from neurosim import experiments
-from neurosim.config import ConfigError, build, flatten, load_toml, parse_overrides, to_dict
+from neurosim import experiments, interrupts
+from neurosim.config import (
+    ConfigError,
+    build,
+    describe,
+    field_hint,
+    flatten,
+    is_list_hint,
+    load_toml,
+    parse_overrides,
+    short,
+    to_dict,
+)
 from neurosim.data import DataError
-from neurosim.experiments.base import Context, Result
-from neurosim.results import RunDirectory, config_hash, make_run_dir, utc_now, write_bytes
+from neurosim.results import (
+    Context,
+    Result,
+    ResultError,
+    RunDirectory,
+    make_run_dir,
+    write_result,
+)
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-EXIT_CODES = {"COMPLETED": EXIT_OK, "DIVERGED": EXIT_DIVERGED, "INTERRUPTED": EXIT_INTERRUPTED}
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DIVERGED = 0, 1, 2, 3
 
 #: Errors a user causes; they end in one line and exit 2.
 USER_ERRORS = (ConfigError, DataError)
+
+#: The longest error line printed; a longer message is cut (a value may be 100 KB).
+MAX_ERROR = 400
 
 
 @dataclass(frozen=True)
@@ -64,10 +86,22 @@ class RunSpec:
 
 @dataclass(frozen=True)
 class Outcome:
+    """How a run ended, as the caller needs it (the run directory holds everything)."""
+
     run_dir: str
     status: str
     metrics: dict[str, Any]
-    label: dict[str, Any]
+    label: dict[str, Any] = field(default_factory=dict)
+    signal: int | None = None  # the signal that interrupted it
+    error: str | None = None  # FAILED: the exception
+    figures: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def exit_code(self) -> int:
+        if self.status == "INTERRUPTED":
+            return interrupts.exit_code(self.signal or 2)
+        return {"COMPLETED": EXIT_OK, "DIVERGED": EXIT_DIVERGED}.get(self.status, EXIT_FAILED)
 
 
 # --- argument parsing --------------------------------------------------------------------------
@@ -82,11 +116,13 @@ def make_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="python -m neurosim.run",
         description="Run a neurosim experiment; each run gets its own directory.",
-        epilog="Use 'list' as the experiment to see every experiment.",
+        epilog="'list' names every experiment; 'NAME --help' lists the keys of one.",
+        add_help=False,
     )
-    p.add_argument("experiment", nargs="?", help="experiment name, or 'list'")
+    p.add_argument("experiment", nargs="?", help="experiment name, 'list', or 'show NAME'")
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="config overrides parsed as TOML; a,b,c sweeps over values")
+    p.add_argument("-h", "--help", action="store_true", help="this help, or an experiment's keys")
     p.add_argument("--config", metavar="FILE.toml", help="TOML file of config values")
     p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
     p.add_argument("--out", default="runs", metavar="DIR", help="parent of run directories")
@@ -98,6 +134,23 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run a sweep on a Dask distributed cluster, e.g. tcp://host:8786")
     return p
+
+
+def check_list_values(module: Any, overrides: dict[str, list[Any]]) -> None:
+    """``hidden=64,32`` on a list field is ambiguous (two layers, or a sweep?): refuse it."""
+    for key, values in overrides.items():
+        if len(values) < 2 or any(isinstance(v, list) for v in values):
+            continue
+        try:
+            hint = field_hint(module.Config, key)
+        except KeyError:
+            continue  # unknown keys are reported by `build`
+        if is_list_hint(hint):
+            joined = ",".join(map(str, values))
+            raise ConfigError(
+                f"{key}={joined} is ambiguous: write {key}=[{joined}] for one list, or "
+                f"{key}=" + ",".join(f"[{v}]" for v in values) + " to sweep over lists"
+            )
 
 
 def resolve(args: argparse.Namespace, argv: list[str]) -> list[RunSpec]:
@@ -119,6 +172,7 @@ def resolve(args: argparse.Namespace, argv: list[str]) -> list[RunSpec]:
     module = experiments.get(name)
 
     overrides = parse_overrides(args.overrides)
+    check_list_values(module, overrides)
     seeds = overrides.pop("seed", None)
     file_seed = file_values.pop("seed", None)
     if seeds is None:
@@ -126,8 +180,8 @@ def resolve(args: argparse.Namespace, argv: list[str]) -> list[RunSpec]:
     elif args.seed is not None:
         raise ConfigError("give the seed once: either --seed N or seed=...")
     for s in seeds:
-        if not (isinstance(s, int) and not isinstance(s, bool) and s >= 0):
-            raise ConfigError(f"seed must be a non-negative integer, got {s!r}")
+        if not (isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**63):
+            raise ConfigError(f"seed must be a non-negative integer, got {short(s)}")
 
     base_values = dict(file_values)
     if args.quick:
@@ -137,6 +191,8 @@ def resolve(args: argparse.Namespace, argv: list[str]) -> list[RunSpec]:
         swept["seed"] = seeds
     fixed = {k: v[0] for k, v in overrides.items() if len(v) == 1}
 
+    if not args.out.strip():
+        raise ConfigError("--out must name a directory, got an empty string")
     out = Path(args.out).expanduser()
     combos = [dict(zip(swept, vals, strict=True)) for vals in itertools.product(*swept.values())]
     specs = []
@@ -166,135 +222,149 @@ def check_writable(path: Path) -> None:
 # --- running -----------------------------------------------------------------------------------
 
 
+def _create_dir(spec: RunSpec) -> Path:
+    if spec.exact_dir:
+        spec.parent.mkdir(parents=True)
+        return spec.parent
+    return make_run_dir(spec.parent, spec.payload())
+
+
 def run_one(spec: RunSpec, say: Callable[[str], None] = print) -> Outcome:
-    """Run one experiment into a fresh run directory and return what it measured.
+    """Run one experiment into a fresh run directory and return how it ended.
 
     A user error raised from inside the experiment (e.g. a missing MNIST file) removes the
-    directory again and is re-raised; any other exception marks the run FAILED and propagates.
+    directory again and is re-raised. Ctrl-C or SIGTERM (`neurosim.interrupts.Stopped`)
+    during the computation keeps what the experiment put into ``ctx.partial``: INTERRUPTED.
+    Any other exception keeps the partial result too, marks the run FAILED and propagates.
+    Once the computation has ended, signals are held (`interrupts.hold`) until the caller is
+    done, so the status written is the status the process exits with.
     """
     module = experiments.get(spec.experiment)
-    if spec.exact_dir:
-        path = spec.parent
-        path.mkdir(parents=True)
-    else:
-        path = make_run_dir(spec.parent, spec.payload())
-    rd = RunDirectory(path, spec.experiment, spec.argv)
-    rd.write_config(spec.payload())
+    with interrupts.deferred() as early:  # a folder is made whole, with its meta.json, or not
+        path = _create_dir(spec)
+        rd = RunDirectory(path, spec.experiment, spec.argv)
+        rd.write_config(spec.payload())
+        ctx = Context(seed=spec.seed, rng=np.random.default_rng(spec.seed), quick=spec.quick,
+                      scratch_dir=path / ".scratch")
     say(f"run directory: {path}")
-    ctx = Context(seed=spec.seed, rng=np.random.default_rng(spec.seed), quick=spec.quick,
-                  scratch_dir=path / ".scratch")
+    stop = early[0] if early else None
     result: Result | None = None
-    try:
-        result = module.run(spec.cfg, ctx)
-    except USER_ERRORS:
-        shutil.rmtree(path, ignore_errors=True)
-        raise
-    except KeyboardInterrupt:
-        result = ctx.partial
-        result.status = "INTERRUPTED"
-    except BaseException as exc:
-        _write_partial(rd, ctx.partial)
-        rd.finish("FAILED", error=f"{type(exc).__name__}: {exc}")
-        raise
-    finally:
-        shutil.rmtree(ctx.scratch_dir, ignore_errors=True)
-
-    try:
-        rd.write_result(result)
-        rd.write_figures(module.figures(result))
-    except Exception as exc:
-        if result.status == "COMPLETED":
-            rd.finish("FAILED", error=f"{type(exc).__name__}: {exc}")
+    failure: BaseException | None = None
+    caught: list[warnings.WarningMessage] = []
+    if stop is None:
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("default")
+                result = module.run(spec.cfg, ctx)
+        except USER_ERRORS:
+            with interrupts.deferred():
+                shutil.rmtree(path, ignore_errors=True)
             raise
-        # a partial result may lack what a figure needs; its data is already written
-    rd.finish(result.status, **result.meta)
-    say(f"{result.status.lower()}: {path}")
-    return Outcome(str(path), result.status, result.metrics, spec.label)
+        except KeyboardInterrupt as exc:
+            stop = interrupts.signal_of(exc)
+        except Exception as exc:
+            failure = exc
+    interrupts.hold()  # from here on the status written is the truth: signals wait
+    return _finish(spec, module, rd, ctx, result, stop, failure, caught, say)
 
 
-def _write_partial(rd: RunDirectory, partial: Result) -> None:
-    try:
-        rd.write_result(partial)
-    except Exception:  # the original failure matters more than a partial write
-        pass
+def _finish(spec, module, rd: RunDirectory, ctx: Context, result: Result | None,
+            stop: int | None, failure: BaseException | None,
+            caught: list[warnings.WarningMessage], say: Callable[[str], None]) -> Outcome:
+    shutil.rmtree(ctx.scratch_dir, ignore_errors=True)
+    if result is None or not isinstance(result, Result):
+        if result is not None and failure is None:
+            failure = ResultError(f"run() returned {type(result).__name__}, not a Result")
+        result = ctx.partial
+    if failure is not None:
+        status = "FAILED"
+    elif stop is not None:
+        status = "INTERRUPTED"
+    else:
+        status = result.status
+    if status == "INTERRUPTED" and stop is None:  # the experiment caught the signal itself
+        stop = interrupts.last_signal()
+    extra: dict[str, Any] = dict(result.meta)
+    problems = write_result(rd.path, result)
+    figures: list[str] = []
+    if status != "FAILED":
+        try:
+            with warnings.catch_warnings(record=True) as fig_warnings:
+                warnings.simplefilter("default")
+                figures = [str(p) for p in rd.write_figures(module.figures(result))]
+            caught = [*caught, *fig_warnings]
+        except Exception as exc:  # a partial result may lack what a figure needs
+            if status == "COMPLETED":
+                problems.append(f"figures: {type(exc).__name__}: {exc}")
+    notes = list(dict.fromkeys(
+        [*result.warnings, *(f"{w.category.__name__}: {w.message}" for w in caught)]))
+    if notes:
+        extra["warnings"] = notes
+    if problems:
+        extra["write_problems"] = problems
+        if status == "COMPLETED":
+            status = "FAILED"
+    if status != "COMPLETED":
+        extra["partial"] = True
+    if stop is not None and status == "INTERRUPTED":
+        extra["signal"] = signal.Signals(stop).name
+    if failure is not None:
+        extra["error"] = f"{type(failure).__name__}: {failure}"
+        extra["traceback"] = "".join(traceback.format_exception(failure))
+    elif problems:
+        extra["error"] = "; ".join(problems)
+    rd.finish(status, **extra)
+    if failure is not None:
+        raise failure
+    return Outcome(str(rd.path), status, result.metrics, spec.label,
+                   stop if status == "INTERRUPTED" else None, extra.get("error"),
+                   tuple(figures), tuple(notes))
 
 
 def _run_in_worker(spec: RunSpec) -> Outcome:
-    return run_one(spec, say=lambda msg: print(msg, flush=True))
+    """One run of a sweep, in a worker process: signals handled as in a single run."""
+    with interrupts.handling():
+        return run_one(spec, say=lambda msg: print(msg, flush=True))
 
 
-def make_executor(workers: int, scheduler: str | None) -> Executor:
-    """Local processes by default; a Dask distributed cluster where one machine is not enough."""
-    if scheduler:
-        try:
-            from dask.distributed import Client
-        except ImportError:
-            raise ConfigError("--scheduler needs dask[distributed]: pip install 'dask[distributed]'"
-                              ) from None
-        return Client(scheduler).get_executor()
-    return ProcessPoolExecutor(max_workers=workers)
+# --- what the terminal shows -------------------------------------------------------------------
 
 
-def run_sweep(specs: list[RunSpec], workers: int | None, scheduler: str | None) -> int:
-    """Run every spec in parallel, one directory each, then write summary.csv beside them."""
-    stamp = utc_now()
-    digest = config_hash([s.payload() for s in specs])
-    sweep_dir = specs[0].parent / f"{stamp:%Y%m%dT%H%M%SZ}-sweep-{digest}"
-    sweep_dir.mkdir(parents=True, exist_ok=False)
-    specs = [
-        replace(s, parent=sweep_dir / ",".join(f"{k}={v}" for k, v in s.label.items()),
-                exact_dir=True)
-        for s in specs
-    ]
-    print(f"sweep directory: {sweep_dir} ({len(specs)} runs)")
-    workers = workers or min(len(specs), os.cpu_count() or 1)
-    outcomes: list[Outcome] = []
-    executor = make_executor(workers, scheduler)
-    try:
-        futures = [executor.submit(_run_in_worker, s) for s in specs]
-        for fut in futures:
-            outcomes.append(fut.result())
-    except KeyboardInterrupt:
-        executor.shutdown(wait=True, cancel_futures=True)
-        write_summary(sweep_dir / "summary.csv", outcomes)
-        print(f"interrupted: {sweep_dir}", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    executor.shutdown()
-    write_summary(sweep_dir / "summary.csv", outcomes)
-    print(f"summary: {sweep_dir / 'summary.csv'}")
-    return max(EXIT_CODES.get(o.status, EXIT_FAILED) for o in outcomes)
+def headline(module: Any, metrics: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The metrics shown at the end of a run: the experiment's ``HEADLINE`` keys (dotted for
+    arms) where it declares them, else every top-level number."""
+    keys = getattr(module, "HEADLINE", None)
+    if keys is None:
+        return [(k, v) for k, v in metrics.items()
+                if isinstance(v, int | float) and not isinstance(v, bool)][:10]
+    rows = []
+    for key in keys:
+        value: Any = metrics
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is not None:
+            rows.append((key, value))
+    return rows
 
 
-def numeric_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
-    """Flatten nested metrics to dotted names, keeping numbers only."""
-    flat: dict[str, float] = {}
-    for key, value in metrics.items():
-        if isinstance(value, dict):
-            flat.update(numeric_metrics(value, f"{prefix}{key}."))
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            flat[f"{prefix}{key}"] = float(value)
-    return flat
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
 
 
-def write_summary(path: Path, outcomes: Sequence[Outcome]) -> None:
-    """One row per run (swept values, status, numeric metrics), then mean and std rows."""
-    if not outcomes:
-        return
-    labels = list(outcomes[0].label)
-    flats = [numeric_metrics(o.metrics) for o in outcomes]
-    names = sorted(set().union(*flats))
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["run", *labels, "status", *names])
-    for o, flat in zip(outcomes, flats, strict=True):
-        w.writerow([Path(o.run_dir).name, *(o.label[k] for k in labels), o.status,
-                    *(flat.get(n, "") for n in names)])
-    table = np.array([[flat.get(n, np.nan) for n in names] for flat in flats], dtype=float)
-    for stat, fn in (("mean", np.nanmean), ("std", np.nanstd)):
-        with np.errstate(all="ignore"):
-            row = fn(table, axis=0) if len(table) else []
-        w.writerow([stat, *([""] * len(labels)), "", *(f"{v:.6g}" for v in row)])
-    write_bytes(path, buf.getvalue().encode())
+def summary_lines(outcome: Outcome, module: Any) -> list[str]:
+    rows = headline(module, outcome.metrics)
+    lines = [f"{outcome.status}: {outcome.run_dir}"]
+    width = max([len(k) for k, _ in rows] + [7])
+    lines += [f"  {k:<{width}}  {_fmt(v)}" for k, v in rows]
+    lines += [f"  {'figure':<{width}}  {f}" for f in outcome.figures]
+    lines += [f"  note: {w}" for w in outcome.warnings[:5]]
+    if outcome.status == "INTERRUPTED":
+        lines.append("  interrupted: what was measured so far is kept (meta.json: partial)")
+    elif outcome.status == "DIVERGED":
+        lines.append("  diverged: values ran away; the curves up to that point are kept")
+    return lines
 
 
 def print_list() -> None:
@@ -303,27 +373,77 @@ def print_list() -> None:
         print(f"{name:<{width}}  {description}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def print_keys(name: str) -> None:
+    """Every key of experiment `name`: type, default and the comment beside it."""
+    module = experiments.get(name)
+    docs = describe(module.Config)
+    print(f"{name}: {experiments.EXPERIMENTS[name][1]}")
+    print(f"usage: python -m neurosim.run {name} [key=value ...] [--quick] [--seed N]\n")
+    kw = max(len(d.key) for d in docs)
+    tw = max(len(d.type) for d in docs)
+    for d in docs:
+        default = short(d.default)
+        print(f"  {d.key:<{kw}}  {d.type:<{tw}}  = {default:<10}  {d.comment}")
+    quick = getattr(module, "QUICK", {})
+    if quick:
+        print("\n--quick sets: " + " ".join(f"{k}={_fmt(v)}" for k, v in quick.items()))
+
+
+def error_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    if len(text) > MAX_ERROR:
+        text = text[:MAX_ERROR] + f"... ({len(text) - MAX_ERROR} more characters)"
+    return f"neurosim: error: {text}"
+
+
+def main(argv: Sequence[str] | None = None, restore_signals: bool = True) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        args = make_parser().parse_intermixed_args(argv)
-        if args.experiment == "list":
-            print_list()
-            return EXIT_OK
-        if args.workers is not None and args.workers < 1:
-            raise ConfigError(f"--workers must be >= 1, got {args.workers}")
-        specs = resolve(args, ["python -m neurosim.run", *argv])
-        check_writable(specs[0].parent)
-        if len(specs) > 1:
-            return run_sweep(specs, args.workers, args.scheduler)
-        return EXIT_CODES[run_one(specs[0]).status]
-    except USER_ERRORS as exc:
-        print(f"neurosim: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("neurosim: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    done: list[Outcome] = []
+    with interrupts.handling(restore=restore_signals):
+        try:
+            return _main(argv, done)
+        except USER_ERRORS as exc:
+            print(error_line(exc), file=sys.stderr)
+            return EXIT_USAGE
+        except KeyboardInterrupt as exc:
+            if done:  # the run had already ended and written its status
+                return done[-1].exit_code
+            print("neurosim: interrupted", file=sys.stderr)
+            return interrupts.exit_code(interrupts.signal_of(exc))
+
+
+def _main(argv: list[str], done: list[Outcome]) -> int:
+    args = make_parser().parse_intermixed_args(argv)
+    if args.experiment == "show" and args.overrides:
+        args.experiment, args.help = args.overrides.pop(0), True
+    if args.help:
+        if args.experiment and "=" not in args.experiment:
+            print_keys(args.experiment)
+        else:
+            make_parser().print_help()
+        return EXIT_OK
+    if args.experiment == "list":
+        print_list()
+        return EXIT_OK
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+    specs = resolve(args, ["python -m neurosim.run", *argv])
+    check_writable(specs[0].parent)
+    if len(specs) > 1 or args.scheduler:
+        from neurosim.sweep import run_sweep
+
+        return run_sweep(specs, args.workers, args.scheduler)
+    module = experiments.get(specs[0].experiment)
+    outcome = run_one(specs[0])
+    done.append(outcome)
+    print("\n".join(summary_lines(outcome, module)))
+    return outcome.exit_code
+
+
+def cli() -> None:
+    """The console script ``neurosim``."""
+    sys.exit(main(restore_signals=False))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli()

@@ -7,7 +7,8 @@ import pytest
 from gradcheck import numeric_grad
 
 from neurosim.ann import ACTIVATIONS, DERIVATIVES, INITIALISERS, LOSSES, MLP
-from neurosim.ann.functions import huber, lookup, sigmoid, softmax
+from neurosim.ann.functions import huber, sigmoid, softmax
+from neurosim.config import lookup
 
 
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))

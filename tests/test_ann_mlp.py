@@ -211,11 +211,12 @@ def test_bad_shapes_and_values():
         MLP([3, 2], dropout=1.0)
 
 
-def test_pack_keeps_values_and_layout():
+def test_parameters_live_in_one_flat_buffer():
     net = MLP([5, 4, 3], rng=np.random.default_rng(0))
     before = net.copy_params()
-    flat = net.pack()
+    flat = net.flat_params()
     assert flat.size == net.n_params and flat.dtype == np.float32
+    assert net.flat_params() is flat  # laid out once, at construction
     for a, b in zip(before, net.params, strict=True):
         np.testing.assert_array_equal(a, b)
         assert np.shares_memory(b, flat)

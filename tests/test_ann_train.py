@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from neurosim import data
-from neurosim.ann import MLP, evaluate, make_optimizer, train
+from neurosim.ann import DEFAULT_LR, MLP, evaluate, make_optimizer, train
+from neurosim.ann.optim import adam_moments
 
 
 def test_xor_is_learned_by_full_batch_gd():
@@ -84,18 +85,15 @@ def digits_run(seed: int, dtype: str = "float32", **kw):
     ds = data.digits(seed=0)
     rng = np.random.default_rng(seed)
     net = MLP([64, 16, 10], "relu", "softmax", dtype=dtype, rng=rng)
+    settings = {"optimizer": "adam", "lr": 1e-2, "epochs": 3, "batch_size": 32,
+                "metrics": ("accuracy",), **kw}
     history = train(
         net,
         ds.X_train[:300],
         ds.y_train[:300],
         loss="categorical_cross_entropy",
-        optimizer="adam",
-        lr=1e-2,
-        epochs=3,
-        batch_size=32,
         rng=rng,
-        metrics=("accuracy",),
-        **kw,
+        **settings,
     )
     return net, history
 
@@ -277,3 +275,81 @@ def test_bad_arguments():
         train(net, X, y[:3], loss="mse", rng=rng)
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         train(net, X, y, loss="mse", rng=rng, batch_size=0)
+
+
+def test_one_adam_carries_its_state_from_task_a_to_task_b():
+    # continual learning: train on classes 0-4, then 5-9, with one optimiser object
+    ds = data.digits(seed=0)
+    rng = np.random.default_rng(0)
+    net = MLP([64, 16, 10], "relu", "softmax", rng=rng)
+    W0 = net.weights[0]  # a reference taken before training stays the network's array
+    opt = make_optimizer("adam", 1e-3)
+    a, b = ds.y_train < 5, ds.y_train >= 5
+    common = {"loss": "categorical_cross_entropy", "batch_size": 50, "rng": rng}
+    train(net, ds.X_train[a], ds.y_train[a], optimizer=opt, epochs=2, **common)
+    steps_a = opt.t
+    assert steps_a == 2 * int(np.ceil(a.sum() / 50))
+    m_after_a = [m.copy() for m in adam_moments(opt)[0]]
+    train(net, ds.X_train[b], ds.y_train[b], optimizer=opt, epochs=1, **common)
+    assert opt.t == steps_a + int(np.ceil(b.sum() / 50))  # the step count carried over
+    # the moments carried over: the first step of task B decayed them, it did not restart them
+    m_fresh = make_optimizer("adam", 1e-3)
+    net2 = MLP([64, 16, 10], "relu", "softmax", rng=np.random.default_rng(0))
+    train(net2, ds.X_train[b], ds.y_train[b], optimizer=m_fresh, epochs=1, **common)
+    assert not np.allclose(adam_moments(opt)[0][0], adam_moments(m_fresh)[0][0])
+    assert np.abs(m_after_a[0]).sum() > 0
+    assert W0 is net.weights[0] and np.shares_memory(W0, net.flat_params())
+    assert np.array_equal(W0, net.weights[0])
+
+
+def test_optimizer_object_and_hyper_parameters_are_not_mixed():
+    net = MLP([2, 1], rng=np.random.default_rng(0))
+    X, y = np.zeros((4, 2)), np.zeros((4, 1))
+    with pytest.raises(ValueError, match="lr belong to the Optimizer"):
+        train(net, X, y, loss="mse", rng=np.random.default_rng(0),
+              optimizer=make_optimizer("sgd", 0.1), lr=0.5)
+    other = make_optimizer("adam", 0.1)
+    train(MLP([3, 2], rng=np.random.default_rng(0)), np.zeros((4, 3)), np.zeros((4, 2)),
+          loss="mse", rng=np.random.default_rng(0), optimizer=other, epochs=1)
+    with pytest.raises(ValueError, match="one optimiser per network"):
+        train(net, X, y, loss="mse", rng=np.random.default_rng(0), optimizer=other, epochs=1)
+
+
+def test_default_learning_rate_follows_the_rule():
+    assert DEFAULT_LR["adam"] == 1e-3 and DEFAULT_LR["sgd"] == 1e-2
+    _, history = digits_run(0, optimizer="adam", lr=None)
+    assert history.epochs["lr"][0] == pytest.approx(1e-3)
+
+
+def test_targets_are_checked_against_the_network():
+    rng = np.random.default_rng(0)
+    clf = MLP([3, 4], "relu", "softmax", rng=rng)
+    X = np.zeros((5, 3))
+    with pytest.raises(ValueError, match=r"class labels 3..7, but the network has 4 outputs"):
+        train(clf, X, np.arange(5) + 3, loss="categorical_cross_entropy", rng=rng)
+    with pytest.raises(ValueError, match="integer class labels"):
+        train(clf, X, np.full(5, 0.5), loss="categorical_cross_entropy", rng=rng)
+    reg = MLP([3, 2], rng=rng)
+    with pytest.raises(ValueError, match=r"needs y of shape \(5, 2\) .* got y of shape \(5,\)"):
+        train(reg, X, np.zeros(5), loss="mse", rng=rng)
+    with pytest.raises(ValueError, match="epochs must be an integer, got 2.5"):
+        train(reg, X, np.zeros((5, 2)), loss="mse", rng=rng, epochs=2.5)
+    with pytest.raises(ValueError, match="X holds NaN"):
+        train(reg, np.full((5, 3), np.nan), np.zeros((5, 2)), loss="mse", rng=rng)
+
+
+def test_a_loss_that_explodes_without_nan_is_divergence():
+    # Adam at lr 1e9 sends the loss to ~1e20 without ever producing NaN
+    _, history = digits_run(0, optimizer="adam", lr=1e9, epochs=5)
+    assert history.status == "DIVERGED"
+    assert all(np.isfinite(history.epochs["loss"]))
+
+
+def test_monitor_sets_are_recorded_and_change_nothing():
+    net_a, h_a = digits_run(0)
+    ds = data.digits(seed=0)
+    net_b, h_b = digits_run(0, monitor={"test": (ds.X_test, ds.y_test)})
+    for p, q in zip(net_a.params, net_b.params, strict=True):
+        np.testing.assert_array_equal(p, q)
+    assert len(h_b.epochs["test_loss"]) == h_b.n_epochs
+    assert "test_loss" not in h_a.epochs

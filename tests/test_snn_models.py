@@ -174,7 +174,7 @@ def test_learning_rate_scale_zero_freezes_weights_but_not_thresholds():
 def test_stdp_digits_same_seed_same_metrics():
     from neurosim.config import build
     from neurosim.experiments import stdp_digits
-    from neurosim.experiments.base import quick_context
+    from neurosim.results import quick_context
 
     cfg = build(stdp_digits.Config, {**stdp_digits.QUICK, "n_train": 20, "n_test": 10,
                                      "snn.n_exc": 8})
@@ -187,7 +187,7 @@ def test_stdp_digits_same_seed_same_metrics():
 
 
 def test_on_off_coding_gives_each_pixel_an_on_and_an_off_cell():
-    from neurosim.experiments.stdp_digits import on_off
+    from neurosim.snn.encoding import on_off
 
     X = np.array([[0.0, 0.25, 1.0]])
     assert on_off(X).tolist() == [[0.0, 0.25, 1.0, 1.0, 0.75, 0.0]]
@@ -199,7 +199,7 @@ def test_cpp_standalone_repeats_exactly_and_matches_the_runtime_network(tmp_path
     targets. Skipped where no C++ toolchain builds (the backend then falls back)."""
     from neurosim.config import build
     from neurosim.experiments import stdp_digits
-    from neurosim.experiments.base import quick_context
+    from neurosim.results import quick_context
 
     if backend.select("cpp_standalone", str(tmp_path / "probe")).name != "cpp_standalone":
         pytest.skip("no C++ toolchain for Brian2's cpp_standalone device")

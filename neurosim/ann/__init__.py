@@ -7,11 +7,12 @@ mini-batch loop. Numpy (and scipy's BLAS wrappers) only: importing this never im
 
 from neurosim.ann.functions import ACTIVATIONS, DERIVATIVES, INITIALISERS, LOSSES, Loss, huber
 from neurosim.ann.mlp import MLP
-from neurosim.ann.optim import OPTIMIZERS, SCHEDULES, Optimizer, make_optimizer
+from neurosim.ann.optim import DEFAULT_LR, OPTIMIZERS, SCHEDULES, Optimizer, make_optimizer
 from neurosim.ann.train import History, evaluate, train
 
 __all__ = [
     "ACTIVATIONS",
+    "DEFAULT_LR",
     "DERIVATIVES",
     "INITIALISERS",
     "LOSSES",

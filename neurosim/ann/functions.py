@@ -12,32 +12,10 @@ derivative (`neurosim.ann.mlp.loss_and_delta`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
 import numpy as np
-
-V = TypeVar("V")
-
-
-def lookup(table: Mapping[str, V], name: str, what: str) -> V:
-    """``table[name]``, or ``ValueError("unknown <what> 'name'; choose from a, b, ...")``.
-
-    Parameters
-    ----------
-    table : mapping of str to anything
-    name : str
-        The key asked for.
-    what : str
-        What the table holds, for the message (``activation``, ``loss``, ...).
-    """
-    try:
-        return table[name]
-    except (KeyError, TypeError):  # TypeError: an unhashable name such as a list
-        choices = ", ".join(sorted(table))
-        raise ValueError(f"unknown {what} '{name}'; choose from {choices}") from None
-
 
 # --- activations -------------------------------------------------------------------------------
 

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from neurosim.ann.functions import ACTIVATIONS, DERIVATIVES, INITIALISERS, LOSSES, Loss, lookup
+from neurosim.ann.functions import ACTIVATIONS, DERIVATIVES, INITIALISERS, LOSSES, Loss
+from neurosim.config import lookup
 
 FORMAT_VERSION = 1  # of the .npz files written by MLP.save
 
@@ -303,11 +304,33 @@ class MLP:
         self.dtype = np.dtype(dtype)
         self.dropout = float(dropout)
         self.init = init
-        self.weights = [
+        initial = [
             np.asfortranarray(initialise(n_in, n_out, rng), dtype=self.dtype)
             for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True)
         ]
-        self.biases = [np.zeros(n, self.dtype) for n in sizes[1:]] if bias else None
+        self._lay_out(initial, [np.zeros(n, self.dtype) for n in sizes[1:]] if bias else None)
+
+    def _lay_out(self, weights: list[np.ndarray], biases: list[np.ndarray] | None) -> None:
+        """Give every parameter its place in one contiguous buffer, for good.
+
+        `weights` and `biases` become views of ``self._flat`` (weights first, then biases), so
+        an optimiser step is a few calls over one array, and the arrays a user holds stay the
+        network's arrays across any number of `train` calls. Weights are (n_in, n_out) views
+        in Fortran order (the fast layout, see the module docstring).
+        """
+        params = weights + (biases or [])
+        self._flat = np.empty(sum(p.size for p in params), self.dtype)
+        views, start = [], 0
+        for p in params:
+            # (n_out, n_in) C-order, transposed: an (n_in, n_out) Fortran-ordered view
+            view = self._flat[start : start + p.size]
+            view = view.reshape(p.shape[::-1]).T if p.ndim == 2 else view.reshape(p.shape)
+            view[...] = p
+            views.append(view)
+            start += p.size
+        n = len(weights)
+        self.weights = views[:n]
+        self.biases = views[n:] if biases is not None else None
 
     def __repr__(self) -> str:
         return (
@@ -335,14 +358,23 @@ class MLP:
 
     # --- forward -------------------------------------------------------------------------------
 
-    def _cast(self, X) -> np.ndarray:
+    def as_input(self, X) -> np.ndarray:
+        """`X` as this network's input: an array of its dtype and shape (n_samples, n_inputs).
+
+        Raises
+        ------
+        ValueError
+            When `X` has another shape or holds NaN or infinite values.
+        """
         X = np.asarray(X, dtype=self.dtype)
         if X.ndim != 2 or X.shape[1] != self.sizes[0]:
             raise ValueError(f"X must have shape (n_samples, {self.sizes[0]}), got {X.shape}")
+        if not np.isfinite(X).all():
+            raise ValueError("X holds NaN or infinite values")
         return X
 
     def _forward(self, X, **kw) -> Cache:
-        return forward(self._cast(X), self.weights, self.biases, self.activations, **kw)
+        return forward(self.as_input(X), self.weights, self.biases, self.activations, **kw)
 
     def forward_layers(self, X) -> list[np.ndarray]:
         """Every layer's activations at inference, ``[X, h_1, ..., output]``.
@@ -473,40 +505,20 @@ class MLP:
                 rng=np.random.default_rng(0),  # overwritten below
             )
             for l, W in enumerate(net.weights):
-                net.weights[l] = np.asfortranarray(f[f"W{l}"], dtype=net.dtype)
-                if net.weights[l].shape != W.shape:
-                    raise ValueError(
-                        f"{path}: W{l} has shape {net.weights[l].shape}, not {W.shape}"
-                    )
-            if net.biases is not None:
-                net.biases = [
-                    np.asarray(f[f"b{l}"], dtype=net.dtype) for l in range(len(net.biases))
-                ]
+                stored = f[f"W{l}"]
+                if stored.shape != W.shape:
+                    raise ValueError(f"{path}: W{l} has shape {stored.shape}, not {W.shape}")
+                W[...] = stored
+            for l, b in enumerate(net.biases or []):
+                b[...] = f[f"b{l}"]
         return net
 
     # --- the training loop's helpers ----------------------------------------------------------
 
-    def pack(self) -> np.ndarray:
-        """Move every parameter into one contiguous buffer (weights first, then biases) and
-        make `weights` / `biases` views of it; returns the buffer.
-
-        The training loop does this so an optimiser step is a few calls over one array rather
-        than several calls per layer. Values are unchanged; weights stay Fortran-ordered.
-        """
-        flat = np.empty(self.n_params, self.dtype)
-        views, start = [], 0
-        for p in self.params:
-            # (n_out, n_in) C-order, transposed: an (n_in, n_out) Fortran-ordered view
-            view = flat[start : start + p.size]
-            view = view.reshape(p.shape[::-1]).T if p.ndim == 2 else view.reshape(p.shape)
-            view[...] = p
-            views.append(view)
-            start += p.size
-        n = len(self.weights)
-        self.weights = views[:n]
-        if self.biases is not None:
-            self.biases = views[n:]
-        return flat
+    def flat_params(self) -> np.ndarray:
+        """The one contiguous buffer every parameter is a view of (weights first, then biases,
+        each weight matrix as its transpose in C order); writing it changes the network."""
+        return self._flat
 
     def copy_params(self) -> list[np.ndarray]:
         """Copies of `params` (e.g. the best weights seen during early stopping)."""

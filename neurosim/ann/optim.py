@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.linalg.blas import daxpy, dscal, saxpy, sscal
 
-from neurosim.ann.functions import lookup
+from neurosim.config import lookup
 
 _BLAS = {"f": (saxpy, sscal), "d": (daxpy, dscal)}
 RESCALE_BELOW = 1e-6  # Adam folds the moment decay into a scale; fold it back below this
@@ -91,6 +91,8 @@ class Optimizer:
     n_decayed : int or None
         Weight decay applies to the first `n_decayed` arrays of `params` (the weights, when
         `params` is ``MLP.params``: pass ``len(net.weights)``); None: to all of them.
+    initial_lr : float
+        The learning rate it was made with: a schedule scales this one (`lr` is the current).
     t : int
         Steps taken.
     state : dict of str -> list of ndarray
@@ -109,9 +111,25 @@ class Optimizer:
     l1: float = 0.0
     l2: float = 0.0
     n_decayed: int | None = None
+    initial_lr: float | None = None
     t: int = 0
     state: dict[str, list[np.ndarray]] = field(default_factory=dict)
     scalars: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.initial_lr is None:
+            self.initial_lr = self.lr
+
+    def check_state(self, params: list[np.ndarray]) -> None:
+        """Raise ValueError if the state held is for parameters of other shapes (an optimiser
+        reused for another network)."""
+        for name, buffers in self.state.items():
+            shapes = [b.shape for b in buffers]
+            if shapes != [p.shape for p in params]:
+                raise ValueError(
+                    f"this optimiser's '{name}' state has shapes {shapes}, but the parameters "
+                    f"have {[p.shape for p in params]}: use one optimiser per network"
+                )
 
     def step(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
         """Apply one update to `params` in place.
@@ -246,6 +264,10 @@ def adam_moments(opt: Optimizer) -> tuple[list[np.ndarray], list[np.ndarray]]:
     s1, s2 = opt.scalars.get("m_scale", 1.0), opt.scalars.get("v_scale", 1.0)
     return [s1 * m for m in opt.state.get("m", [])], [s2 * v for v in opt.state.get("v", [])]
 
+
+#: The usual learning rate of each rule (Keras' defaults), used when none is given.
+DEFAULT_LR = {"gd": 0.01, "sgd": 0.01, "momentum": 0.01, "nesterov": 0.01, "rmsprop": 0.001,
+              "adam": 0.001}
 
 OPTIMIZERS: dict[str, Callable[[Optimizer, list, list], None]] = {
     "gd": sgd,

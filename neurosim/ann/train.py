@@ -5,7 +5,7 @@ the forward pass the gradient needs anyway (as Keras reports them), so they lag 
 up to one epoch; validation metrics come from one extra inference pass at the end of each
 epoch. The loop never prints or writes files: progress goes through the `on_epoch` callback.
 
-Speed: parameters and gradients live in one flat buffer each (`MLP.pack`), so an optimiser
+Speed: parameters and gradients live in one flat buffer each (`MLP.flat_params`), so an optimiser
 step is a few BLAS calls; cross-entropies skip the output activation and take their gradient
 straight from the logits; training accuracy is read off the logits of the same forward pass.
 BLAS is held to `blas_threads` threads inside the loop (threadpoolctl): on 64-row batches two
@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from neurosim.ann.functions import ACTIVATIONS, Loss, lookup
+from neurosim.ann.functions import ACTIVATIONS, Loss
 from neurosim.ann.mlp import MLP, Cache, backward, forward, loss_and_delta, loss_value
-from neurosim.ann.optim import SCHEDULES, make_optimizer
+from neurosim.ann.optim import DEFAULT_LR, OPTIMIZERS, SCHEDULES, Optimizer, make_optimizer
+from neurosim.config import lookup
 
 METRICS = ("accuracy", "mae")
 STATUSES = ("COMPLETED", "DIVERGED", "INTERRUPTED")
@@ -109,9 +110,10 @@ def evaluate(
         ``{"loss": ..., "<metric>": ...}``, metrics as means over samples.
     """
     spec = model.check_loss(loss)
-    y = np.asarray(y)
+    X = model.as_input(X)
+    y = check_targets(model, y, spec, len(X))
     cache = forward(
-        model._cast(X),
+        X,
         model.weights,
         model.biases,
         model.activations,
@@ -124,7 +126,8 @@ def evaluate(
 
 
 def _flat_buffers(model: MLP) -> tuple[np.ndarray, np.ndarray, tuple[list, list | None]]:
-    """One flat parameter buffer (`MLP.pack`) and a flat gradient buffer laid out alike.
+    """The model's flat parameter buffer (`MLP.flat_params`) and a gradient buffer laid out
+    alike.
 
     Backward writes each layer's gradients into views of the gradient buffer, so the optimiser
     steps over one or two long arrays with a few BLAS calls instead of two arrays per layer.
@@ -135,12 +138,12 @@ def _flat_buffers(model: MLP) -> tuple[np.ndarray, np.ndarray, tuple[list, list 
     grad_flat : ndarray of shape (n_params,)
     grad_out : (list of weight-gradient views, list of bias-gradient views or None)
     """
-    flat = model.pack()
+    flat = model.flat_params()
     grad_flat = np.zeros_like(flat)
     views, start = [], 0
     for p in model.params:
         view = grad_flat[start : start + p.size]
-        views.append(view.reshape(p.shape[::-1]).T if p.ndim == 2 else view)  # as MLP.pack
+        views.append(view.reshape(p.shape[::-1]).T if p.ndim == 2 else view)  # as MLP._lay_out
         start += p.size
     n = len(model.weights)
     return flat, grad_flat, (views[:n], views[n:] or None)
@@ -151,29 +154,66 @@ def _check(ok: bool, message: str) -> None:
         raise ValueError(message)
 
 
+def check_targets(model: MLP, y: np.ndarray, loss: Loss, n: int, what: str = "y") -> np.ndarray:
+    """`y` as targets of `loss` for `model`, or a ValueError naming both shapes.
+
+    Categorical cross-entropy takes integer classes in [0, n_outputs) or one-hot rows; every
+    other loss takes an array of shape (n_samples, n_outputs) (or (n_samples,) for one output).
+    """
+    y = np.asarray(y)
+    n_out = model.sizes[-1]
+    _check(len(y) == n, f"X and {what} need the same number of rows, got {n} and {len(y)}")
+    if loss.name == "categorical_cross_entropy" and y.ndim == 1:
+        _check(y.dtype.kind in "iub" or bool(np.all(y == np.round(y))),
+               f"{what} must hold integer class labels for {loss.name}")
+        if y.size and (y.min() < 0 or y.max() >= n_out):
+            raise ValueError(
+                f"{what} holds class labels {int(y.min())}..{int(y.max())}, but the network "
+                f"has {n_out} outputs (classes 0..{n_out - 1})"
+            )
+        return y.astype(np.int64, copy=False)
+    shape = y.shape if y.ndim > 1 else (len(y), 1)
+    if shape != (n, n_out):
+        raise ValueError(
+            f"loss '{loss.name}' needs {what} of shape ({n}, {n_out}) for a network with "
+            f"{n_out} output(s), got {what} of shape {y.shape}"
+        )
+    if y.dtype.kind != "f":
+        y = y.astype(model.dtype)
+    _check(bool(np.isfinite(y).all()), f"{what} holds NaN or infinite values")
+    return y.reshape(shape).astype(model.dtype, copy=False)
+
+
+#: A loss this many times its first batch's value (or 1, if larger) means training ran away.
+RUNAWAY_FACTOR = 1e6
+
+_HYPER = ("lr", "momentum", "beta1", "beta2", "rho", "eps", "l1", "l2")
+
+
 def train(
     model: MLP,
     X: np.ndarray,
     y: np.ndarray,
     *,
     loss: str | Loss,
-    optimizer: str = "sgd",
-    lr: float = 0.01,
+    optimizer: str | Optimizer = "sgd",
+    lr: float | None = None,
     epochs: int = 10,
     batch_size: int | None = 32,
     rng: np.random.Generator,
-    momentum: float = 0.9,
-    beta1: float = 0.9,
-    beta2: float = 0.999,
-    rho: float = 0.9,
-    eps: float = 1e-8,
-    l1: float = 0.0,
-    l2: float = 0.0,
+    momentum: float | None = None,
+    beta1: float | None = None,
+    beta2: float | None = None,
+    rho: float | None = None,
+    eps: float | None = None,
+    l1: float | None = None,
+    l2: float | None = None,
     schedule: str = "constant",
     schedule_kwargs: dict | None = None,
     X_val: np.ndarray | None = None,
     y_val: np.ndarray | None = None,
     patience: int | None = None,
+    monitor: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
     metrics: tuple[str, ...] = (),
     record_steps: bool = False,
     shuffle: bool = True,
@@ -182,29 +222,38 @@ def train(
 ) -> History:
     """Train `model` in place by mini-batch gradient descent and return its `History`.
 
+    The model's arrays are updated in place: references to ``model.weights[l]`` taken before
+    training stay valid. Pass an `Optimizer` (`make_optimizer`) instead of a name to keep its
+    state (step count, momentum, Adam's moments) across calls: train on task A, then on task
+    B, with one optimiser.
+
     Parameters
     ----------
     model : MLP
     X : ndarray of shape (n_samples, n_inputs)
     y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-        Integer class labels (or one-hot rows) for categorical cross-entropy, 0/1 targets for
-        binary cross-entropy, real targets otherwise.
+        Integer class labels in [0, n_outputs) (or one-hot rows) for categorical
+        cross-entropy, 0/1 targets for binary cross-entropy, real targets otherwise.
     loss : str or Loss
         A key of `LOSSES`; the cross-entropies need the matching output activation.
-    optimizer : str
-        A key of `OPTIMIZERS`: gd, sgd, momentum, nesterov, rmsprop, adam.
-    lr : float
-        Base learning rate (the schedule scales it per epoch).
+    optimizer : str or Optimizer
+        A key of `OPTIMIZERS` (gd, sgd, momentum, nesterov, rmsprop, adam): a new optimiser
+        for this call, configured by the hyper-parameters below. Or an `Optimizer`, used as it
+        is and left holding its state; the hyper-parameters below must then be left unset.
+    lr : float, optional
+        Base learning rate (the schedule scales it per epoch). Default: the rule's usual one
+        (`DEFAULT_LR`: 1e-3 for adam and rmsprop, 1e-2 otherwise). With an `Optimizer`, its
+        ``initial_lr``.
     epochs : int
     batch_size : int or None
         None trains on the whole set at every step (full-batch gradient descent).
     rng : numpy.random.Generator
         Shuffles the batches and draws dropout masks: the same seed gives the same weights,
         bit for bit (with the same BLAS and thread count).
-    momentum, beta1, beta2, rho, eps : float
-        Constants of the update rules (`neurosim.ann.optim`).
-    l1, l2 : float
-        Coupled weight decay of the weights, never the biases.
+    momentum, beta1, beta2, rho, eps : float, optional
+        Constants of the update rules (`neurosim.ann.optim`; defaults as there).
+    l1, l2 : float, optional
+        Coupled weight decay of the weights, never the biases (default 0).
     schedule : str
         Learning-rate schedule per epoch (a key of `SCHEDULES`), with `schedule_kwargs`.
     X_val, y_val : ndarray, optional
@@ -213,6 +262,10 @@ def train(
         Early stopping (needs a validation set): stop after `patience` epochs without a lower
         validation loss. Whenever `patience` is set, training ends by restoring the weights of
         the best epoch, whether it stopped early, ran all epochs, diverged or was interrupted.
+    monitor : dict of str -> (X, y), optional
+        Sets scored after every epoch for the record only (``<name>_loss``,
+        ``<name>_<metric>`` series), e.g. ``{"test": (X_test, y_test)}`` for a test curve
+        beside the training curve; they never influence training.
     metrics : tuple of str
         ``accuracy`` and/or ``mae``.
     record_steps : bool
@@ -228,32 +281,54 @@ def train(
     -------
     History
         ``status="DIVERGED"`` when a batch loss or, checked after each epoch, a weight is NaN
-        or inf (the epoch in progress is dropped, the series so far are finite);
-        ``status="INTERRUPTED"`` on Ctrl-C (KeyboardInterrupt, also from `on_epoch`).
+        or inf, or a batch loss exceeds `RUNAWAY_FACTOR` times the first one (the epoch in
+        progress is dropped, the series so far are finite); ``status="INTERRUPTED"`` on
+        Ctrl-C (KeyboardInterrupt, also from `on_epoch`).
+
+    Raises
+    ------
+    ValueError
+        For arguments that cannot work: labels outside the network's classes, targets whose
+        shape does not fit the loss, a non-integer number of epochs, ...
     """
     spec = model.check_loss(loss)
     for m in metrics:
         lookup(dict.fromkeys(METRICS), m, "metric")
     sched = lookup(SCHEDULES, schedule, "schedule")
+    _check(isinstance(epochs, int | np.integer) and not isinstance(epochs, bool),
+           f"epochs must be an integer, got {epochs!r}")
+    _check(epochs >= 0, f"epochs must be >= 0, got {epochs}")
+    _check(batch_size is None or (isinstance(batch_size, int | np.integer) and batch_size >= 1),
+           f"batch_size must be >= 1 (an integer; None: full batch), got {batch_size!r}")
+    hyper = {k: v for k, v in zip(_HYPER, (lr, momentum, beta1, beta2, rho, eps, l1, l2),
+                                  strict=True) if v is not None}
+    if isinstance(optimizer, Optimizer):
+        _check(not hyper, f"{', '.join(hyper)} belong to the Optimizer passed to train(); set "
+                          "them in make_optimizer(), not here")
+        opt = optimizer
+    else:
+        lookup(OPTIMIZERS, optimizer, "optimizer")
+        opt = make_optimizer(optimizer, hyper.pop("lr", DEFAULT_LR[optimizer]), **hyper)
     schedule_kwargs = schedule_kwargs or {}
     try:  # bad schedule arguments fail here, not after an epoch of training
-        sched(0, lr, max(int(epochs), 1), **schedule_kwargs)
+        sched(0, opt.initial_lr, max(int(epochs), 1), **schedule_kwargs)
     except TypeError as e:
         raise ValueError(f"schedule '{schedule}': {e}") from None
-    opt = make_optimizer(
-        optimizer, lr, momentum=momentum, beta1=beta1, beta2=beta2, rho=rho, eps=eps, l1=l1, l2=l2
-    )
-    X = model._cast(X)
-    y = np.asarray(y)
-    if y.dtype.kind == "f":
-        y = y.astype(model.dtype, copy=False)
+    X = model.as_input(X)
     n = len(X)
-    _check(n > 0 and len(y) == n, f"X and y need the same number > 0 of rows, got {n}, {len(y)}")
-    _check(int(epochs) >= 0, f"epochs must be >= 0, got {epochs}")
-    _check(batch_size is None or int(batch_size) >= 1, f"batch_size must be >= 1, got {batch_size}")
+    _check(n > 0, "X has no rows")
+    y = check_targets(model, y, spec, n)
     validate = X_val is not None and y_val is not None
     _check(patience is None or validate, "patience (early stopping) needs X_val and y_val")
     _check(patience is None or int(patience) >= 1, f"patience must be >= 1, got {patience}")
+    sets = {}
+    if validate:  # cast once, not every epoch
+        X_val = model.as_input(X_val)
+        sets["val"] = (X_val, check_targets(model, y_val, spec, len(X_val), "y_val"))
+    for name, (Xm, ym) in (monitor or {}).items():
+        _check(name != "val", "monitor set 'val' would clash with the validation set")
+        Xm = model.as_input(Xm)
+        sets[name] = (Xm, check_targets(model, ym, spec, len(Xm), f"y of monitor '{name}'"))
     batch = n if batch_size is None else min(int(batch_size), n)
 
     history = History()
@@ -267,14 +342,14 @@ def train(
     flat, grad_flat, grad_out = _flat_buffers(model)
     weights, biases = model.weights, model.biases
     n_weights = sum(W.size for W in weights)
-    if with_bias and (l1 or l2):  # weights and biases apart: only the weights are decayed
+    if with_bias and (opt.l1 or opt.l2):  # weights and biases apart: only the weights decay
         params = [flat[:n_weights], flat[n_weights:]]
         grads = [grad_flat[:n_weights], grad_flat[n_weights:]]
     else:  # one array: half the calls per optimiser step
         params, grads = [flat], [grad_flat]
     opt.n_decayed = 1
-    if validate:  # cast once, not every epoch
-        X_val, y_val = model._cast(X_val), np.asarray(y_val)
+    opt.check_state(params)
+    runaway = math.inf  # set from the first batch's loss
 
     threads = (
         threadpool_limits(limits=blas_threads)
@@ -285,7 +360,7 @@ def train(
     with threads, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         try:
             for epoch in range(int(epochs)):
-                opt.lr = sched(epoch, lr, epochs, **schedule_kwargs)
+                opt.lr = sched(epoch, opt.initial_lr, epochs, **schedule_kwargs)
                 order = rng.permutation(n) if shuffle and batch < n else None
                 loss_sum, metric_sums = 0.0, dict.fromkeys(metrics, 0.0)
                 for start in range(0, n, batch):
@@ -306,7 +381,9 @@ def train(
                         activate_output,
                     )
                     value, delta = loss_and_delta(cache, yb, spec, out_act)
-                    if not math.isfinite(value):
+                    if runaway == math.inf:
+                        runaway = RUNAWAY_FACTOR * max(abs(value), 1.0)
+                    if not math.isfinite(value) or value > runaway:
                         history.status = "DIVERGED"
                         break
                     loss_sum += value * len(xb)
@@ -321,11 +398,13 @@ def train(
                     break
                 history.log(loss=loss_sum / n, **{m: s / n for m, s in metric_sums.items()})
                 history.log(lr=opt.lr)
+                for name, (Xs, ys) in sets.items():
+                    scores = evaluate(model, Xs, ys, spec, metrics)
+                    history.log(**{f"{name}_{k}": v for k, v in scores.items()})
                 if validate:
-                    val = evaluate(model, X_val, y_val, spec, metrics)
-                    history.log(**{f"val_{k}": v for k, v in val.items()})
-                    if val["loss"] < best_loss:
-                        best_loss, waited = val["loss"], 0
+                    val_loss = history.epochs["val_loss"][-1]
+                    if val_loss < best_loss:
+                        best_loss, waited = val_loss, 0
                         history.best_epoch = epoch + 1
                         if patience is not None:
                             best_params = model.copy_params()

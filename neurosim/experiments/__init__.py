@@ -1,7 +1,8 @@
 """The experiment registry: name -> (module, one-line description).
 
 Modules are imported only when an experiment is run, so ``neurosim.run list`` stays fast and
-never imports Brian2. Each module follows the contract in `neurosim.experiments.base`.
+never imports Brian2. Each module follows the contract in `neurosim.results` (``Config``,
+``QUICK``, ``run``, ``figures``).
 """
 
 from __future__ import annotations

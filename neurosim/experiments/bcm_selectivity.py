@@ -16,8 +16,8 @@ import numpy as np
 
 from neurosim import plots
 from neurosim.config import require, require_fraction, require_positive
-from neurosim.experiments.base import Context, Result
-from neurosim.snn.hebbian import BCMParams, train_bcm
+from neurosim.results import Context, Result
+from neurosim.snn.hebbian import BCMParams, ran_away, train_bcm
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,11 @@ def run(cfg: Config, ctx: Context) -> Result:
     patterns[1, half:] = 1.0
     w0 = ctx.rng.uniform(cfg.w_init_low, cfg.w_init_high, cfg.n_inputs)
     rec = train_bcm(patterns, cfg.n_steps, w0, BCMParams(eta=cfg.eta, tau_theta=cfg.tau_theta))
+    diverged = ran_away(rec["w"]) or ran_away(rec["theta"])
+    if diverged:  # keep the steps before the runaway
+        ok = np.isfinite(rec["theta"]) & (np.abs(rec["w"][1:]).max(axis=1) < 1e6)
+        n_ok = int(np.argmin(ok)) if not ok.all() else len(ok)
+        rec = {k: v[: n_ok + 1] if k in ("w", "responses") else v[:n_ok] for k, v in rec.items()}
     final = rec["responses"][-1]
     preferred = int(np.argmax(final))
     metrics = {
@@ -59,26 +64,35 @@ def run(cfg: Config, ctx: Context) -> Result:
         "response_B": float(final[1]),
         "preferred": "AB"[preferred],
         "selectivity": float(1 - final.min() / final.max()) if final.max() > 0 else 0.0,
-        "theta_final": float(rec["theta"][-1]),
+        "theta_final": float(rec["theta"][-1]) if len(rec["theta"]) else 0.0,
         "train_seconds": round(time.perf_counter() - t0, 4),
     }
-    curves = {"step": np.arange(cfg.n_steps + 1), "response_A": rec["responses"][:, 0],
-              "response_B": rec["responses"][:, 1],
-              "theta": np.concatenate([[0.0], rec["theta"]])}
+    theta = np.concatenate([[0.0], rec["theta"]])
+    # theta follows <y^2> within a few presentations, so it swings between the A and B steps;
+    # its mean over the last A and B presentation is the threshold the pair sees
+    theta_pair = np.concatenate([[0.0], (theta[1:] + theta[:-1]) / 2])
+    curves = {"step": np.arange(len(theta)), "response_A": rec["responses"][:, 0],
+              "response_B": rec["responses"][:, 1], "theta": theta, "theta_pair": theta_pair}
     arrays = {"w": rec["w"], "patterns": patterns}
-    return Result(metrics=metrics, curves=curves, arrays=arrays)
+    result = Result(metrics=metrics, curves={"steps": curves}, arrays=arrays)
+    if diverged:
+        result.status = "DIVERGED"
+        result.warnings.append(f"weights ran away after {len(rec['theta'])} steps: eta "
+                               f"{cfg.eta} is too large for these patterns")
+    return result
 
 
 def figures(result: Result) -> dict:
-    c, a, m = result.curves, result.arrays, result.metrics
+    c, a, m = result.curves["steps"], result.arrays, result.metrics
     fig, axes = plots.figure(2, size=(4.8, 3.6))
     ax = axes[0, 0]
     plots.curve(ax, c["step"], c["response_A"], label="response to A", xlabel="step",
                 ylabel="output rate y", color=plots.COLORS["mlp"])
     plots.curve(ax, c["step"], c["response_B"], label="response to B", xlabel="step",
                 ylabel="output rate y", color=plots.COLORS["snn"])
-    plots.curve(ax, c["step"], np.sqrt(np.maximum(c["theta"], 0)), label=r"$\sqrt{\theta}$",
-                xlabel="step", ylabel="output rate y", color="k", ls="--", lw=1)
+    plots.curve(ax, c["step"], np.sqrt(np.maximum(c["theta_pair"], 0)),
+                label=r"$\sqrt{\theta}$ (mean over an A, B pair)", xlabel="step",
+                ylabel="output rate y", color="k", ls="--", lw=1)
     ax.set_title(f"BCM: selective to {m['preferred']} (selectivity {m['selectivity']:.2f})")
     ax = axes[0, 1]
     img = ax.imshow(a["w"].T, aspect="auto", cmap="viridis", interpolation="nearest")

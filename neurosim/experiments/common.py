@@ -1,5 +1,5 @@
-"""Glue shared by the rate-based (MLP) experiments: train with progress, turn a History into
-curves, and score a classifier."""
+"""Glue shared by the rate-based (MLP) experiments: train with progress, turn a History into a
+curve table, and score a classifier."""
 
 from __future__ import annotations
 
@@ -9,27 +9,31 @@ from typing import Any
 import numpy as np
 
 from neurosim.ann import MLP, History, train
-from neurosim.experiments.base import Context, Result
+from neurosim.results import Context, Result
 
 #: Optimiser names a config may use (the keys of neurosim.ann.optim.OPTIMIZERS).
 OPTIMIZER_CHOICES = ("gd", "sgd", "momentum", "nesterov", "rmsprop", "adam")
 
 
 def fit(model: MLP, X: np.ndarray, y: np.ndarray, ctx: Context, *, epochs: int,
+        table: str = "epochs", rng: np.random.Generator | None = None,
         **train_kwargs: Any) -> tuple[History, float]:
     """Train `model` with a progress bar on a terminal; returns the history and wall seconds.
 
-    Every epoch's curves are copied into ``ctx.partial`` so an interrupted run keeps them.
+    Every epoch's curves go into ``ctx.partial`` as curve table `table` (one per arm), so an
+    interrupted run keeps them. `rng` defaults to the run's generator.
     """
-    bar = ctx.progress(range(epochs), total=epochs, desc="epochs")
+    bar = ctx.progress(range(epochs), total=epochs, desc=f"{table}")
 
     def on_epoch(epoch: int, history: History) -> None:
         next(bar, None)
-        ctx.partial.curves = history_curves(history)
-        ctx.partial.status = history.status
+        ctx.partial.add_curves(table, history_curves(history))
 
     t0 = time.perf_counter()
-    history = train(model, X, y, epochs=epochs, rng=ctx.rng, on_epoch=on_epoch, **train_kwargs)
+    history = train(model, X, y, epochs=epochs, rng=ctx.rng if rng is None else rng,
+                    on_epoch=on_epoch, **train_kwargs)
+    if history.status != "COMPLETED":
+        ctx.partial.status = history.status
     return history, time.perf_counter() - t0
 
 
@@ -50,7 +54,7 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndar
 
 
 def classifier_result(model: MLP, history: History, seconds: float, data: Any) -> Result:
-    """The standard Result of a classifier: accuracies, confusion matrix, curves."""
+    """The standard Result of a classifier: accuracies, confusion matrix, the epoch table."""
     pred_test = model.predict(data.X_test)
     pred_train = model.predict(data.X_train)
     metrics = {
@@ -62,9 +66,11 @@ def classifier_result(model: MLP, history: History, seconds: float, data: Any) -
         "n_params": int(model.n_params),
         "train_seconds": round(seconds, 4),
     }
+    if data.X_val is not None:
+        metrics["val_accuracy"] = float(np.mean(model.predict(data.X_val) == data.y_val))
     arrays = {
         "confusion": confusion(data.y_test, pred_test, data.n_classes),
         "W1": model.weights[0],
     }
-    return Result(metrics=metrics, curves=history_curves(history), arrays=arrays,
+    return Result(metrics=metrics, curves={"epochs": history_curves(history)}, arrays=arrays,
                   status=history.status)

@@ -15,8 +15,8 @@ import numpy as np
 
 from neurosim import plots
 from neurosim.config import require, require_positive
-from neurosim.experiments.base import Context, Result
-from neurosim.snn.hebbian import correlated_gaussian, first_pc, train_rule
+from neurosim.results import Context, Result
+from neurosim.snn.hebbian import correlated_gaussian, first_pc, ran_away, train_rule
 
 
 @dataclass(frozen=True)
@@ -68,36 +68,46 @@ def run(cfg: Config, ctx: Context) -> Result:
     pc10 = first_pc(X10)
     oja10 = train_rule("oja", X10, rng.normal(size=10) * 0.1, cfg.eta_10d)
 
-    hebb_norm = np.linalg.norm(hebb2, axis=1)
-    finite = np.isfinite(hebb_norm) & (hebb_norm < 1e30)
-    overflow_step = int(np.argmin(finite)) if not finite.all() else None
-    metrics = {
-        "cos_pc1_2d": float(_cos(oja2[-1], pc2)),
-        "norm_2d": float(np.linalg.norm(oja2[-1])),
-        "cos_pc1_10d": float(_cos(oja10[-1], pc10)),
-        "norm_10d": float(np.linalg.norm(oja10[-1])),
-        "hebb_normalised_cos_pc1_2d": float(_cos(hebbn2[-1], pc2)),
-        "hebb_norm_step_100": float(hebb_norm[min(100, len(hebb_norm) - 1)]),
-        "hebb_norm_final": float(hebb_norm[-1]) if finite[-1] else None,
-        "hebb_overflow_step": overflow_step,  # first step with |w| > 1e30 (None: never)
-        "train_seconds": round(time.perf_counter() - t0, 4),
-    }
-    n2 = len(oja2)
-    curves = {
-        "step": np.arange(n2),
-        "oja_cos_2d": _cos(oja2, pc2),
-        "oja_norm_2d": np.linalg.norm(oja2, axis=1),
-        "hebb_norm_2d": np.where(finite, hebb_norm, np.nan),
-        "hebb_normalised_cos_2d": _cos(hebbn2, pc2),
-    }
-    arrays = {"X2": X2[:1000], "pc2": pc2, "oja_w2": oja2[-1],
-              "oja10_cos": _cos(oja10, pc10), "oja10_norm": np.linalg.norm(oja10, axis=1),
-              "eigenvalues_10d": EIGENVALUES_10D}
-    return Result(metrics=metrics, curves=curves, arrays=arrays)
+    # runaway trajectories are handled explicitly below: no overflow warnings on the way
+    with np.errstate(over="ignore", invalid="ignore"):
+        hebb_norm = np.linalg.norm(hebb2, axis=1)
+        finite = np.isfinite(hebb_norm) & (hebb_norm < 1e30)
+        overflow_step = int(np.argmin(finite)) if not finite.all() else None
+        metrics = {
+            "cos_pc1_2d": float(_cos(oja2[-1], pc2)),
+            "norm_2d": float(np.linalg.norm(oja2[-1])),
+            "cos_pc1_10d": float(_cos(oja10[-1], pc10)),
+            "norm_10d": float(np.linalg.norm(oja10[-1])),
+            "hebb_normalised_cos_pc1_2d": float(_cos(hebbn2[-1], pc2)),
+            "hebb_norm_step_100": float(hebb_norm[min(100, len(hebb_norm) - 1)]),
+            "hebb_norm_final": float(hebb_norm[-1]) if finite[-1] else None,
+            "hebb_overflow_step": overflow_step,  # first step with |w| > 1e30 (None: never)
+            "train_seconds": round(time.perf_counter() - t0, 4),
+        }
+        n2 = len(oja2)
+        curves = {
+            "step": np.arange(n2),
+            "oja_cos_2d": _cos(oja2, pc2),
+            "oja_norm_2d": np.linalg.norm(oja2, axis=1),
+            "hebb_norm_2d": np.where(finite, hebb_norm, np.nan),
+            "hebb_normalised_cos_2d": _cos(hebbn2, pc2),
+        }
+        arrays = {"X2": X2[:1000], "pc2": pc2, "oja_w2": oja2[-1],
+                  "oja10_cos": _cos(oja10, pc10), "oja10_norm": np.linalg.norm(oja10, axis=1),
+                  "eigenvalues_10d": EIGENVALUES_10D}
+    result = Result(metrics=metrics, curves={"steps": curves}, arrays=arrays)
+    runaways = [name for name, traj in (("oja 2-D", oja2), ("normalised Hebb 2-D", hebbn2),
+                                        ("oja 10-D", oja10)) if ran_away(traj)]
+    if runaways:  # plain Hebb is meant to run away; Oja's rule is not
+        result.status = "DIVERGED"
+        result.warnings.append(f"{', '.join(runaways)} ran away (eta too large for the inputs' "
+                               "variance: eta * largest eigenvalue must be << 1)")
+    return result
+
 
 
 def figures(result: Result) -> dict:
-    a, c, m = result.arrays, result.curves, result.metrics
+    a, c, m = result.arrays, result.curves["steps"], result.metrics
     fig, axes = plots.figure(3, size=(4.3, 3.6))
     ax = axes[0, 0]
     ax.scatter(a["X2"][:, 0], a["X2"][:, 1], s=3, alpha=0.3, color="gray", label="inputs x")

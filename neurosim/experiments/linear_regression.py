@@ -14,8 +14,8 @@ import numpy as np
 from neurosim import data, plots
 from neurosim.ann import MLP
 from neurosim.config import require, require_non_negative, require_positive
-from neurosim.experiments.base import Context, Result
 from neurosim.experiments.common import fit, history_curves
+from neurosim.results import Context, Result
 
 
 @dataclass(frozen=True)
@@ -57,14 +57,14 @@ def run(cfg: Config, ctx: Context) -> Result:
         "train_seconds": round(seconds, 4),
     }
     arrays = {"X": ds.X_train, "y": ds.y_train}
-    return Result(metrics=metrics, curves=history_curves(history), arrays=arrays,
+    return Result(metrics=metrics, curves={"epochs": history_curves(history)}, arrays=arrays,
                   status=history.status)
 
 
 def figures(result: Result) -> dict:
     m, a = result.metrics, result.arrays
     fig, axes = plots.figure(2)
-    plots.loss_curve(axes[0, 0], result.curves, ylabel="MSE")
+    plots.loss_curve(axes[0, 0], result.curves["epochs"], ylabel="MSE")
     axes[0, 0].set_title("training loss")
     ax = axes[0, 1]
     ax.scatter(a["X"].ravel(), a["y"].ravel(), s=8, alpha=0.5, color="gray", label="data")

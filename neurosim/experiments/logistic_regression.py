@@ -14,8 +14,8 @@ import numpy as np
 from neurosim import data, plots
 from neurosim.ann import MLP
 from neurosim.config import require, require_positive
-from neurosim.experiments.base import Context, Result
 from neurosim.experiments.common import fit, history_curves
+from neurosim.results import Context, Result
 
 
 @dataclass(frozen=True)
@@ -54,14 +54,14 @@ def run(cfg: Config, ctx: Context) -> Result:
     }
     xs = np.linspace(0, 1, 201, dtype=net.dtype)[:, None]
     arrays = {"X": ds.X_train, "y": ds.y_train, "xs": xs.ravel(), "p": net.forward(xs).ravel()}
-    return Result(metrics=metrics, curves=history_curves(history), arrays=arrays,
+    return Result(metrics=metrics, curves={"epochs": history_curves(history)}, arrays=arrays,
                   status=history.status)
 
 
 def figures(result: Result) -> dict:
     m, a = result.metrics, result.arrays
     fig, axes = plots.figure(2)
-    plots.loss_curve(axes[0, 0], result.curves, ylabel="binary cross-entropy")
+    plots.loss_curve(axes[0, 0], result.curves["epochs"], ylabel="binary cross-entropy")
     axes[0, 0].set_title("training loss")
     ax = axes[0, 1]
     ax.scatter(a["X"].ravel(), a["y"].ravel(), s=10, alpha=0.5, color="gray", label="data")

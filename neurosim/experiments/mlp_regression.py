@@ -14,8 +14,8 @@ import numpy as np
 from neurosim import data, plots
 from neurosim.ann import MLP
 from neurosim.config import require, require_fraction, require_non_negative, require_positive
-from neurosim.experiments.base import Context, Result
 from neurosim.experiments.common import fit, history_curves
+from neurosim.results import Context, Result
 
 
 @dataclass(frozen=True)
@@ -64,14 +64,14 @@ def run(cfg: Config, ctx: Context) -> Result:
             "train_seconds": round(seconds, 4),
         }
     arrays = {"y_test": ds.y_test.ravel(), "pred_test": pred.ravel()}
-    return Result(metrics=metrics, curves=history_curves(history), arrays=arrays,
+    return Result(metrics=metrics, curves={"epochs": history_curves(history)}, arrays=arrays,
                   status=history.status)
 
 
 def figures(result: Result) -> dict:
     a = result.arrays
     fig, axes = plots.figure(2)
-    plots.loss_curve(axes[0, 0], result.curves, ylabel="MSE")
+    plots.loss_curve(axes[0, 0], result.curves["epochs"], ylabel="MSE")
     axes[0, 0].axhline(result.metrics["noise_floor_mse"], color="gray", ls=":", lw=1,
                        label="noise floor")
     axes[0, 0].legend(frameon=False)

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from neurosim import data
+from neurosim import data, plots
 from neurosim.ann import MLP
 from neurosim.config import require, require_choice, require_positive
-from neurosim.experiments.base import Context, Result
 from neurosim.experiments.common import OPTIMIZER_CHOICES, classifier_result, fit
-from neurosim.experiments.digits import classifier_figure
+from neurosim.results import Context, Result
 
 
 @dataclass(frozen=True)
@@ -41,15 +40,20 @@ class Config:
 QUICK = {"epochs": 1, "n_train": 2000, "n_test": 500}
 
 
+HEADLINE = ("test_accuracy", "train_accuracy", "train_seconds")
+
+
 def run(cfg: Config, ctx: Context) -> Result:
     ds = data.mnist(cfg.data_dir, n_train=cfg.n_train or None, n_test=cfg.n_test or None)
     net = MLP([ds.X_train.shape[1], *cfg.hidden, 10], hidden_activation="relu",
               output_activation="softmax", init="he", rng=ctx.rng)
     history, seconds = fit(net, ds.X_train, ds.y_train, ctx, epochs=cfg.epochs,
                            loss="categorical_cross_entropy", optimizer=cfg.optimizer,
-                           lr=cfg.lr, batch_size=cfg.batch_size, metrics=("accuracy",))
+                           lr=cfg.lr, batch_size=cfg.batch_size, metrics=("accuracy",),
+                           monitor={"test": (ds.X_test, ds.y_test)})
     return classifier_result(net, history, seconds, ds)
 
 
 def figures(result: Result) -> dict:
-    return {"mnist": classifier_figure(result, image_shape=(28, 28), title="MNIST 784-32-10 MLP")}
+    return {"mnist": plots.classifier_figure(result, image_shape=(28, 28),
+                                             title="MNIST 784-32-10 MLP")}

@@ -27,9 +27,11 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from neurosim import data, plots
-from neurosim.config import require, require_choice, require_positive
-from neurosim.experiments.base import Context, Result
+from neurosim.config import require, require_choice
 from neurosim.experiments.common import confusion
+from neurosim.results import Context, Result
+from neurosim.snn.encoding import on_off
+from neurosim.snn.readout import predict, running_accuracy
 from neurosim.snn.wta import WTAParams
 
 N_RASTER = 8  # test samples whose spikes are kept for the raster figure
@@ -54,45 +56,48 @@ class Config:
     dataset: str = "digits"  # digits (sklearn 8x8) or mnist (IDX files in data_dir)
     data_dir: str = "data/mnist"  # MNIST folder, for dataset=mnist
     input_coding: str = "on_off"  # on_off (ON and OFF cell per pixel) or intensity (D&C)
+    val_fraction: float = 0.2  # stratified share of the training samples kept for validation
     n_train: int = 0  # training samples to use (0: all)
     n_test: int = 0  # test samples to use (0: all)
     epochs: int = 4  # passes with plasticity on; 1,200 digits give each neuron few wins per pass
     lr_decay: float = 1.0  # STDP learning rates x lr_decay ** epoch (annealing; 1: constant)
+    eval_every_epoch: bool = False  # label and score validation and test after every epoch
     backend: str = "auto"  # auto (cpp_standalone if it builds), cpp_standalone, cython, numpy
     chunk: int = 100  # samples per Brian2 run() (one compiled network serves every pass)
     curve_block: int = 100  # samples per point of the accuracy-vs-samples-seen curve
     snn: DigitsWTAParams = field(default_factory=DigitsWTAParams)  # network constants
 
-    def __post_init__(self):
+    #: keys a user cannot set: the data decides them
+    DERIVED = {"snn.n_input": "the data (64 pixels for digits, 784 for MNIST; twice that "
+                              "with input_coding=on_off)"}
+
+    def __post_init__(self):  # the network's constants check themselves (WTAParams)
         require_choice("dataset", self.dataset, ("digits", "mnist"))
         require_choice("input_coding", self.input_coding, ("on_off", "intensity"))
         require_choice("backend", self.backend, ("auto", "numpy", "cython", "cpp_standalone"))
+        require(0 <= self.val_fraction < 1,
+                f"val_fraction must be in [0, 1), got {self.val_fraction}")
         require(self.n_train >= 0 and self.n_test >= 0, "n_train and n_test must be >= 0")
         require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
         require(0 < self.lr_decay <= 1, f"lr_decay must be in (0, 1], got {self.lr_decay}")
         require(self.chunk >= 1, f"chunk must be >= 1, got {self.chunk}")
         require(self.curve_block >= 1, f"curve_block must be >= 1, got {self.curve_block}")
-        s = self.snn
-        require(s.n_exc >= 1, f"snn.n_exc must be >= 1, got {s.n_exc}")
-        for name in ("dt_ms", "present_ms", "max_rate_hz", "tau_e_ms", "tau_i_ms", "tau_ge_ms",
-                     "tau_gi_ms", "tau_theta_ms", "tau_pre_ms", "tau_post1_ms", "tau_post2_ms",
-                     "w_max", "norm_total"):
-            require_positive(f"snn.{name}", getattr(s, name))
-        for name in ("rest_ms", "nu_pre", "nu_post", "theta_plus_mv", "w_init_max", "w_ei",
-                     "w_ie", "refrac_e_ms", "refrac_i_ms", "min_spikes", "max_repeats"):
-            require(getattr(s, name) >= 0, f"snn.{name} must be >= 0, got {getattr(s, name)}")
 
 
 # One short pass on the numpy target (no compiler needed). 20 neurons and 60 digits leave each
 # neuron ~3 wins, so learning is made fast: learning rates x10 and threshold increment x50
 # (each winner jumps towards its digit and then lets others win). test_run.py holds it to >= 0.2.
 QUICK = {"n_train": 60, "n_test": 40, "epochs": 1, "backend": "numpy", "chunk": 20,
-         "curve_block": 20, "snn.n_exc": 20, "snn.present_ms": 100.0, "snn.rest_ms": 50.0,
+         "curve_block": 10, "snn.n_exc": 20, "snn.present_ms": 100.0, "snn.rest_ms": 50.0,
          "snn.nu_post": 0.1, "snn.nu_pre": 0.001, "snn.theta_plus_mv": 1.0}
+
+HEADLINE = ("test_accuracy", "val_accuracy", "train_accuracy", "n_exc", "epochs",
+            "spikes_per_test_sample", "train_seconds")
 
 
 def load(cfg: Config, seed: int) -> data.Dataset:
-    """The data set, cut to n_train / n_test, in the configured input coding."""
+    """The data set cut to n_train / n_test, a validation split carved from the training
+    samples kept, all in the input coding."""
     if cfg.dataset == "mnist":
         ds = data.mnist(cfg.data_dir, n_train=cfg.n_train or None, n_test=cfg.n_test or None)
     else:
@@ -100,14 +105,12 @@ def load(cfg: Config, seed: int) -> data.Dataset:
         n_tr, n_te = cfg.n_train or len(ds.X_train), cfg.n_test or len(ds.X_test)
         ds = replace(ds, X_train=ds.X_train[:n_tr], y_train=ds.y_train[:n_tr],
                      X_test=ds.X_test[:n_te], y_test=ds.y_test[:n_te])
+    if cfg.val_fraction:
+        ds = data.with_validation(ds, cfg.val_fraction, seed)
     if cfg.input_coding == "on_off":
-        ds = replace(ds, X_train=on_off(ds.X_train), X_test=on_off(ds.X_test))
+        ds = replace(ds, X_train=on_off(ds.X_train), X_test=on_off(ds.X_test),
+                     X_val=None if ds.X_val is None else on_off(ds.X_val))
     return ds
-
-
-def on_off(X: np.ndarray) -> np.ndarray:
-    """ON cells (the intensities) followed by OFF cells (one minus them): (n, 2 * n_pixels)."""
-    return np.hstack([X, 1.0 - X])
 
 
 def run(cfg: Config, ctx: Context) -> Result:
@@ -124,84 +127,124 @@ def run(cfg: Config, ctx: Context) -> Result:
 
 
 def _run(cfg: Config, ctx: Context, ds: data.Dataset, standalone_dir: str) -> Result:
-    from neurosim.snn import backend
-    from neurosim.snn.readout import assign_labels, predict, running_accuracy
-    from neurosim.snn.wta import WTANetwork
+    from neurosim.snn import backend, wta
 
     requested = "cpp_standalone" if cfg.backend == "auto" else cfg.backend
     target = backend.select(requested, standalone_dir=standalone_dir)
     if cfg.backend == "auto":
         target = replace(target, requested="auto")
     backend.seed(ctx.rng)
+    ctx.partial.meta.update(target.meta())
     params = replace(cfg.snn, n_input=ds.X_train.shape[1])
     t_build = time.perf_counter()
-    net = WTANetwork(params, ctx.rng, chunk=cfg.chunk)
+    net = wta.WTANetwork(params, ctx.rng, chunk=cfg.chunk)
+    n_classes = 10
 
     # --- training: no labels; the order is reshuffled every epoch
     t0 = time.perf_counter()
-    order = np.concatenate([ctx.rng.permutation(len(ds.X_train)) for _ in range(cfg.epochs)])
-    seen_labels = ds.y_train[order]
-    bar = ctx.progress(range(len(order)), total=len(order), desc="training samples")
+    bar = ctx.progress(range(cfg.epochs * len(ds.X_train)),
+                       total=cfg.epochs * len(ds.X_train), desc="training samples")
+    per_epoch: dict[str, list[float]] = {"epoch": [], "val_accuracy": [], "test_accuracy": [],
+                                         "train_spikes_per_sample": [], "theta_mv_mean": []}
 
-    n, finished = len(ds.X_train), []  # finished: spike counts of the completed epochs
-
-    def on_chunk(n_done: int, counts: np.ndarray) -> None:
+    def on_chunk(counts: np.ndarray, labels: np.ndarray) -> None:
         for _ in range(cfg.chunk):
             next(bar, None)
-        counts = np.concatenate([*finished, counts])
-        seen, acc = running_accuracy(counts, seen_labels[:len(counts)], 10, cfg.curve_block)
-        ctx.partial.curves = {"samples_seen": seen, "running_accuracy": acc}
-        ctx.partial.arrays = {"weights": net.weights}
+        seen, acc = running_accuracy(counts, labels, n_classes, cfg.curve_block)
+        if len(seen):
+            ctx.partial.add_curves("training", {"samples_seen": seen, "running_accuracy": acc})
+        ctx.partial.add_arrays(weights=net.weights)
 
-    for e in range(cfg.epochs):
-        finished.append(net.present(ds.X_train[order[e * n: (e + 1) * n]], plastic=True,
-                                    learning_rate_scale=cfg.lr_decay ** e, on_chunk=on_chunk))
-    train_counts = np.concatenate(finished)
+    def after_epoch(epoch: int, record: wta.TrainingRecord) -> None:
+        if not wta.check_finite(net):
+            raise _Diverged(epoch)
+        if not cfg.eval_every_epoch:
+            return
+        assignments, _ = wta.label_neurons(net, ds.X_train, ds.y_train, n_classes)
+        scores = {"val_accuracy": np.nan, "test_accuracy": np.nan}
+        for split in ("val", "test"):
+            X, y = getattr(ds, f"X_{split}"), getattr(ds, f"y_{split}")
+            if X is not None:
+                pred, _ = wta.classify(net, X, assignments, n_classes)
+                scores[f"{split}_accuracy"] = float(np.mean(pred == y))
+        last = record.counts[-len(ds.X_train):]
+        for key, value in (("epoch", epoch), *scores.items(),
+                           ("train_spikes_per_sample", last.sum(axis=1).mean()),
+                           ("theta_mv_mean", net.theta_mv.mean())):
+            per_epoch[key].append(float(value))
+        ctx.partial.add_curves("epochs", per_epoch)
+
+    try:
+        record = wta.fit(net, ds.X_train, ds.y_train, epochs=cfg.epochs, rng=ctx.rng,
+                         lr_decay=cfg.lr_decay, on_chunk=on_chunk, after_epoch=after_epoch)
+    except _Diverged as exc:  # weights or thresholds left the numbers: keep the curves so far
+        ctx.partial.status = "DIVERGED"
+        ctx.partial.warnings.append(f"weights or thresholds became NaN/inf in epoch {exc.epoch}")
+        return ctx.partial
     train_seconds = time.perf_counter() - t0
 
-    # --- labelling (training set, plasticity off) and testing
-    label_counts = net.present(ds.X_train, plastic=False)
-    assignments = assign_labels(label_counts, ds.y_train, 10)
-    test_counts = net.present(ds.X_test, plastic=False, record_input=True)
-    pred_test = predict(test_counts, assignments, 10)
-    pred_train = predict(label_counts, assignments, 10)
+    # --- labelling (training set, plasticity off), then validation and test
+    assignments, label_counts = wta.label_neurons(net, ds.X_train, ds.y_train, n_classes)
+    pred_train = predict(label_counts, assignments, n_classes)
+    metrics: dict = {}
+    if ds.X_val is not None:
+        pred_val, _ = wta.classify(net, ds.X_val, assignments, n_classes)
+        metrics["val_accuracy"] = float(np.mean(pred_val == ds.y_val))
+    pred_test, test_counts = wta.classify(net, ds.X_test, assignments, n_classes,
+                                          record_input=True)
 
-    seen, acc = running_accuracy(train_counts, seen_labels, 10, cfg.curve_block)
+    seen, acc = running_accuracy(record.counts, record.labels, n_classes, cfg.curve_block)
     raster_end = N_RASTER * net.period_s  # the first test samples, from the test pass's start
     i_exc, t_exc, i_in, t_in = net.recorded
     keep, keep_in = t_exc < raster_end, t_in < raster_end
     metrics = {
         "test_accuracy": float(np.mean(pred_test == ds.y_test)),
+        **metrics,
         "train_accuracy": float(np.mean(pred_train == ds.y_train)),
         "n_exc": params.n_exc,
         "epochs": cfg.epochs,
         "n_train": len(ds.X_train),
+        "n_val": 0 if ds.X_val is None else len(ds.X_val),
         "n_test": len(ds.X_test),
         "silent_test_fraction": float(np.mean(test_counts.sum(axis=1) == 0)),
         "spikes_per_test_sample": float(test_counts.sum(axis=1).mean()),
         "neurons_assigned": int(np.sum(assignments >= 0)),
         "train_seconds": round(train_seconds, 3),
-        "train_samples_per_second": round(len(order) / train_seconds, 3),
+        "train_samples_per_second": round(len(record.counts) / train_seconds, 3),
         "build_seconds": round(t0 - t_build, 3),
         "total_seconds": round(time.perf_counter() - t_build, 3),
     }
-    return Result(
+    curves = {"training": {"samples_seen": seen, "running_accuracy": acc}} if len(seen) else {}
+    if cfg.eval_every_epoch:
+        curves["epochs"] = per_epoch
+    result = Result(
         metrics=metrics,
-        curves={"samples_seen": seen, "running_accuracy": acc},
+        curves=curves,
         arrays={"weights": net.weights, "theta_mv": net.theta_mv, "assignments": assignments,
-                "confusion": confusion(ds.y_test[pred_test >= 0], pred_test[pred_test >= 0], 10),
+                "confusion": confusion(ds.y_test[pred_test >= 0], pred_test[pred_test >= 0],
+                                       n_classes),
                 "raster_labels": ds.y_test[:N_RASTER], "period_s": np.array(net.period_s),
                 "input_i": i_in[keep_in], "input_t": t_in[keep_in],
                 "feature_shape": np.array(ds.feature_shape),
                 "on_off": np.array(cfg.input_coding == "on_off")},
-        spikes={"i": i_exc[keep], "t": t_exc[keep], "t_stop": np.array(raster_end),
-                "n_neurons": np.array(params.n_exc)},
+        spikes={"exc": {"i": i_exc[keep], "t": t_exc[keep], "t_stop": raster_end,
+                        "n_neurons": params.n_exc}},
         meta=target.meta(),
     )
+    if test_counts.sum() == 0:
+        result.warnings.append("the excitatory layer never fired on the test digits: raise "
+                               "snn.max_rate_hz or lower the thresholds")
+    return result
+
+
+class _Diverged(Exception):
+    def __init__(self, epoch: int):
+        super().__init__(f"diverged in epoch {epoch}")
+        self.epoch = epoch
 
 
 def figures(result: Result) -> dict:
-    a, m, s = result.arrays, result.metrics, result.spikes
+    a, m, s = result.arrays, result.metrics, result.spikes["exc"]
     shape = tuple(int(v) for v in a["feature_shape"])
     fig_rf, axes = plots.figure(1, size=(6.5, 6.5))
     W = a["weights"]
@@ -214,13 +257,14 @@ def figures(result: Result) -> dict:
         plots.receptive_fields(axes[0, 0], W, shape,
                                title=f"input weights of the {m['n_exc']} excitatory neurons")
 
-    fig, axes = plots.figure(3, size=(4.6, 3.8))
+    per_epoch = result.curves.get("epochs")
+    fig, axes = plots.figure(3 + (per_epoch is not None), size=(4.6, 3.8))
     ax = axes[0, 0]
     n_in = a["weights"].shape[0]
     plots.raster(ax, a["input_i"], a["input_t"], color="0.6", markersize=1.5,
-                 t_stop=float(s["t_stop"]))
-    plots.raster(ax, s["i"] + n_in + 5, s["t"], color=plots.COLORS["snn"], markersize=4,
-                 t_stop=float(s["t_stop"]), ylabel="input neurons (grey) | excitatory neurons")
+                 t_stop=float(s.t_stop))
+    plots.raster(ax, s.i + n_in + 5, s.t, color=plots.COLORS["snn"], markersize=4,
+                 t_stop=float(s.t_stop), ylabel="input neurons (grey) | excitatory neurons")
     period = float(a["period_s"])
     for k, label in enumerate(a["raster_labels"]):
         ax.axvline(k * period, color="k", lw=0.5, alpha=0.4)
@@ -228,13 +272,23 @@ def figures(result: Result) -> dict:
     ax.set_ylim(-1, n_in + int(m["n_exc"]) + 15)
     ax.set_title("spikes of the first test digits (labels on top)")
     ax = axes[0, 1]
-    plots.curve(ax, result.curves["samples_seen"], result.curves["running_accuracy"],
-                xlabel="training samples seen", ylabel="accuracy on the next block",
-                marker="o", color=plots.COLORS["snn"])
+    training = result.curves.get("training")
+    if training is not None:
+        plots.curve(ax, training["samples_seen"], training["running_accuracy"],
+                    xlabel="training samples seen", ylabel="accuracy on the next block",
+                    marker="o", color=plots.COLORS["snn"])
     ax.axhline(m["test_accuracy"], color="k", ls="--", lw=1,
                label=f"final test accuracy {m['test_accuracy']:.3f}")
     ax.set_ylim(0, 1)
     ax.legend(frameon=False, loc="lower right")
     ax.set_title("learning without labels")
     plots.confusion_matrix(axes[0, 2], a["confusion"], title="test confusion matrix")
+    if per_epoch is not None:
+        ax = axes[0, 3]
+        for split in ("val", "test"):
+            plots.curve(ax, per_epoch["epoch"], per_epoch[f"{split}_accuracy"], label=split,
+                        xlabel="epoch", ylabel="accuracy", marker="o",
+                        color=plots.COLORS[split])
+        ax.xaxis.set_major_locator(plots.MaxNLocator(nbins=6, integer=True))
+        ax.set_title("after each epoch (labelled on the training set)")
     return {"receptive_fields": fig_rf, "stdp_digits": fig}

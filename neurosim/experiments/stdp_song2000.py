@@ -15,7 +15,7 @@ import numpy as np
 
 from neurosim import plots
 from neurosim.config import require, require_choice, require_positive
-from neurosim.experiments.base import Context, Result
+from neurosim.results import Context, Result
 from neurosim.snn.song2000 import SongParams
 
 RASTER_S = 1.0  # seconds of input spikes kept for the raster (the first and the last)
@@ -29,18 +29,24 @@ class Config:
     backend: str = "auto"  # Brian2 target: auto (cython if it builds, else numpy), numpy, cython
     song: SongParams = field(default_factory=SongParams)  # model constants
 
-    def __post_init__(self):
+    def __post_init__(self):  # the model's own constants check themselves (SongParams)
         require_positive("duration_s", self.duration_s)
         require_positive("snapshot_s", self.snapshot_s)
         require(self.snapshot_s <= self.duration_s, "snapshot_s must be <= duration_s")
+        n_snap = self.duration_s / self.snapshot_s
+        require(abs(n_snap - round(n_snap)) < 1e-9,
+                f"snapshot_s ({self.snapshot_s}) must divide duration_s ({self.duration_s})")
+        steps = self.snapshot_s * 1000 / self.song.dt_ms
+        require(abs(steps - round(steps)) < 1e-6,
+                f"snapshot_s ({self.snapshot_s}) must be a whole number of time steps "
+                f"(song.dt_ms={self.song.dt_ms})")
         require_choice("backend", self.backend, ("auto", "numpy", "cython"))
-        require(self.song.n_inputs >= 1, f"song.n_inputs must be >= 1, got {self.song.n_inputs}")
-        for name in ("input_rate_hz", "tau_m_ms", "tau_ge_ms", "g_max", "tau_pre_ms",
-                     "tau_post_ms", "a_pre", "depression_ratio", "dt_ms"):
-            require_positive(f"song.{name}", getattr(self.song, name))
 
 
 QUICK = {"duration_s": 2.0, "snapshot_s": 0.5, "backend": "numpy"}
+
+
+HEADLINE = ("frac_low", "frac_high", "bimodal", "output_rate_last_10pct_hz", "train_seconds")
 
 
 def run(cfg: Config, ctx: Context) -> Result:
@@ -56,49 +62,65 @@ def run(cfg: Config, ctx: Context) -> Result:
     t0 = time.perf_counter()
     bar = ctx.progress(range(n_snap), total=n_snap, desc="simulated seconds")
     last = n_snap - 1
-    for k in bar:
-        # input spikes are recorded only in the first and last second (memory)
-        record = k * cfg.snapshot_s < RASTER_S or k == last
-        net.run(cfg.snapshot_s, record_inputs=record)
-        snapshots.append(net.weights.copy())
-        times.append((k + 1) * cfg.snapshot_s)
-        ctx.partial.arrays = {"weights_over_time": np.array(snapshots)}
+    stopped = False
+    try:
+        for k in bar:
+            # input spikes are recorded only in the first and last second (memory)
+            record = k * cfg.snapshot_s < RASTER_S or k == last
+            net.run(cfg.snapshot_s, record_inputs=record)
+            snapshots.append(net.weights.copy())
+            times.append((k + 1) * cfg.snapshot_s)
+    except KeyboardInterrupt:  # keep the snapshots simulated so far
+        stopped = True
     seconds = time.perf_counter() - t0
+    result = _result(net, snapshots, times, cfg, seconds)
+    result.meta.update(target.meta())
+    if stopped:
+        result.status = "INTERRUPTED"
+    if result.metrics["output_spikes"] == 0:
+        result.warnings.append("the output neuron never fired: check the input rate and g_max")
+    return result
 
-    w_end = net.weights
+
+def _result(net, snapshots: list[np.ndarray], times: list[float], cfg: Config,
+            seconds: float) -> Result:
+    """What the figures and metrics need, from the first len(snapshots) - 1 snapshots."""
+    duration = times[-1]
+    w_start, w_end = snapshots[0], snapshots[-1]
     out_t = np.asarray(net.out_mon.t[:])
-    bins = np.arange(0.0, cfg.duration_s + cfg.snapshot_s / 2, cfg.snapshot_s)
+    out_t = out_t[out_t < duration]
+    bins = np.asarray(times)
     rate = np.histogram(out_t, bins=bins)[0] / cfg.snapshot_s
-    tail = out_t > cfg.duration_s * 0.9
+    tail = out_t > duration * 0.9
     in_i, in_t = np.asarray(net.in_mon.i[:]), np.asarray(net.in_mon.t[:])
-    shown = in_i < N_RASTER_INPUTS
+    shown = (in_i < N_RASTER_INPUTS) & (in_t < duration)
+    tenth = max(duration * 0.1, 1e-12)
     metrics = {
         "frac_low": float(np.mean(w_end < 0.1)),
         "frac_high": float(np.mean(w_end > 0.9)),
         "bimodal": bool(np.mean(w_end < 0.1) >= 0.15 and np.mean(w_end > 0.9) >= 0.15),
         "mean_weight_start": float(w_start.mean()),
         "mean_weight_end": float(w_end.mean()),
-        "output_rate_first_10pct_hz": float(np.sum(out_t < cfg.duration_s * 0.1)
-                                           / (cfg.duration_s * 0.1)),
-        "output_rate_last_10pct_hz": float(tail.sum() / (cfg.duration_s * 0.1)),
-        "simulated_seconds": cfg.duration_s,
+        "output_rate_first_10pct_hz": float(np.sum(out_t < duration * 0.1) / tenth),
+        "output_rate_last_10pct_hz": float(tail.sum() / tenth),
+        "output_spikes": int(len(out_t)),
+        "simulated_seconds": duration,
         "train_seconds": round(seconds, 3),
     }
     return Result(
         metrics=metrics,
-        curves={"time_s": bins[1:], "output_rate_hz": rate,
-                "mean_weight": np.array(snapshots)[1:].mean(axis=1)},
+        curves={"snapshots": {"time_s": bins[1:], "output_rate_hz": rate,
+                              "mean_weight": np.array(snapshots)[1:].mean(axis=1)}},
         arrays={"w_start": w_start, "w_end": w_end, "weights_over_time": np.array(snapshots),
                 "snapshot_times_s": np.array(times), "input_i": in_i[shown],
                 "input_t": in_t[shown], "output_t": out_t},
-        spikes={"i": np.zeros(len(out_t), dtype=np.int64), "t": out_t,
-                "t_stop": np.array(cfg.duration_s), "n_neurons": np.array(1)},
-        meta=target.meta(),
+        spikes={"output": {"i": np.zeros(len(out_t), dtype=np.int64), "t": out_t,
+                           "t_stop": duration, "n_neurons": 1}},
     )
 
 
 def figures(result: Result) -> dict:
-    a, c, m = result.arrays, result.curves, result.metrics
+    a, c, m = result.arrays, result.curves["snapshots"], result.metrics
     fig, axes = plots.figure(2, 2, size=(5.0, 3.5))
     bins = np.linspace(0, 1, 41)
     ax = axes[0, 0]

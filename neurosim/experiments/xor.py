@@ -14,8 +14,8 @@ import numpy as np
 from neurosim import data, plots
 from neurosim.ann import MLP
 from neurosim.config import require, require_choice, require_positive
-from neurosim.experiments.base import Context, Result
 from neurosim.experiments.common import fit, history_curves
+from neurosim.results import Context, Result
 
 
 @dataclass(frozen=True)
@@ -55,14 +55,14 @@ def run(cfg: Config, ctx: Context) -> Result:
     }
     arrays = {"xx": xx, "yy": yy, "zz": zz, "X": ds.X_train, "y": ds.y_train,
               "hidden": net.forward_layers(ds.X_train)[1]}
-    return Result(metrics=metrics, curves=history_curves(history), arrays=arrays,
+    return Result(metrics=metrics, curves={"epochs": history_curves(history)}, arrays=arrays,
                   status=history.status)
 
 
 def figures(result: Result) -> dict:
     a = result.arrays
     fig, axes = plots.figure(3, size=(4.2, 3.4))
-    plots.loss_curve(axes[0, 0], result.curves, ylabel="MSE")
+    plots.loss_curve(axes[0, 0], result.curves["epochs"], ylabel="MSE")
     axes[0, 0].set_title("training loss")
     plots.decision_surface(axes[0, 1], a["xx"], a["yy"], a["zz"], a["X"], a["y"])
     axes[0, 1].set_title(f"decision surface ({result.metrics['correct']}/4 correct)")

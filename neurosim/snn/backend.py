@@ -23,6 +23,10 @@ from brian2.devices.device import runtime_device
 
 BACKENDS = ("auto", "numpy", "cython", "cpp_standalone")
 
+# Ctrl-C (and SIGTERM) must stop the run, not just the current run() with the experiment
+# carrying on: let the signal reach Python's handler (neurosim.interrupts), as outside Brian2.
+b2.prefs.core.stop_on_keyboard_interrupt = False
+
 
 @dataclass(frozen=True)
 class Target:

@@ -16,6 +16,44 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def check_intensities(X: np.ndarray, n_inputs: int | None = None) -> np.ndarray:
+    """`X` as a float array of intensities, or a ValueError saying what is wrong with it.
+
+    Parameters
+    ----------
+    X : array_like of shape (n_samples, n_inputs)
+        Intensities in [0, 1] (pixels scaled to [0, 1]).
+    n_inputs : int, optional
+        The width the network expects.
+    """
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2:
+        raise ValueError(f"inputs must have shape (n_samples, n_inputs), got shape {X.shape}")
+    if n_inputs is not None and X.shape[1] != n_inputs:
+        raise ValueError(f"inputs have {X.shape[1]} columns but the network has {n_inputs} "
+                         "input neurons")
+    if X.size and not (np.isfinite(X).all() and X.min() >= 0 and X.max() <= 1):
+        raise ValueError("input intensities must be finite numbers in [0, 1] (scale pixels "
+                         f"to [0, 1]); got values in [{np.nanmin(X):.3g}, {np.nanmax(X):.3g}]")
+    return X
+
+
+def on_off(X: np.ndarray) -> np.ndarray:
+    """ON/OFF coding: every intensity drives an ON cell (x) and an OFF cell (1 - x), like the
+    retina's ON- and OFF-centre ganglion cells.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_pixels), intensities in [0, 1]
+
+    Returns
+    -------
+    ndarray of shape (n_samples, 2 * n_pixels): the ON cells, then the OFF cells
+    """
+    X = check_intensities(X)
+    return np.hstack([X, 1.0 - X])
+
+
 def poisson_rates(X: np.ndarray, max_rate_hz: float) -> np.ndarray:
     """Intensities in [0, 1] -> firing rates in Hz (rate coding).
 

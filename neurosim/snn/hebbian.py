@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neurosim.ann.functions import lookup
+from neurosim.config import lookup
 
 
 def hebb(w: np.ndarray, x: np.ndarray, eta: float) -> np.ndarray:
@@ -118,20 +118,31 @@ def train_bcm(patterns: np.ndarray, n_steps: int, w0: np.ndarray, p: BCMParams,
     -------
     dict with ``w`` (n_steps + 1, n_inputs), ``theta`` and ``y`` (n_steps,), ``pattern``
     (n_steps,), the index shown at each step, and ``responses`` (n_steps + 1, n_patterns),
-    the output to every pattern after each step.
+    the output to every pattern after each step. A run whose threshold overflows stops there
+    (shorter arrays; `ran_away` tells).
     """
     w, theta = np.array(w0, dtype=float), float(theta0)
     ws, thetas, ys, shown = [w.copy()], [], [], []
-    for k in range(n_steps):
-        idx = k % len(patterns)
-        w, theta, y = bcm_step(w, theta, patterns[idx], p)
-        ws.append(w.copy())
-        thetas.append(theta)
-        ys.append(y)
-        shown.append(idx)
-    W = np.array(ws)
+    with np.errstate(over="ignore", invalid="ignore"):  # a runaway is the caller's to detect
+        for k in range(n_steps):
+            idx = k % len(patterns)
+            w, theta, y = bcm_step(w, theta, patterns[idx], p)
+            ws.append(w.copy())
+            thetas.append(theta)
+            ys.append(y)
+            shown.append(idx)
+            if not np.isfinite(theta):
+                break  # overflowed: nothing after this is a number
+        W = np.array(ws)
+        responses = np.maximum(W @ patterns.T, 0.0)
     return {"w": W, "theta": np.array(thetas), "y": np.array(ys), "pattern": np.array(shown),
-            "responses": np.maximum(W @ patterns.T, 0.0)}
+            "responses": responses}
+
+
+def ran_away(trajectory: np.ndarray, limit: float = 1e6) -> bool:
+    """True when a weight trajectory left the finite numbers or grew past `limit` in size."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return not bool(np.all(np.isfinite(trajectory)) and np.abs(trajectory).max() < limit)
 
 
 def correlated_gaussian(n: int, cov: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 import brian2 as b2
 import numpy as np
 
+from neurosim.config import require
 from neurosim.snn.models import LIF_SONG2000, STDP_ADDITIVE
+from neurosim.snn.units import brian_namespace
 
 
 @dataclass(frozen=True)
@@ -39,14 +41,25 @@ class SongParams:
     depression_ratio: float = 1.05  # |A_post| / A_pre: depression slightly dominates
     dt_ms: float = 0.1  # integration step
 
+    def __post_init__(self):
+        require(self.n_inputs >= 1, f"n_inputs must be >= 1, got {self.n_inputs}")
+        for name in ("input_rate_hz", "tau_m_ms", "tau_ge_ms", "g_max", "tau_pre_ms",
+                     "tau_post_ms", "a_pre", "depression_ratio", "dt_ms"):
+            require(getattr(self, name) > 0, f"{name} must be > 0, got {getattr(self, name)}")
+        require(self.v_reset_mv < self.v_thresh_mv,
+                f"v_reset_mv ({self.v_reset_mv}) must be below v_thresh_mv ({self.v_thresh_mv})")
+        require(self.input_rate_hz * self.dt_ms / 1000 <= 1,
+                f"input_rate_hz * dt must be <= 1 (one spike per step at most), got "
+                f"{self.input_rate_hz} Hz at dt {self.dt_ms} ms")
+
 
 def namespace(p: SongParams) -> dict[str, object]:
-    ms, mV = b2.ms, b2.mV
+    """The Brian2 names the equations use (`neurosim.snn.units`), with the STDP amplitudes
+    derived: A_pre = a_pre * g_max, A_post = -A_pre * depression_ratio * tau_pre / tau_post."""
     a_pre = p.a_pre * p.g_max
-    return {"tau_m": p.tau_m_ms * ms, "v_rest": p.v_rest_mv * mV, "v_thresh": p.v_thresh_mv * mV,
-            "v_reset": p.v_reset_mv * mV, "E_exc": p.e_exc_mv * mV, "tau_ge": p.tau_ge_ms * ms,
-            "tau_pre": p.tau_pre_ms * ms, "tau_post": p.tau_post_ms * ms, "w_max": p.g_max,
-            "A_pre": a_pre, "A_post": -a_pre * p.depression_ratio * p.tau_pre_ms / p.tau_post_ms}
+    return brian_namespace(p, rename={"e_exc": "E_exc"}, extra={
+        "w_max": p.g_max, "A_pre": a_pre,
+        "A_post": -a_pre * p.depression_ratio * p.tau_pre_ms / p.tau_post_ms})
 
 
 class SongNetwork:

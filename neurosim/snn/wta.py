@@ -22,14 +22,15 @@ Two choices make it fast (docs/benchmarks.md measures them):
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import brian2 as b2
 import numpy as np
 from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
 
-from neurosim.snn.encoding import Schedule, counts_per_sample, poisson_rates
+from neurosim.config import require
+from neurosim.snn.encoding import Schedule, check_intensities, counts_per_sample, poisson_rates
 from neurosim.snn.models import (
     LIF_ADAPTIVE,
     LIF_CONDUCTANCE,
@@ -38,6 +39,8 @@ from neurosim.snn.models import (
     POST_TRACES_RESET,
     STDP_DIEHL_COOK_NEURON_TRACES,
 )
+from neurosim.snn.readout import assign_labels, predict
+from neurosim.snn.units import brian_namespace
 
 #: Integration of the membranes. D&C's code used forward Euler at dt = 0.5 ms, which is stable
 #: only while dt * (1 + ge + gi) / tau_e < 2, i.e. a summed inhibitory conductance below 399:
@@ -94,26 +97,43 @@ class WTAParams:
     min_spikes: int = 5  # show a sample again, faster, while it draws fewer spikes (0: never)
     max_repeats: int = 8  # at most this many repeats (rates up to x5)
 
+    #: which fields must be > 0 and which >= 0 (`__post_init__`)
+    _POSITIVE = ("dt_ms", "present_ms", "max_rate_hz", "tau_e_ms",
+                 "tau_i_ms", "tau_ge_ms", "tau_gi_ms", "tau_theta_ms", "tau_pre_ms",
+                 "tau_post1_ms", "tau_post2_ms", "w_max", "norm_total")
+    _NON_NEGATIVE = ("rest_ms", "refrac_e_ms", "refrac_i_ms", "w_ei", "w_ie", "theta_plus_mv",
+                     "nu_pre", "nu_post", "w_init_max", "min_spikes", "max_repeats")
+
+    def __post_init__(self):
+        for name in ("n_input", "n_exc"):
+            require(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in self._POSITIVE:
+            value = getattr(self, name)
+            require(value > 0, f"{name} must be > 0, got {value}")
+        for name in self._NON_NEGATIVE:
+            value = getattr(self, name)
+            require(value >= 0, f"{name} must be >= 0, got {value}")
+        for name in ("present_ms", "rest_ms"):
+            steps = getattr(self, name) / self.dt_ms
+            require(abs(steps - round(steps)) < 1e-6,
+                    f"{name} must be a whole number of time steps (dt_ms={self.dt_ms}), "
+                    f"got {getattr(self, name)}")
+        require(self.v_reset_e_mv < self.v_thresh_e_mv,
+                f"v_reset_e_mv ({self.v_reset_e_mv}) must be below v_thresh_e_mv "
+                f"({self.v_thresh_e_mv})")
+        require(self.v_reset_i_mv < self.v_thresh_i_mv,
+                f"v_reset_i_mv ({self.v_reset_i_mv}) must be below v_thresh_i_mv "
+                f"({self.v_thresh_i_mv})")
+
     @property
     def schedule(self) -> Schedule:
         return Schedule(self.present_ms, self.rest_ms)
 
 
 def namespace(p: WTAParams) -> dict[str, object]:
-    """The Brian2 names the equations use, with units."""
-    ms, mV = b2.ms, b2.mV
-    return {
-        "tau_e": p.tau_e_ms * ms, "v_rest_e": p.v_rest_e_mv * mV, "v_reset_e": p.v_reset_e_mv * mV,
-        "v_thresh_e": p.v_thresh_e_mv * mV, "tau_i": p.tau_i_ms * ms,
-        "v_rest_i": p.v_rest_i_mv * mV, "v_reset_i": p.v_reset_i_mv * mV,
-        "v_thresh_i": p.v_thresh_i_mv * mV, "tau_ge": p.tau_ge_ms * ms,
-        "tau_gi": p.tau_gi_ms * ms, "E_exc": p.e_exc_mv * mV, "E_inh_e": p.e_inh_e_mv * mV,
-        "E_inh_i": p.e_inh_i_mv * mV, "w_ei": p.w_ei, "w_ie": p.w_ie,
-        "theta_plus": p.theta_plus_mv * mV, "tau_theta": p.tau_theta_ms * ms,
-        "tau_pre": p.tau_pre_ms * ms, "tau_post1": p.tau_post1_ms * ms,
-        "tau_post2": p.tau_post2_ms * ms, "nu_pre": p.nu_pre, "nu_post": p.nu_post,
-        "w_max": p.w_max, "norm_total": p.norm_total,
-    }
+    """The Brian2 names the equations use, with units (`neurosim.snn.units`)."""
+    return brian_namespace(p, rename={"e_exc": "E_exc", "e_inh_e": "E_inh_e",
+                                      "e_inh_i": "E_inh_i"})
 
 
 def build_layers(p: WTAParams, extra_exc: str = "", extra_reset: str = "", prefix: str = ""):
@@ -123,14 +143,13 @@ def build_layers(p: WTAParams, extra_exc: str = "", extra_reset: str = "", prefi
     Each excitatory neuron excites its own inhibitory partner (one-to-one, ``w_ei``), which
     inhibits every *other* excitatory neuron (``w_ie``): winner-take-all.
     """
-    exc_eqs = (LIF_ADAPTIVE.replace("tau_m", "tau_e").replace("v_rest", "v_rest_e")
-               .replace("E_inh", "E_inh_e") + "plastic : 1 (shared)\n" + extra_exc)
+    exc_eqs = (b2.Equations(LIF_ADAPTIVE, tau_m="tau_e", v_rest="v_rest_e", E_inh="E_inh_e")
+               + b2.Equations("plastic : 1 (shared)\n" + extra_exc))
     exc = b2.NeuronGroup(p.n_exc, exc_eqs, threshold="v > v_thresh_e + theta",
                          reset="v = v_reset_e; theta += plastic * theta_plus" + extra_reset,
                          refractory=p.refrac_e_ms * b2.ms, method=MEMBRANE_METHOD,
                          name=prefix + "exc")
-    inh_eqs = (LIF_CONDUCTANCE.replace("tau_m", "tau_i").replace("v_rest", "v_rest_i")
-               .replace("E_inh", "E_inh_i"))
+    inh_eqs = b2.Equations(LIF_CONDUCTANCE, tau_m="tau_i", v_rest="v_rest_i", E_inh="E_inh_i")
     inh = b2.NeuronGroup(p.n_exc, inh_eqs, threshold="v > v_thresh_i", reset="v = v_reset_i",
                          refractory=p.refrac_i_ms * b2.ms, method=MEMBRANE_METHOD,
                          name=prefix + "inh")
@@ -221,7 +240,8 @@ class WTANetwork:
 
     def _build_standalone(self) -> None:
         device = b2.get_device()
-        # each run of the program takes its seed from the environment (set per chunk)
+        # each run of the program takes its seed from an environment variable, set per chunk
+        # through the device's run_environment_variables
         device.insert_code("main", f"""
             {{ const char* _seed = getenv("{SEED_ENV}");
               if (_seed) for (size_t _k = 0; _k < brian::_random_generators.size(); _k++)
@@ -272,6 +292,7 @@ class WTANetwork:
         ndarray of shape (n_samples, n_exc), int64
         """
         p = self.params
+        X = check_intensities(X, p.n_input)
         self._plastic = 1.0 if plastic else 0.0
         self._stdp_on = float(learning_rate_scale) if plastic else 0.0
         if not self.standalone:
@@ -308,8 +329,8 @@ class WTANetwork:
         from the chunk's start)."""
         duration = self.chunk * self.period_s
         if self.standalone:
-            os.environ[SEED_ENV] = str(int(self.rng.integers(0, 2**31 - 1)))
             device = b2.get_device()
+            device.run_environment_variables[SEED_ENV] = str(int(self.rng.integers(0, 2**31 - 1)))
             device.run(run_args={self.stim: values * b2.Hz, self.syn.w: self._w,
                                  self.exc.theta: self._theta * b2.mV,
                                  self.exc.total_in: self._w.reshape(
@@ -317,10 +338,8 @@ class WTANetwork:
                                  self.syn.stdp_on: self._stdp_on,
                                  self.exc.plastic: self._plastic},
                        with_output=False)
-            for name in device.run_args_arrays:  # one file per distinct argument: clean up
-                path = os.path.join(device.project_dir, "static_arrays", name)
-                if os.path.exists(path):
-                    os.remove(path)
+            # every run writes its arguments to new files: remove this run's
+            device.delete(code=False, data=False, run_args=True, directory=False)
             self._w = np.asarray(self.syn.w[:]).copy()
             self._theta = np.asarray(self.exc.theta[:] / b2.mV).copy()
             i, t = np.asarray(self.exc_mon.i[:]), np.asarray(self.exc_mon.t[:] / b2.second)
@@ -341,3 +360,89 @@ class WTANetwork:
             self.recorded = (i, t, *inp)
         self._t_s += duration
         return i, t
+
+
+# --- the procedure: unsupervised training, labelling, classification ---------------------------
+
+
+@dataclass
+class TrainingRecord:
+    """What `fit` measured.
+
+    Attributes
+    ----------
+    counts : ndarray of shape (n_presented, n_exc), int64
+        Spike counts of every training presentation, in the order shown.
+    labels : ndarray of shape (n_presented,)
+        The label of each presentation (never used for learning; for the running accuracy).
+    epochs_done : int
+        Completed passes.
+    """
+
+    counts: np.ndarray
+    labels: np.ndarray
+    epochs_done: int
+
+
+def fit(net: WTANetwork, X: np.ndarray, y: np.ndarray, *, epochs: int,
+        rng: np.random.Generator, lr_decay: float = 1.0,
+        on_chunk: Callable[[np.ndarray, np.ndarray], None] | None = None,
+        after_epoch: Callable[[int, TrainingRecord], None] | None = None) -> TrainingRecord:
+    """Unsupervised STDP training: `epochs` passes over `X` in a new random order each.
+
+    Parameters
+    ----------
+    net : WTANetwork
+    X : ndarray of shape (n_samples, n_input), intensities in [0, 1]
+    y : ndarray of shape (n_samples,)
+        Labels, carried along for the record only: learning never sees them.
+    epochs : int
+    rng : numpy.random.Generator
+        Draws the presentation order.
+    lr_decay : float
+        Learning rates x ``lr_decay ** epoch`` (annealing; 1: constant).
+    on_chunk : callable (counts_so_far, labels_so_far), optional
+        Called after every chunk of samples (progress, partial curves).
+    after_epoch : callable (epoch, record), optional
+        Called after every epoch (1-based), e.g. to label and score the network so far.
+    """
+    finished: list[np.ndarray] = []
+    order: list[np.ndarray] = []
+    for e in range(epochs):
+        perm = rng.permutation(len(X))
+        order.append(perm)
+        seen = np.concatenate(order)
+
+        def chunk_done(n_done: int, counts: np.ndarray, seen=seen) -> None:
+            if on_chunk is not None:
+                so_far = np.concatenate([*finished, counts])
+                on_chunk(so_far, y[seen[: len(so_far)]])
+
+        finished.append(net.present(X[perm], plastic=True, learning_rate_scale=lr_decay ** e,
+                                    on_chunk=chunk_done))
+        if after_epoch is not None:
+            after_epoch(e + 1, TrainingRecord(np.concatenate(finished), y[seen], e + 1))
+    seen = np.concatenate(order) if order else np.zeros(0, np.int64)
+    counts = np.concatenate(finished) if finished else np.zeros((0, net.params.n_exc), np.int64)
+    return TrainingRecord(counts, y[seen], epochs)
+
+
+def label_neurons(net: WTANetwork, X: np.ndarray, y: np.ndarray,
+                  n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Present labelled samples with plasticity off and give every excitatory neuron the class
+    it answers most (`neurosim.snn.readout.assign_labels`); returns (assignments, counts)."""
+    counts = net.present(X, plastic=False)
+    return assign_labels(counts, y, n_classes), counts
+
+
+def classify(net: WTANetwork, X: np.ndarray, assignments: np.ndarray, n_classes: int,
+             record_input: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Present `X` with plasticity off; returns (predicted classes, -1 where no assigned
+    neuron fired; spike counts)."""
+    counts = net.present(X, plastic=False, record_input=record_input)
+    return predict(counts, assignments, n_classes), counts
+
+
+def check_finite(net: WTANetwork) -> bool:
+    """True while the weights and thresholds are finite numbers (else the run diverged)."""
+    return bool(np.isfinite(net.weights).all() and np.isfinite(net.theta_mv).all())

@@ -1,0 +1,115 @@
+"""Stopping a run by signal: Ctrl-C (SIGINT) and SIGTERM (``kill``, batch schedulers).
+
+Inside `handling()` both signals raise `Stopped`, a `KeyboardInterrupt`, so every place that
+keeps partial results on Ctrl-C (the training loop, the experiments, the runner) does the same
+for SIGTERM. Brian2 would otherwise catch SIGINT during a simulation, end the current
+``run()`` early and let the experiment carry on with wrong numbers; `neurosim.snn.backend`
+switches that off (``prefs.core.stop_on_keyboard_interrupt = False``), so the signal reaches
+the handler here, also from inside a Brian2 run or while a compiled standalone program runs
+(``subprocess.call`` kills the program when interrupted).
+
+While the runner writes a run's final files and status (`deferred`), a signal is recorded but
+raises nothing: whatever moment it arrives, meta.json's status and the exit code agree.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+#: The signals that stop a run.
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Stopped(KeyboardInterrupt):
+    """A signal asked the run to stop; `signum` says which."""
+
+    def __init__(self, signum: int = signal.SIGINT):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = int(signum)
+
+
+def signal_of(exc: BaseException) -> int:
+    """The signal behind a KeyboardInterrupt (SIGINT when it came from elsewhere)."""
+    return getattr(exc, "signum", int(signal.SIGINT))
+
+
+def exit_code(signum: int) -> int:
+    """The shell's convention: 128 + the signal number (130 for SIGINT, 143 for SIGTERM)."""
+    return 128 + int(signum)
+
+
+class _State:
+    deferring = 0  # > 0: signals are recorded, not raised
+    pending: int | None = None  # a signal that arrived while deferring
+    last: int | None = None  # the last signal received
+
+
+def _reset() -> None:
+    _State.deferring, _State.pending, _State.last = 0, None, None
+
+
+def _handler(signum: int, frame) -> None:
+    _State.last = signum
+    if _State.deferring:
+        _State.pending = signum
+        return
+    raise Stopped(signum)
+
+
+def last_signal() -> int | None:
+    """The last signal received inside `handling` (None if none); code that caught the
+    `Stopped` itself (the training loop) leaves this to tell which one it was."""
+    return _State.last
+
+
+@contextmanager
+def handling(restore: bool = True) -> Iterator[None]:
+    """Install the handlers for the duration (main thread only; elsewhere a no-op, since
+    only the main thread receives signals).
+
+    Parameters
+    ----------
+    restore : bool
+        Put the previous handlers back afterwards. The command line passes False: it exits
+        right after, and a signal in between must not undo a status already written.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in SIGNALS}
+    _reset()
+    for s in SIGNALS:
+        signal.signal(s, _handler)
+    try:
+        yield
+    finally:
+        if restore:
+            for s, h in previous.items():
+                signal.signal(s, h)
+            _reset()
+        else:
+            hold()
+
+
+def hold() -> None:
+    """From now until `handling` ends, signals are recorded and raise nothing (the runner
+    calls this once it starts writing a run's final status)."""
+    _State.deferring += 1
+
+
+@contextmanager
+def deferred() -> Iterator[list[int]]:
+    """Hold signals while the body runs; yields a list that receives the signal numbers that
+    arrived (they raise nothing, here or afterwards)."""
+    arrived: list[int] = []
+    _State.deferring += 1
+    try:
+        yield arrived
+    finally:
+        _State.deferring -= 1
+        if _State.pending is not None:
+            arrived.append(_State.pending)
+            _State.pending = None
