@@ -20,6 +20,13 @@ keeps its state when its field is zero. Couplings carry the 1/N of the Hebb rule
 each unlearning step, so ``epsilon`` is measured in units of one stored pattern: HFP's
 ``T_ij = sum xi_i xi_j`` with ``dT_ij = -epsilon s_i s_j`` gives exactly the same dynamics
 (the sign of a field does not change when all couplings are scaled by 1/N).
+
+Measured (N=100, 5 networks; N=32, 20 networks): the dream axis scales as epsilon * D / P, the
+weight unlearned over the weight stored. Recall from 10%-noisy cues is perfect from ~0.25 to
+~1.1 at every load up to 0.25 N; random starts reach memories most often near 0.5; the
+memories break down at ~1.1-1.25 (N=100) or ~1.0-1.1 (N=32), sharply for small epsilon.
+Unlearning shrinks the spurious states' total basin while their number grows: the landscape
+beside the memories fragments into many shallow minima.
 """
 
 from __future__ import annotations
