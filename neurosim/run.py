@@ -254,7 +254,7 @@ def run_one(spec: RunSpec, say: Callable[[str], None] = print) -> Outcome:
     if stop is None:
         try:
             with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("default")
+                _record_warnings()
                 result = module.run(spec.cfg, ctx)
         except USER_ERRORS:
             with interrupts.deferred():
@@ -266,6 +266,15 @@ def run_one(spec: RunSpec, say: Callable[[str], None] = print) -> Outcome:
             failure = exc
     interrupts.hold()  # from here on the status written is the truth: signals wait
     return _finish(spec, module, rd, ctx, result, stop, failure, caught, say)
+
+
+def _record_warnings() -> None:
+    """Inside ``catch_warnings(record=True)``: keep each warning about the run once (they go
+    to meta.json and one line each at the end, never raw to the terminal); libraries'
+    deprecation notices are not about the run and are dropped."""
+    warnings.simplefilter("default")
+    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore", PendingDeprecationWarning)
 
 
 def _finish(spec, module, rd: RunDirectory, ctx: Context, result: Result | None,
@@ -290,7 +299,7 @@ def _finish(spec, module, rd: RunDirectory, ctx: Context, result: Result | None,
     if status != "FAILED":
         try:
             with warnings.catch_warnings(record=True) as fig_warnings:
-                warnings.simplefilter("default")
+                _record_warnings()
                 figures = [str(p) for p in rd.write_figures(module.figures(result))]
             caught = [*caught, *fig_warnings]
         except Exception as exc:  # a partial result may lack what a figure needs
@@ -441,8 +450,16 @@ def _main(argv: list[str], done: list[Outcome]) -> int:
 
 
 def cli() -> None:
-    """The console script ``neurosim``."""
-    sys.exit(main(restore_signals=False))
+    """The console script ``neurosim``.
+
+    The run's status is written and final: from here to the process's end a signal changes
+    nothing (ignored, not left to the default action during interpreter shutdown, which would
+    kill the process with another exit status than the one meta.json implies).
+    """
+    code = main(restore_signals=False)
+    for s in interrupts.SIGNALS:
+        signal.signal(s, signal.SIG_IGN)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,45 @@
+"""Spiking and Hebbian networks: the brain-like learners.
+
+`models` holds neuron and synapse equations as documented strings (LIF, conductances, STDP),
+`encoding` turns intensities into Poisson rates and presentation schedules (ON/OFF coding),
+`wta` the Diehl & Cook STDP winner-take-all network and its procedure (`fit`, `label_neurons`,
+`classify`), `readout` the labelling of an unsupervised layer, `song2000` the Song, Miller &
+Abbott STDP neuron, `hebbian` the rate-based Hebb / Oja / BCM rules (numpy only), `backend` the
+choice of Brian2 target, `units` the unit-suffix namespaces.
+
+Brian2 is imported only by the modules that simulate (``import neurosim.snn.hebbian`` does not
+import it); the names below are loaded on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: public name -> module that defines it
+_EXPORTS = {
+    "WTANetwork": "wta", "WTAParams": "wta", "TrainingRecord": "wta", "fit": "wta",
+    "label_neurons": "wta", "classify": "wta",
+    "SongNetwork": "song2000", "SongParams": "song2000",
+    "assign_labels": "readout", "predict": "readout", "running_accuracy": "readout",
+    "Schedule": "encoding", "on_off": "encoding", "poisson_rates": "encoding",
+    "poisson_spikes": "encoding", "counts_per_sample": "encoding",
+    "BCMParams": "hebbian", "hebb": "hebbian", "oja": "hebbian", "bcm_step": "hebbian",
+    "train_rule": "hebbian", "train_bcm": "hebbian",
+    "select_backend": "backend",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'neurosim.snn' has no attribute '{name}'")
+    module = importlib.import_module(f"neurosim.snn.{_EXPORTS[name]}")
+    value = getattr(module, "select" if name == "select_backend" else name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
