@@ -106,7 +106,7 @@ def parse_value(text: str) -> Any:
     """Parse one command-line value as TOML; anything TOML rejects is taken as a bare string."""
     try:
         return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+    except ValueError:  # TOMLDecodeError, or an integer of more digits than Python converts
         return text
 
 
@@ -322,7 +322,7 @@ def _build(cls: type[C], values: dict[str, Any], prefix: str) -> C:
     except ConfigError as exc:
         # a nested parameter class names its own fields: name them as keys (snn.n_exc)
         message = str(exc)
-        if prefix and message.split(" ", 1)[0] in kwargs:
+        if prefix and message.split(" ", 1)[0] in {f.name for f in dataclasses.fields(cls)}:
             message = prefix + message
         raise ConfigError(message) from None
     except (TypeError, ValueError) as exc:  # a value __post_init__ could not use

@@ -10,12 +10,17 @@ import pytest
 from neurosim.config import (
     ConfigError,
     build,
+    describe,
+    field_hint,
     field_names,
     flatten,
+    is_list_hint,
     load_toml,
     parse_overrides,
     parse_value,
+    rejoin,
     require_positive,
+    short,
     split_top_level,
     to_dict,
 )
@@ -112,3 +117,63 @@ def test_load_toml_errors(tmp_path):
     good = tmp_path / "good.toml"
     good.write_text("lr = 0.3\n[snn]\nn_exc = 7\n")
     assert flatten(load_toml(good)) == {"lr": 0.3, "snn.n_exc": 7}
+
+
+def test_list_values_split_by_the_shell_are_joined_again():
+    # `hidden=[64, 32]` typed with a space reaches us as two arguments
+    assert rejoin(["hidden=[64,", "32]", "lr=0.1"]) == ["hidden=[64, 32]", "lr=0.1"]
+    assert parse_overrides(["hidden=[64,", "32]"]) == {"hidden": [[64, 32]]}
+    with pytest.raises(ConfigError, match="unbalanced brackets"):
+        parse_overrides(["hidden=[64,32"])
+
+
+def test_non_finite_numbers_are_refused():
+    for text in ("nan", "inf", "-inf"):
+        with pytest.raises(ConfigError, match="lr must be a finite number"):
+            build(Outer, {"lr": parse_value(text)})
+
+
+@dataclass(frozen=True)
+class WithData:
+    snn: Inner = field(default_factory=Inner)  # nested section
+    DERIVED = {"snn.n_exc": "the data"}
+
+
+def test_keys_set_by_the_data_are_not_keys():
+    with pytest.raises(ConfigError, match="snn.n_exc is not a key: it is set by the data"):
+        build(WithData, {"snn.n_exc": 3})
+    assert [d.key for d in describe(WithData)] == ["snn.tau_ms"]
+
+
+def test_describe_lists_type_default_and_comment():
+    docs = {d.key: d for d in describe(Outer)}
+    assert docs["lr"].type == "float" and docs["lr"].default == 0.1
+    assert docs["lr"].comment == "step size"
+    assert docs["snn.n_exc"].comment == "excitatory neurons"
+    assert field_hint(Outer, "snn.tau_ms") is float
+    assert is_list_hint(field_hint(Outer, "hidden")) and not is_list_hint(float)
+
+
+@dataclass(frozen=True)
+class Checked:
+    n: int = 1  # count
+
+    def __post_init__(self):
+        require_positive("n", self.n)
+
+
+@dataclass(frozen=True)
+class Top:
+    inner: Checked = field(default_factory=Checked)  # nested
+
+
+def test_nested_parameter_errors_are_named_as_keys():
+    with pytest.raises(ConfigError, match=r"^inner.n must be > 0, got 0$"):
+        build(Top, {"inner.n": 0})
+
+
+def test_long_values_are_cut_in_messages():
+    with pytest.raises(ConfigError) as err:
+        build(Outer, {"lr": "x" * 100_000})
+    assert len(str(err.value)) < 200
+    assert len(short("y" * 10_000)) < 80

@@ -145,6 +145,14 @@ def test_seed_sweep_writes_summary(tmp_path):
         (["stdp_digits", "snn.n_ex=3"], "did you mean snn.n_exc"),
         (["stdp_song2000", "song.input_rate_hz=-5"], "song.input_rate_hz must be > 0"),
         (["bcm_selectivity", "n_inputs=3"], "even number"),
+        (["digits", "hidden=64,32"], "hidden=64,32 is ambiguous: write hidden=[64,32]"),
+        (["stdp_digits", "snn.n_input=5"], "snn.n_input is not a key: it is set by the data"),
+        (["xor", "lr=nan"], "lr must be a finite number"),
+        (["digits", "test_fraction=0.001"], "a stratified split needs at least one sample"),
+        (["stdp_digits", "n_train=8"], "validation fraction of 0.2 splits 8 samples"),
+        (["stdp_song2000", "duration_s=1", "snapshot_s=0.3"], "snapshot_s (0.3) must divide"),
+        (["stdp_digits", "snn.dt_ms=400"], "snn.present_ms must be a whole number of time steps"),
+        (["xor", "lr=" + "9" * 100_000], "lr must be a number, got"),
     ],
 )
 def test_bad_input_one_line_exit_2_nothing_written(tmp_path, args, message):
@@ -156,6 +164,57 @@ def test_bad_input_one_line_exit_2_nothing_written(tmp_path, args, message):
     assert "Traceback" not in done.stderr
     leftover = [p for p in out.rglob("*") if p.is_file()] if out.exists() else []
     assert leftover == []
+
+
+def test_empty_out_is_refused(tmp_path):
+    done = cli("xor", "--quick", "--out", "", cwd=tmp_path)
+    assert done.returncode == 2 and "--out must name a directory" in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_error_line_never_echoes_a_huge_value(tmp_path):
+    done = cli("xor", "init=" + "x" * 100_000, "--out", str(tmp_path / "runs"), cwd=tmp_path)
+    assert done.returncode == 2 and len(done.stderr) < 500
+
+
+def test_help_lists_every_key_with_type_default_and_meaning(tmp_path):
+    for args in (["stdp_digits", "--help"], ["show", "stdp_digits"]):
+        done = cli(*args, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert "snn.n_exc" in done.stdout and "int" in done.stdout
+        assert "excitatory (and inhibitory) neurons" in done.stdout
+        assert "snn.n_input" not in done.stdout  # set by the data
+
+
+def test_list_values_typed_with_a_space_work(tmp_path):
+    done = cli("digits", "--quick", "hidden=[16,", "8]", "--out", str(tmp_path / "runs"),
+               cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (path,) = run_dirs(tmp_path / "runs", "digits")
+    assert load_run(path)["config"]["config"]["hidden"] == [16, 8]
+
+
+def test_learning_rate_follows_the_optimiser_unless_set(tmp_path):
+    done = cli("digits", "--quick", "optimizer=sgd", "momentum=0.9", "--out",
+               str(tmp_path / "runs"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (path,) = run_dirs(tmp_path / "runs", "digits")
+    assert load_run(path)["config"]["config"]["lr"] == 0.01  # SGD's usual rate, not Adam's
+
+
+@pytest.mark.parametrize(("args", "table"), [
+    (["digits", "--quick", "lr=1e9"], "epochs"),  # Adam: the loss explodes without a NaN
+    (["hebbian_oja", "--quick", "eta=10"], "steps"),
+    (["bcm_selectivity", "--quick", "eta=1"], "steps"),
+])
+def test_every_family_marks_runaway_values_diverged(tmp_path, args, table):
+    done = cli(*args, "--out", str(tmp_path / "runs"), cwd=tmp_path)
+    assert done.returncode == 3, done.stderr
+    assert "Warning" not in done.stderr  # no RuntimeWarning leaks to the terminal
+    (path,) = run_dirs(tmp_path / "runs", args[0])
+    run = load_run(path)
+    assert run["meta"]["status"] == "DIVERGED" and run["meta"]["partial"] is True
+    assert len(run["curves"][table]) >= 1
 
 
 def test_corrupt_mnist_file_named(tmp_path):

@@ -9,8 +9,16 @@ import numpy as np
 import pytest
 from brian2.devices.device import runtime_device
 
+from neurosim.config import ConfigError
+from neurosim.results import quick_context
 from neurosim.snn import backend
-from neurosim.snn.encoding import Schedule, counts_per_sample, poisson_rates, poisson_spikes
+from neurosim.snn.encoding import (
+    Schedule,
+    counts_per_sample,
+    on_off,
+    poisson_rates,
+    poisson_spikes,
+)
 from neurosim.snn.models import (
     LIF_CURRENT,
     POST_TRACES,
@@ -20,6 +28,7 @@ from neurosim.snn.models import (
     STDP_DIEHL_COOK,
     STDP_DIEHL_COOK_NEURON_TRACES,
 )
+from neurosim.snn.units import brian_namespace
 from neurosim.snn.wta import WTANetwork, WTAParams
 
 
@@ -174,10 +183,9 @@ def test_learning_rate_scale_zero_freezes_weights_but_not_thresholds():
 def test_stdp_digits_same_seed_same_metrics():
     from neurosim.config import build
     from neurosim.experiments import stdp_digits
-    from neurosim.results import quick_context
 
     cfg = build(stdp_digits.Config, {**stdp_digits.QUICK, "n_train": 20, "n_test": 10,
-                                     "snn.n_exc": 8})
+                                     "snn.n_exc": 8, "val_fraction": 0.0})
     runs = [stdp_digits.run(cfg, quick_context(seed)) for seed in (3, 3, 4)]
     drop = ("train_seconds", "train_samples_per_second", "build_seconds", "total_seconds")
     a, b, c = ({k: v for k, v in r.metrics.items() if k not in drop} for r in runs)
@@ -199,12 +207,11 @@ def test_cpp_standalone_repeats_exactly_and_matches_the_runtime_network(tmp_path
     targets. Skipped where no C++ toolchain builds (the backend then falls back)."""
     from neurosim.config import build
     from neurosim.experiments import stdp_digits
-    from neurosim.results import quick_context
 
     if backend.select("cpp_standalone", str(tmp_path / "probe")).name != "cpp_standalone":
         pytest.skip("no C++ toolchain for Brian2's cpp_standalone device")
     cfg = build(stdp_digits.Config, {**stdp_digits.QUICK, "n_train": 20, "n_test": 10,
-                                     "snn.n_exc": 8, "chunk": 10,
+                                     "snn.n_exc": 8, "chunk": 10, "val_fraction": 0.0,
                                      "backend": "cpp_standalone"})
     runs = [stdp_digits.run(cfg, quick_context(seed, scratch_dir=tmp_path / str(k)))
             for k, seed in enumerate((3, 3, 4))]
@@ -228,3 +235,42 @@ def test_faint_samples_are_shown_again_faster():
     counts = net.present(X, plastic=False)
     assert counts.sum() == 0  # far too faint: shown 1 + 2 times, still silent
     assert net.t_s == pytest.approx(3 * 2 * 0.075)  # three showings of one chunk of 2 samples
+
+
+def test_network_entry_points_check_their_inputs():
+    p = WTAParams(n_input=6, n_exc=3, present_ms=50, rest_ms=25)
+    net = WTANetwork(p, np.random.default_rng(0), chunk=2)
+    with pytest.raises(ValueError, match="inputs have 5 columns but the network has 6"):
+        net.present(np.zeros((2, 5)), plastic=False)
+    with pytest.raises(ValueError, match=r"intensities must be finite numbers in \[0, 1\]"):
+        net.present(np.full((2, 6), 255.0), plastic=False)
+    with pytest.raises(ConfigError, match="n_exc must be >= 1, got 0"):
+        WTAParams(n_exc=0)
+    with pytest.raises(ConfigError, match="present_ms must be a whole number of time steps"):
+        WTAParams(dt_ms=1.0, present_ms=2.5)
+    with pytest.raises(ValueError, match="intensities"):
+        on_off(np.array([[1.5]]))
+
+
+def test_unit_suffixes_make_the_namespace():
+    ns = brian_namespace(WTAParams(), rename={"e_exc": "E_exc", "e_inh_e": "E_inh_e",
+                                              "e_inh_i": "E_inh_i"})
+    assert ns["tau_e"] == 100 * b2.ms and ns["v_thresh_e"] == -52 * b2.mV
+    assert ns["E_exc"] == 0 * b2.mV and ns["w_ie"] == 17.0
+    assert "dt" not in ns  # Brian2's own name: never shadowed
+    with pytest.raises(ValueError, match="rename names no field"):
+        brian_namespace(WTAParams(), rename={"nothing": "x"})
+
+
+def test_weights_that_leave_the_numbers_end_the_run_diverged(monkeypatch):
+    from neurosim.config import build
+    from neurosim.experiments import stdp_digits
+    from neurosim.snn import wta
+
+    monkeypatch.setattr(wta, "check_finite", lambda net: False)
+    cfg = build(stdp_digits.Config, {**stdp_digits.QUICK, "n_train": 30, "n_test": 10,
+                                     "snn.n_exc": 5, "val_fraction": 0.0})
+    result = stdp_digits.run(cfg, quick_context(0))
+    assert result.status == "DIVERGED"
+    assert "NaN/inf in epoch 1" in result.warnings[0]
+    assert "training" in result.curves  # what was measured before is kept
