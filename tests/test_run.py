@@ -276,3 +276,18 @@ def test_import_and_list_do_not_import_brian2(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=ENV,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+CONFIGS = Path(__file__).resolve().parent.parent / "experiments"
+
+
+@pytest.mark.parametrize("name", list(experiments.EXPERIMENTS))
+def test_every_experiment_has_its_canonical_toml(name):
+    """experiments/NAME.toml holds the defaults (the docs say so for every experiment)."""
+    from neurosim.config import build, flatten, load_toml
+
+    values = flatten(load_toml(CONFIGS / f"{name}.toml"))
+    assert values.pop("experiment") == name
+    values.pop("seed", None)
+    module = experiments.get(name)
+    assert build(module.Config, values) == module.Config()

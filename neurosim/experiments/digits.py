@@ -1,7 +1,7 @@
 """An MLP classifies scikit-learn's 8x8 handwritten digits (Adam, softmax cross-entropy).
 
 1,797 digits of 64 pixels, a stratified train/test split fixed by the seed. One hidden ReLU
-layer is enough: expected test accuracy ~0.97-0.98 (DESIGN.md §6). The first layer's weights,
+layer is enough: expected test accuracy ~0.97-0.98 (docs/experiments.md). The first layer's weights,
 drawn as 8x8 images, show the stroke detectors it learned; compare them with the spiking
 network's receptive fields in `stdp_digits`.
 """

@@ -1,7 +1,7 @@
 """The Keras-style 784-32-10 MLP on MNIST (Adam, cross-entropy, 5 epochs).
 
 The last seed article's model: one hidden layer of 32 ReLU units, softmax output, Adam with
-lr 1e-3 and batch 32 for 5 epochs. Expected ~0.96-0.97 test accuracy (DESIGN.md §6). MNIST is
+lr 1e-3 and batch 32 for 5 epochs. Expected ~0.96-0.97 test accuracy (docs/experiments.md). MNIST is
 read from the four IDX files (``.gz`` or not) in ``data_dir``; nothing is downloaded.
 """
 

@@ -1,7 +1,7 @@
 """Song, Miller & Abbott (2000): additive STDP makes the input weights bimodal.
 
 One conductance-based LIF neuron, 1,000 Poisson inputs at 15 Hz, additive STDP with depression
-5% stronger than potentiation, 100 s. Expected (the paper's Fig. 1 and DESIGN.md §6): at least
+5% stronger than potentiation, 100 s. Expected (the paper's Fig. 1; docs/experiments.md): at least
 15% of the weights below 0.1 g_max and at least 15% above 0.9 g_max at the end, the output rate
 settling at a few Hz whatever the initial weights.
 """

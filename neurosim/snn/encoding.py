@@ -5,7 +5,7 @@ inputs fall silent for ``rest_ms`` so membranes and traces relax. The whole pass
 table of rates (one row per time block) that a Brian2 ``TimedArray`` plays back, so a single
 ``run()`` presents every sample; spike counts per sample are recovered afterwards from the
 monitor's spike times with one ``np.bincount``. (A ``run()`` per sample costs ~0.15-0.2 s of
-overhead each in runtime mode; see DESIGN.md §5.)
+overhead each in runtime mode; docs/concepts.md, "Brian2: what makes it fast here".)
 """
 
 from __future__ import annotations
