@@ -15,6 +15,7 @@ from neurosim.sleep.hopfield import (
     census,
     classify,
     dream,
+    dreams_for,
     energy,
     flip_bits,
     hebb_weights,
@@ -253,3 +254,40 @@ def test_hfp_1983_setting_memories_gain_spurious_states_lose_then_all_is_lost():
     spurious = out["spurious_share"].mean(axis=0)[0]
     assert memory[1] > memory[0] + 0.08 and spurious[1] < spurious[0] - 0.08
     assert memory[2] == 0.0 and spurious[2] == 1.0
+
+
+def test_dreams_for_by_hand():
+    # D = round(x P / epsilon): x = 0.5 with P = 20, epsilon = 0.01 is 1000 dreams
+    np.testing.assert_array_equal(dreams_for([0, 0.5, 1.1], [5, 20], 0.01),
+                                  [[0, 250, 550], [0, 1000, 2200]])
+    np.testing.assert_array_equal(dreams_for([0, 0.6], 5, 0.01), [0, 300])  # HFP's ~300
+    with pytest.raises(ConfigError, match="epsilon"):
+        dreams_for([1.0], [5], 0.0)
+
+
+def test_curves_take_one_row_of_dream_counts_per_load():
+    loads = [0.05, 0.2]
+    same = unlearning_curves(loads, [[0, 30], [0, 30]], 1, SMALL, np.random.default_rng(18))
+    shared = unlearning_curves(loads, [0, 30], 1, SMALL, np.random.default_rng(18))
+    for name in CURVES:
+        np.testing.assert_array_equal(same[name], shared[name])
+    rows = dreams_for([0, 0.5], [2, 8], SMALL.epsilon)  # 0, 100 and 0, 400 dreams
+    per_load = unlearning_curves(loads, rows, 1, SMALL, np.random.default_rng(18))
+    np.testing.assert_array_equal(per_load["dream_counts"], [[0, 100], [0, 400]])
+    # the first load's curve is the one a shared list [0, 100] gives
+    alone = unlearning_curves(loads, [0, 100], 1, SMALL, np.random.default_rng(18))
+    for name in CURVES:
+        np.testing.assert_array_equal(per_load[name][:, 0], alone[name][:, 0])
+    with pytest.raises(ConfigError, match="rows"):
+        unlearning_curves(loads, [[0, 30]] * 3, 1, SMALL, np.random.default_rng(0))
+
+
+def test_curves_count_relaxations_cut_off_by_the_sweep_cap():
+    capped = HopfieldParams(n_neurons=40, n_starts=50, n_cues=4, max_sweeps=1)
+    out = unlearning_curves([0.1], [0, 5], 1, capped, np.random.default_rng(19))
+    # one sweep corrects a cue's flipped bits but cannot also confirm the fixed point
+    assert out["recall_nonconverged"].min() > 0.5
+    assert out["nonconverged_share"].min() > 0.5 and out["dreams_nonconverged"][0, 0, 1] > 0
+    ok = unlearning_curves([0.1], [0, 5], 1, SMALL, np.random.default_rng(19))
+    for name in ("recall_nonconverged", "nonconverged_share", "dreams_nonconverged"):
+        assert (ok[name] == 0).all()
