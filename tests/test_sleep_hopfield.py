@@ -374,3 +374,23 @@ def test_config_rejects_bad_axes():
         build(du.Config, {"cue_flip": 2.0})
     with pytest.raises(ConfigError, match="hfp.n_patterns"):
         build(du.Config, {"hfp.n_patterns": 40})
+
+
+def test_too_little_sleep_to_break_down_is_a_warning_and_still_draws():
+    cfg = build(du.Config, {**du.QUICK, "unlearned": [0.0, 0.5], "n_networks": 1,
+                            "hfp.n_networks": 1})
+    result = du.run(cfg, quick_context(0))
+    assert all(v["breakdown"]["unlearned"]["n"] == 0 for v in result.metrics["by_load"].values())
+    assert result.metrics["breakdown"]["unlearned_range"] is None
+    assert any("did not break down" in w for w in result.warnings)
+    assert set(du.figures(result)) == {"dream_unlearning", "dream_unlearning_capacity",
+                                       "dream_unlearning_spurious"}
+
+
+def test_relaxations_cut_off_by_the_sweep_cap_are_counted_and_warned():
+    cfg = build(du.Config, {**du.QUICK, "max_sweeps": 1, "n_networks": 1, "hfp.n_networks": 1})
+    result = du.run(cfg, quick_context(0))
+    stuck = result.metrics["nonconverged"]
+    assert stuck["dreams"] > 0 and stuck["census_starts"] > 0 and stuck["recall_cues"] > 0
+    assert stuck["total"] == stuck["dreams"] + stuck["census_starts"] + stuck["recall_cues"]
+    assert any("hit the cap of 1 sweeps" in w for w in result.warnings)

@@ -562,7 +562,8 @@ def figures(result: Result) -> dict:
                 capsize=2, label=f"breakdown (m < {level:g})")
     ax.set_xlabel("load P/N")
     ax.set_ylabel(r"unlearned per stored pattern  $x = \epsilon D/P$")
-    ax.set_ylim(0, max(1.5, np.nanmax(c["breakdown_unlearned_mean"]) + 0.3))
+    top = c["breakdown_unlearned_mean"][np.isfinite(c["breakdown_unlearned_mean"])]
+    ax.set_ylim(0, max([1.5, *(top + 0.3)]))
     ax.grid(alpha=0.3)
     ax.legend(frameon=False, fontsize=8, loc="upper center", ncol=2)
     ax.set_title("how much sleep helps, and when it erases")
