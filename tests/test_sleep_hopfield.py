@@ -1,12 +1,15 @@
 """Hopfield dream unlearning: storage and one unlearning step by hand, the dynamics' invariants,
-the census, then the phenomena (capacity, improvement by dreams, breakdown by too many)."""
+the census, then the phenomena (capacity, improvement by dreams, breakdown by too many), and the
+dream_unlearning experiment built on them."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from neurosim.config import ConfigError
+from neurosim.config import ConfigError, build
+from neurosim.experiments import dream_unlearning as du
+from neurosim.results import quick_context
 from neurosim.sleep.hopfield import (
     CURVES,
     NONCONVERGED,
@@ -15,6 +18,7 @@ from neurosim.sleep.hopfield import (
     census,
     classify,
     dream,
+    dreams_for,
     energy,
     flip_bits,
     hebb_weights,
@@ -253,3 +257,140 @@ def test_hfp_1983_setting_memories_gain_spurious_states_lose_then_all_is_lost():
     spurious = out["spurious_share"].mean(axis=0)[0]
     assert memory[1] > memory[0] + 0.08 and spurious[1] < spurious[0] - 0.08
     assert memory[2] == 0.0 and spurious[2] == 1.0
+
+
+def test_dreams_for_by_hand():
+    # D = round(x P / epsilon): x = 0.5 with P = 20, epsilon = 0.01 is 1000 dreams
+    np.testing.assert_array_equal(dreams_for([0, 0.5, 1.1], [5, 20], 0.01),
+                                  [[0, 250, 550], [0, 1000, 2200]])
+    np.testing.assert_array_equal(dreams_for([0, 0.6], 5, 0.01), [0, 300])  # HFP's ~300
+    with pytest.raises(ConfigError, match="epsilon"):
+        dreams_for([1.0], [5], 0.0)
+
+
+def test_curves_take_one_row_of_dream_counts_per_load():
+    loads = [0.05, 0.2]
+    same = unlearning_curves(loads, [[0, 30], [0, 30]], 1, SMALL, np.random.default_rng(18))
+    shared = unlearning_curves(loads, [0, 30], 1, SMALL, np.random.default_rng(18))
+    for name in CURVES:
+        np.testing.assert_array_equal(same[name], shared[name])
+    rows = dreams_for([0, 0.5], [2, 8], SMALL.epsilon)  # 0, 100 and 0, 400 dreams
+    per_load = unlearning_curves(loads, rows, 1, SMALL, np.random.default_rng(18))
+    np.testing.assert_array_equal(per_load["dream_counts"], [[0, 100], [0, 400]])
+    # the first load's curve is the one a shared list [0, 100] gives
+    alone = unlearning_curves(loads, [0, 100], 1, SMALL, np.random.default_rng(18))
+    for name in CURVES:
+        np.testing.assert_array_equal(per_load[name][:, 0], alone[name][:, 0])
+    with pytest.raises(ConfigError, match="rows"):
+        unlearning_curves(loads, [[0, 30]] * 3, 1, SMALL, np.random.default_rng(0))
+
+
+def test_curves_count_relaxations_cut_off_by_the_sweep_cap():
+    capped = HopfieldParams(n_neurons=40, n_starts=50, n_cues=4, max_sweeps=1)
+    out = unlearning_curves([0.1], [0, 5], 1, capped, np.random.default_rng(19))
+    # one sweep corrects a cue's flipped bits but cannot also confirm the fixed point
+    assert out["recall_nonconverged"].min() > 0.5
+    assert out["nonconverged_share"].min() > 0.5 and out["dreams_nonconverged"][0, 0, 1] > 0
+    ok = unlearning_curves([0.1], [0, 5], 1, SMALL, np.random.default_rng(19))
+    for name in ("recall_nonconverged", "nonconverged_share", "dreams_nonconverged"):
+        assert (ok[name] == 0).all()
+
+
+# --- the dream_unlearning experiment ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def quick_result():
+    return du.run(build(du.Config, du.QUICK), quick_context(0))
+
+
+def test_quick_run_recall_before_dreams_fails_at_the_highest_load(quick_result):
+    by_load = list(quick_result.metrics["by_load"].values())
+    low, high = by_load[0], by_load[-1]
+    assert high["load"] > low["load"]
+    before_low = low["before"]["recall_overlap"]["mean"]
+    before_high = high["before"]["recall_overlap"]["mean"]
+    assert before_high < before_low - 0.1
+    # ... and the best amount of sleep recalls it again, then more sleep erases it
+    assert high["best"]["recall_overlap"]["mean"] > before_high + 0.1
+    assert high["breakdown"]["unlearned"]["n"] == quick_result.metrics["n_networks"]
+
+
+def test_quick_run_metrics_tables_and_report(quick_result):
+    m = quick_result.metrics
+    for key in du.HEADLINE:  # every headline path exists (a value may be None)
+        node = m
+        for part in key.split("."):
+            assert part in node, key
+            node = node[part]
+    s = m["by_load"]["P5"]["before"]["recall_overlap"]
+    assert set(s) == {"mean", "sd", "n"} and s["n"] == 2
+    assert m["nonconverged"]["total"] == 0 and not quick_result.warnings
+    assert m["hfp1983"]["dreams_300"]["unlearned"] == pytest.approx(0.6)
+    u = quick_result.curves["unlearning"]
+    assert len(u["load"]) == 2 * 4  # loads x points of the dream axis
+    np.testing.assert_array_equal(u["dreams"], [0, 250, 500, 750, 0, 750, 1500, 2250])
+    assert "| 0.3 | 15 |" in quick_result.report and "HFP 1983" in quick_result.report
+
+
+def test_stat_uses_the_sample_sd():
+    assert du.stat([1.0, 2.0, 3.0, np.nan]) == {"mean": 2.0, "sd": 1.0, "n": 3}
+    assert du.stat([0.5]) == {"mean": 0.5, "sd": None, "n": 1}
+    mean, sd = du.mean_sd(np.array([[1.0, np.nan], [3.0, np.nan]]))
+    np.testing.assert_allclose(mean, [2.0, np.nan])
+    np.testing.assert_allclose(sd, [np.sqrt(2.0), np.nan])
+
+
+def test_falls_below_interpolates_after_the_start():
+    x = np.array([0.0, 0.5, 1.0, 1.5])
+    y = np.array([0.6, 1.0, 0.8, 0.2])
+    # from the peak (index 1): 0.8 -> 0.2 crosses 0.5 halfway between 1.0 and 1.5
+    assert du.falls_below(x, y, 0.5, start=1) == pytest.approx(1.25)
+    assert np.isnan(du.falls_below(x, y, 0.1, start=1))  # never below
+    assert np.isnan(du.falls_below(x, y, 0.7, start=0))  # already below at the start
+
+
+def test_networks_and_parts_have_their_own_random_streams():
+    small = {"n_neurons": 30, "loads": [0.1, 0.2], "unlearned": [0.0, 1.0], "n_cues": 2,
+             "n_starts": 30, "hfp.n_networks": 1, "hfp.dreams": [0], "hfp.n_starts": 20}
+    one = du.run(build(du.Config, {**small, "n_networks": 1}), quick_context(3))
+    two = du.run(build(du.Config, {**small, "n_networks": 2, "hfp.n_networks": 2}),
+                 quick_context(3))
+    for name in CURVES:  # a second network and another HFP part leave network 0 as it was
+        np.testing.assert_array_equal(two.arrays[f"grid_{name}"][0],
+                                      one.arrays[f"grid_{name}"][0])
+        np.testing.assert_array_equal(two.arrays[f"hfp_{name}"][0],
+                                      one.arrays[f"hfp_{name}"][0])
+
+
+def test_config_rejects_bad_axes():
+    with pytest.raises(ConfigError, match="loads"):
+        build(du.Config, {"loads": [0.2, 0.1]})
+    with pytest.raises(ConfigError, match="different number of patterns"):
+        build(du.Config, {"n_neurons": 10, "loads": [0.1, 0.12]})
+    with pytest.raises(ConfigError, match="unlearned must start at 0"):
+        build(du.Config, {"unlearned": [0.5, 1.0]})
+    with pytest.raises(ConfigError, match="cue_flip"):
+        build(du.Config, {"cue_flip": 2.0})
+    with pytest.raises(ConfigError, match="hfp.n_patterns"):
+        build(du.Config, {"hfp.n_patterns": 40})
+
+
+def test_too_little_sleep_to_break_down_is_a_warning_and_still_draws():
+    cfg = build(du.Config, {**du.QUICK, "unlearned": [0.0, 0.5], "n_networks": 1,
+                            "hfp.n_networks": 1})
+    result = du.run(cfg, quick_context(0))
+    assert all(v["breakdown"]["unlearned"]["n"] == 0 for v in result.metrics["by_load"].values())
+    assert result.metrics["breakdown"]["unlearned_range"] is None
+    assert any("did not break down" in w for w in result.warnings)
+    assert set(du.figures(result)) == {"dream_unlearning", "dream_unlearning_capacity",
+                                       "dream_unlearning_spurious"}
+
+
+def test_relaxations_cut_off_by_the_sweep_cap_are_counted_and_warned():
+    cfg = build(du.Config, {**du.QUICK, "max_sweeps": 1, "n_networks": 1, "hfp.n_networks": 1})
+    result = du.run(cfg, quick_context(0))
+    stuck = result.metrics["nonconverged"]
+    assert stuck["dreams"] > 0 and stuck["census_starts"] > 0 and stuck["recall_cues"] > 0
+    assert stuck["total"] == stuck["dreams"] + stuck["census_starts"] + stuck["recall_cues"]
+    assert any("hit the cap of 1 sweeps" in w for w in result.warnings)

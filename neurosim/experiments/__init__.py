@@ -53,6 +53,10 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
         "neurosim.experiments.stdp_digits",
         "Diehl & Cook-style unsupervised STDP + winner-take-all network learns digits (Brian2)",
     ),
+    "dream_unlearning": (
+        "neurosim.experiments.dream_unlearning",
+        "Hopfield network: dreams unlearn spurious attractors (HFP 1983); too many erase memories",
+    ),
 }
 
 

@@ -13,7 +13,8 @@ This module owns the maths and the measurements:
   seeded random order, many states at once), `energy`;
 - unlearning: `unlearn_step` (pure), `dream`, `sleep`;
 - measurements: `recall` (overlap from noisy cues), `census` (where random starts end),
-  `stable_fraction`; and `unlearning_curves`, the load x dreams grid an experiment plots.
+  `stable_fraction`; and `unlearning_curves`, the load x dreams grid an experiment plots, with
+  `dreams_for` placing the dream counts of every load on one epsilon * D / P axis.
 
 Conventions: neurons are +-1, couplings symmetric with zero diagonal, no thresholds. A neuron
 keeps its state when its field is zero. Couplings carry the 1/N of the Hebb rule, and so does
@@ -394,7 +395,31 @@ def stable_fraction(W: np.ndarray, patterns: np.ndarray) -> float:
 
 CURVES = ("recall_overlap", "recall_success", "stable_fraction", "memory_share",
           "spurious_share", "nonconverged_share", "exact_share", "n_spurious",
-          "memories_reached", "memory_basin_cv", "dreams_nonconverged")
+          "memories_reached", "memory_basin_cv", "recall_nonconverged", "dreams_nonconverged")
+
+
+def dreams_for(unlearned, n_patterns, epsilon: float) -> np.ndarray:
+    r"""Dream counts that unlearn the weight `unlearned` (in stored patterns) per pattern stored.
+
+    .. math:: D = \operatorname{round}(x P / \epsilon)
+
+    the dream axis on which loads compare (module docstring: the curves line up against
+    :math:`x = \epsilon D / P`).
+
+    Parameters
+    ----------
+    unlearned : sequence of float >= 0, the values of x
+    n_patterns : int or sequence of int, P per load
+    epsilon : float > 0
+
+    Returns
+    -------
+    int ndarray of shape (n_loads, n_x), or (n_x,) for a scalar `n_patterns`
+    """
+    require(epsilon > 0, f"epsilon must be > 0 to reach an unlearned weight, got {epsilon}")
+    x = np.asarray(unlearned, dtype=float)
+    P = np.asarray(n_patterns, dtype=float)
+    return np.rint(np.multiply.outer(P, x) / epsilon).astype(int)
 
 
 def unlearning_curves(loads, dream_counts, n_networks: int, p: HopfieldParams,
@@ -403,15 +428,18 @@ def unlearning_curves(loads, dream_counts, n_networks: int, p: HopfieldParams,
 
     Each network draws max(P) patterns once; a load stores the first P = round(load * N) of
     them (so loads share patterns: smoother curves). Per load the dreams run in one sequence and
-    are measured at each of the (sorted) `dream_counts`. Dreams and measurements draw from
-    separate generators, and every measurement of one network and load reuses the same cues,
-    census starts and update orders, so the curves along the dream axis differ only through the
-    couplings; the couplings after D dreams do not depend on which counts are measured.
+    are measured at each of the (sorted) `dream_counts`: one list for every load, or one row
+    per load (from `dreams_for`: the same unlearned weight at every load). Dreams and
+    measurements draw from separate generators, and every measurement of one network and load
+    reuses the same cues, census starts and update orders, so the curves along the dream axis
+    differ only through the couplings; the couplings after D dreams do not depend on which
+    counts are measured.
 
     Parameters
     ----------
     loads : sequence of float, P / N
-    dream_counts : sequence of int >= 0, non-decreasing
+    dream_counts : sequence of int >= 0, non-decreasing; or ndarray of shape (n_loads, n_dreams)
+        with one such row per load
     n_networks : int
         Independent networks (pattern sets, dream sequences).
     p : HopfieldParams
@@ -421,24 +449,29 @@ def unlearning_curves(loads, dream_counts, n_networks: int, p: HopfieldParams,
     Returns
     -------
     dict with ``loads`` (n_loads,) as realised (P/N), ``n_patterns`` (n_loads,),
-    ``dream_counts`` (n_dreams,), and for each name in `CURVES` an ndarray of shape
-    (n_networks, n_loads, n_dreams):
+    ``dream_counts`` as given ((n_dreams,) or (n_loads, n_dreams)), and for each name in
+    `CURVES` an ndarray of shape (n_networks, n_loads, n_dreams):
     ``recall_overlap`` mean m over patterns and cues; ``recall_success`` fraction of cues ending
     with m >= p.memory_overlap; ``stable_fraction`` see `stable_fraction`; census shares and
     counts see `census` (``memories_reached`` as a fraction of P); ``memory_basin_cv`` the
     spread of the memories' basin shares, sd / mean over the P memories (HFP: unlearning makes
-    memories more equally accessible; NaN where no memory is reached); ``dreams_nonconverged``
-    dreams cut off by the sweep cap so far.
+    memories more equally accessible; NaN where no memory is reached); ``recall_nonconverged``
+    fraction of the cues cut off by the sweep cap; ``dreams_nonconverged`` dreams cut off by
+    the sweep cap so far.
     """
     dream_counts = np.asarray(dream_counts, dtype=int)
-    require(dream_counts.ndim == 1 and dream_counts.size > 0, "dream_counts must be a 1-d list")
+    require(dream_counts.ndim in (1, 2) and dream_counts.size > 0,
+            "dream_counts must be a 1-d list or one row per load")
     require(bool(np.all(dream_counts >= 0)) and bool(np.all(np.diff(dream_counts) >= 0)),
             f"dream_counts must be non-negative and non-decreasing, got {dream_counts.tolist()}")
     require(n_networks >= 1, f"n_networks must be >= 1, got {n_networks}")
     n = p.n_neurons
     n_patterns = np.array([int(round(a * n)) for a in loads])
     require(bool(np.all(n_patterns >= 1)), f"every load must store >= 1 pattern at N={n}")
-    shape = (n_networks, len(n_patterns), len(dream_counts))
+    require(dream_counts.ndim == 1 or dream_counts.shape[0] == len(n_patterns),
+            f"dream_counts has {dream_counts.shape[0]} rows for {len(n_patterns)} loads")
+    per_load = np.broadcast_to(dream_counts, (len(n_patterns), dream_counts.shape[-1]))
+    shape = (n_networks, len(n_patterns), per_load.shape[1])
     out = {name: np.zeros(shape) for name in CURVES}
     for net, net_rng in enumerate(rng.spawn(n_networks)):
         pattern_rng, *load_rngs = net_rng.spawn(1 + len(n_patterns))
@@ -448,7 +481,7 @@ def unlearning_curves(loads, dream_counts, n_networks: int, p: HopfieldParams,
             dream_rng, measure_rng = load_rng.spawn(2)
             measure_seed = measure_rng.integers(2**63)
             W, done, stuck = hebb_weights(xi), 0, 0
-            for d, target in enumerate(dream_counts):
+            for d, target in enumerate(per_load[a]):
                 W, more = sleep(W, int(target) - done, dream_rng, p.epsilon, p.max_sweeps)
                 done, stuck = int(target), stuck + more
                 m_rng = np.random.default_rng(measure_seed)
@@ -457,6 +490,7 @@ def unlearning_curves(loads, dream_counts, n_networks: int, p: HopfieldParams,
                 at = (net, a, d)
                 out["recall_overlap"][at] = rec["overlap"].mean()
                 out["recall_success"][at] = np.mean(rec["overlap"] >= p.memory_overlap - 1e-12)
+                out["recall_nonconverged"][at] = 1.0 - rec["converged"].mean()
                 out["stable_fraction"][at] = stable_fraction(W, xi)
                 for name in ("memory_share", "spurious_share", "nonconverged_share",
                              "exact_share", "n_spurious"):
