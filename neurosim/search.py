@@ -37,7 +37,8 @@ How a trial's run ends decides how the study records it (nothing stops the study
   region without an invented "worst" number distorting its model or the history plot;
 - FAILED (an exception): FAIL, which samplers ignore (a crash says nothing about the values);
 - INTERRUPTED, or never started because the search was stopped: FAIL, and not counted towards
-  ``trials``: a resumed search runs that many more.
+  ``trials``: a resumed search runs that many more;
+- values the config rejects (a check across fields): REJECTED, PRUNED, nothing runs.
 
 A COMPLETED trial whose metrics.json lacks the objective stops the search (exit 2): the name
 is wrong, and every trial would fail alike. Each trial's user attributes hold its ``run``
@@ -54,6 +55,8 @@ import math
 import re
 import signal
 import sys
+import types
+import typing
 import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -107,7 +110,8 @@ SEARCH_KEYS = {"objective", "direction", "trials", "sampler", "space"}
 MINIMISED = re.compile(r"(loss|error|mse|mae|rmse)")
 
 #: Run statuses that use up a trial (an interrupted or never-started one does not).
-COUNTED = ("COMPLETED", "DIVERGED", "FAILED")
+#: REJECTED: the config refused the trial's values (a cross-field check), so nothing ran.
+COUNTED = ("COMPLETED", "DIVERGED", "FAILED", "REJECTED")
 
 
 # --- the space ---------------------------------------------------------------------------------
@@ -300,6 +304,9 @@ def distributions(module: Any, space: Space) -> dict[str, Any]:
             hint = field_hint(module.Config, key)
         except KeyError:
             hint = float  # an unknown key: resolve() names it when the corners are checked
+        if typing.get_origin(hint) in (typing.Union, types.UnionType):  # int | None
+            args = set(typing.get_args(hint)) - {type(None)}
+            hint = args.pop() if len(args) == 1 else float
         if hint is int:
             ints = [v for v in (dim.low, dim.high, dim.step) if v is not None]
             if not all(float(v).is_integer() for v in ints):
@@ -330,6 +337,7 @@ class Search:
 
     def __init__(self, sweep_dir: Path, plan: dict[str, Any], args: argparse.Namespace):
         self.dir, self.plan, self.args = sweep_dir, plan, args
+        self.problems: list[str] = []
         s = plan["search"]
         self.settings = Settings(s["objective"], s["direction"], s["trials"], s["sampler"])
         self.space = space_from_json(s["space"])
@@ -385,7 +393,9 @@ class Search:
             if not run:
                 continue
             row = read_row(self.dir / run, self.params(t))
-            if row.status == "PENDING":
+            if t.user_attrs.get("status") == "REJECTED":
+                row.status = "REJECTED"
+            elif row.status == "PENDING":
                 continue  # never started (the search was stopped first)
             row.error = row.error or t.user_attrs.get("error")
             rows.append(row)
@@ -412,19 +422,27 @@ class Search:
         width = max(3, len(str(target - 1)))
         live: dict[str, Any] = {}
         stop_file = self.dir / STOP_FILE
-        problems: list[str] = []
+        problems = self.problems = []
         state = {"counted": counted}
 
         def next_job() -> Job | None:
-            if problems or state["counted"] + len(live) >= target:
-                return None
-            trial = study.ask(self.dists)
-            params = self.params(trial)
-            run = f"trial-{trial.number:0{width}d}"
-            trial.set_user_attr("run", run)
-            spec = self.trial_spec(params, self.dir / run)
-            live[run] = trial
-            return Job(run, params, spec)
+            while not problems and state["counted"] + len(live) < target:
+                trial = study.ask(self.dists)
+                params = self.params(trial)
+                run = f"trial-{trial.number:0{width}d}"
+                trial.set_user_attr("run", run)
+                try:
+                    spec = self.trial_spec(params, self.dir / run)
+                except ConfigError as exc:  # e.g. snapshot_s must divide duration_s
+                    trial.set_user_attr("status", "REJECTED")
+                    trial.set_user_attr("error", short_text(str(exc), 500))
+                    study.tell(trial, state=TrialState.PRUNED)  # a bad region, as DIVERGED
+                    state["counted"] += 1
+                    progress.update(Row(run, params, "REJECTED", error=str(exc)))
+                    continue
+                live[run] = trial
+                return Job(run, params, spec)
+            return None
 
         def finish(job: Job, row: Row) -> bool:
             trial = live.pop(job.run)
@@ -530,17 +548,13 @@ def trial_spec(args: argparse.Namespace, params: Mapping[str, Any], argv: list[s
 
 
 def _check_space(args: argparse.Namespace, space: Space, argv: list[str]) -> RunSpec:
-    """Resolve the config at the space's corners and with every choice, before any trial:
-    a value a config rejects fails now, in one line."""
-    ranges = {k: d for k, d in space.items() if isinstance(d, Range)}
-    first = {k: d.choices[0] for k, d in space.items() if isinstance(d, Choice)}
-    spec = trial_spec(args, {**{k: d.low for k, d in ranges.items()}, **first}, argv)
-    trial_spec(args, {**{k: d.high for k, d in ranges.items()}, **first}, argv)
+    """Resolve the base config, and it with each end of every range and each choice, before
+    any trial: a value the config rejects fails now, in one line. (Values that are fine one by
+    one but not together, by a check across fields, are trials REJECTED later.)"""
+    spec = trial_spec(args, {}, argv)
     for key, dim in space.items():
-        if isinstance(dim, Choice):
-            for choice in dim.choices[1:]:
-                trial_spec(args, {**{k: d.low for k, d in ranges.items()}, **first,
-                                  key: choice}, argv)
+        for value in dim.choices if isinstance(dim, Choice) else (dim.low, dim.high):
+            trial_spec(args, {key: value}, argv)
     return spec
 
 
@@ -577,7 +591,9 @@ def search_cli(args: argparse.Namespace, argv: list[str]) -> int:
 
 def start_search(args: argparse.Namespace, space: Space, settings: Settings,
                  workers: int | None, executor: str | None, scheduler: str | None,
-                 argv: list[str]) -> tuple[Path, int]:
+                 argv: list[str]) -> tuple[Path, int, list[str]]:
+    """Check everything, make the search directory, run the search; returns the directory,
+    the exit status and the problems that stopped it (a missing objective, a data error)."""
     if not space:
         raise ConfigError("a search needs a space: key=LOW:HIGH[:log], key=a,b,c or a "
                           "[search.space] table")
@@ -604,7 +620,9 @@ def start_search(args: argparse.Namespace, space: Space, settings: Settings,
               f"{settings.trials} trials, {settings.sampler} sampler, {pool.capacity} at a "
               "time)", flush=True)
         with locked(sweep_dir):
-            return sweep_dir, Search(sweep_dir, plan, args).run(pool)
+            search = Search(sweep_dir, plan, args)
+            code = search.run(pool)
+            return sweep_dir, code, search.problems
 
 
 def _args_of(plan: Mapping[str, Any]) -> argparse.Namespace:
@@ -688,10 +706,14 @@ def search(experiment: str, space: Mapping[str, Range | Choice], objective: str,
     ...        "momentum"))}, "val_accuracy", trials=30, values={"val_fraction": 0.2})
 
     Resume (or extend) it with ``neurosim.sweep.resume(result.sweep_dir, trials=50)``.
+    Bad input, a data error or an objective missing from metrics.json raise `ConfigError`;
+    ``exit_code`` is the command line's (0 when some trial completed).
     """
     space = {k: d.check(k) if isinstance(d, Range) else d for k, d in space.items()}
     settings = Settings.make(objective, direction, trials, sampler)
     args = namespace(experiment, values, quick=quick, seed=seed, out=out, config=config)
-    sweep_dir, code = start_search(args, dict(space), settings, workers, executor, scheduler,
-                                   ["neurosim.search.search", experiment])
+    sweep_dir, code, problems = start_search(args, dict(space), settings, workers, executor,
+                                             scheduler, ["neurosim.search.search", experiment])
+    if problems:
+        raise ConfigError(f"{problems[0]}; the search in {sweep_dir} stopped")
     return load_search(sweep_dir, code)

@@ -219,7 +219,7 @@ class Pool:
         self.broken = self.closed = False
         n_jobs = max(1, n_jobs)
         if self.kind == "process":
-            self.capacity = workers or min(cores(), n_jobs)
+            self.capacity = min(workers or cores(), n_jobs)
             self.executor = self._process_pool()
             return
         what = f"--scheduler {scheduler}" if scheduler else "--executor dask"
@@ -235,7 +235,7 @@ class Pool:
                 raise ConfigError(f"{what}: cannot connect ({exc})") from None
             self.capacity = workers or max(1, sum(self.client.nthreads().values()))
         else:
-            self.capacity = workers or min(cores(), n_jobs)
+            self.capacity = min(workers or cores(), n_jobs)
             self.cluster = LocalCluster(n_workers=self.capacity, threads_per_worker=1,
                                         processes=True, dashboard_address=None,
                                         silence_logs=logging.ERROR)
@@ -627,7 +627,8 @@ def summary_figure(settings: Sequence[Setting], keys: Sequence[str], names: Sequ
         ax.set_visible(False)
     n = sorted({s.n for s in settings})
     seeds = f"n = {n[0]}" if len(n) == 1 else f"n = {n[0]}-{n[-1]}"
-    fig.suptitle(f"{title}: mean ± sample sd over seeds ({seeds})", fontsize=10)
+    fig.suptitle(f"{title}: mean ± sample sd over seeds ({seeds})" if "seed" in keys
+                 else f"{title}: one run per setting", fontsize=10)
     return fig
 
 

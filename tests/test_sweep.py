@@ -333,6 +333,20 @@ def test_search_records_diverged_trials_as_pruned(tmp_path):
         ("DIVERGED", "PRUNED", ""), ("DIVERGED", "PRUNED", "")]
 
 
+def test_values_a_config_rejects_together_are_rejected_trials(tmp_path):
+    pytest.importorskip("optuna")
+    from neurosim.search import Choice, search
+
+    # each is a valid covariance with the defaults (var_x1 3, cov_12 1.5); together 1.7^2 > 2.5
+    space = {"cov_12": Choice((1.7,)), "var_x1": Choice((2.5,))}
+    result = search("hebbian_oja", space, "final_cos_pc1", trials=2, out=tmp_path / "runs")
+    assert result.exit_code == 1 and result.best_value is None
+    assert [t.state.name for t in result.study.trials] == ["PRUNED", "PRUNED"]
+    rows = summary(result.sweep_dir)
+    assert [r["status"] for r in rows] == ["REJECTED", "REJECTED"]
+    assert "cov_12**2 must be < var_x1 * var_x2" in rows[0]["error"]
+
+
 def test_how_a_trial_is_recorded():
     pytest.importorskip("optuna")
     from neurosim.search import Search, Settings
