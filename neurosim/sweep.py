@@ -575,21 +575,27 @@ def write_summary(sweep_dir: Path, rows: Sequence[Row], keys: Sequence[str],
     return path
 
 
-def figure_metrics(module: Any, settings: Sequence[Setting], limit: int = 6) -> list[str]:
+def figure_metrics(module: Any, settings: Sequence[Setting], limit: int = 6,
+                   varying_only: bool = True) -> list[str]:
     """The metrics a summary figure shows: the experiment's HEADLINE (else its first numeric
-    ones), without timings, where some setting has a value."""
+    ones), without timings and without those that never change (epochs_run of a fixed
+    schedule)."""
     present = list(dict.fromkeys(n for s in settings for n, v in s.mean.items()
                                  if math.isfinite(v)))
+    varying = {n for n in present if len({v for s in settings for v in s.values.get(n, [])}) > 1}
     wanted = list(getattr(module, "HEADLINE", None) or present)
-    return [n for n in wanted if n in present and not TIMING.search(n)][:limit]
+    keep = varying if varying_only else set(present)
+    return [n for n in wanted if n in keep and not TIMING.search(n)][:limit]
 
 
 def errorbar_panel(ax: Any, x: Sequence[float], mean: Sequence[float], sd: Sequence[float],
-                   points: Sequence[Sequence[float]], ylabel: str) -> Any:
-    """Mean +- sample sd at each x, with the single jobs as dots; returns the errorbar."""
+                   points: Sequence[Sequence[float]], ylabel: str, line: bool = True) -> Any:
+    """Mean +- sample sd at each x (joined by a line when x is a number), with the single
+    jobs as grey dots; returns the errorbar."""
     for xi, ys in zip(x, points, strict=True):
         ax.plot([xi] * len(ys), ys, "o", color="0.6", markersize=3, zorder=1)
-    bars = ax.errorbar(x, mean, yerr=np.nan_to_num(sd), fmt="o-", capsize=4, zorder=2)
+    bars = ax.errorbar(x, mean, yerr=np.nan_to_num(sd), fmt="o-" if line else "o", capsize=4,
+                       zorder=2)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     return bars
@@ -613,7 +619,7 @@ def summary_figure(settings: Sequence[Setting], keys: Sequence[str], names: Sequ
     for ax, name in zip(axes, names, strict=False):
         errorbar_panel(ax, x, [s.mean.get(name, math.nan) for s in settings],
                        [s.sd.get(name, math.nan) for s in settings],
-                       [s.values.get(name, []) for s in settings], name)
+                       [s.values.get(name, []) for s in settings], name, line=numeric)
         if numeric:
             ax.set_xlabel(xkeys[0])
             if min(x) > 0 and max(x) / min(x) >= 100:
@@ -652,7 +658,7 @@ def write_figure(sweep_dir: Path, module: Any, rows: Sequence[Row], keys: Sequen
 def summary_table(module: Any, rows: Sequence[Row], keys: Sequence[str]) -> list[str]:
     """The end-of-sweep table on the terminal: mean +- sd of the headline metrics."""
     settings = [s for s in aggregate(rows, keys) if s.n]
-    names = figure_metrics(module, settings, limit=4)
+    names = figure_metrics(module, settings, limit=4, varying_only=False)
     if not names or "seed" not in keys:
         return []
     first = [",".join(f"{k}={value_text(v)}" for k, v in s.label.items()) or "all seeds"
