@@ -131,7 +131,7 @@ def make_parser() -> argparse.ArgumentParser:
                    help="accepted for Hydra habits; a comma-separated value always sweeps")
     s = p.add_argument_group("sweeps and searches (docs/sweeps.md)")
     s.add_argument("--seeds", type=int, metavar="N", help="sweep over seeds 0..N-1")
-    s.add_argument("--workers", type=int, default=None,
+    s.add_argument("--workers", type=int, default=None, metavar="N",
                    help="parallel jobs of a sweep (default: cores, at most the jobs)")
     s.add_argument("--executor", choices=("process", "dask"), default=None,
                    help="local processes (default) or a Dask LocalCluster (neurosim[dask])")
