@@ -7,7 +7,7 @@ import pytest
 from gradcheck import numeric_grad
 
 from neurosim.ann import ACTIVATIONS, DERIVATIVES, INITIALISERS, LOSSES, MLP
-from neurosim.ann.functions import huber, sigmoid, softmax
+from neurosim.ann.functions import huber, sigmoid, softmax, uniform
 from neurosim.config import lookup
 
 
@@ -57,12 +57,53 @@ def test_loss_gradient_matches_finite_differences(name):
     rng = np.random.default_rng(2)
     loss = LOSSES[name]
     out = rng.normal(size=(6, 3)) * 2
+    if name == "dlt_mse":  # its ReLU's active side; below zero: test_dlt_mse_below_zero
+        out = np.abs(out) + 0.1
     y = _targets(name, rng, out.shape)
     numeric = numeric_grad(lambda x: loss.value(x, y), out.copy())
     np.testing.assert_allclose(loss.grad(out, y), numeric, rtol=1e-5, atol=1e-8)
     value, grad = loss.value_and_grad(out.copy(), y)  # the training loop's fused path
     assert value == pytest.approx(loss.value(out, y), rel=1e-12)
     np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_dlt_mse_below_zero_is_the_linear_continuation():
+    """The toolbox's delta (relu(z) - y)/n is the exact gradient of the C1 loss equal to
+    dlt_mse for z >= 0 and (y^2/2 - y z)/n below: finite differences of that loss agree
+    everywhere, and the reported value is the ReLU output's squared error."""
+    rng = np.random.default_rng(4)
+    loss = LOSSES["dlt_mse"]
+    z = rng.normal(size=(6, 3)) * 2
+    z[np.abs(z) < 1e-3] = 0.1  # away from the kink
+    y = np.eye(3)[rng.integers(0, 3, size=6)]
+
+    def continued(x):
+        return float(np.sum(np.where(x >= 0, 0.5 * (x - y) ** 2, 0.5 * y**2 - y * x)) / len(x))
+
+    assert continued(z) != pytest.approx(loss.value(z, y))  # some z < 0 with y = 1
+    numeric = numeric_grad(continued, z.copy())
+    np.testing.assert_allclose(loss.grad(z, y), numeric, rtol=1e-6, atol=1e-8)
+    value, grad = loss.value_and_grad(z.copy(), y)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8)
+    assert value == pytest.approx(0.5 * np.sum((np.maximum(z, 0) - y) ** 2) / 6, rel=1e-12)
+    # by hand: a silenced output with target 1 still gets -1/n; one at 0.5 with target 0, +0.5/n
+    z1, y1 = np.array([[-1.0, 0.5]]), np.array([[1.0, 0.0]])
+    assert loss.value(z1, y1) == pytest.approx(0.5 * (1 + 0.25))
+    np.testing.assert_allclose(loss.grad(z1, y1), [[-1.0, 0.5]])
+    assert loss.from_logits and loss.output_activation == "relu"
+
+
+def test_dlt_mse_trains_a_relu_network_and_float32_keeps_its_dtype():
+    rng = np.random.default_rng(5)
+    z = rng.normal(size=(4, 3)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[[0, 1, 2, 0]]
+    value, grad = LOSSES["dlt_mse"].value_and_grad(z, y)
+    assert grad.dtype == np.float32 and np.isfinite(value)
+    net = MLP([3, 5, 3], "relu", "relu", bias=False, rng=rng)
+    with pytest.raises(ValueError, match="needs output_activation='relu'"):
+        MLP([3, 3], "relu", "softmax").loss_and_gradients(z, y, "dlt_mse")
+    loss, grads = net.loss_and_gradients(z, y, "dlt_mse")
+    assert np.isfinite(loss) and [g.shape for g in grads] == [(3, 5), (5, 3)]
 
 
 def test_categorical_cross_entropy_one_hot_rows_match_labels():
@@ -128,6 +169,16 @@ def test_initialisers():
     assert np.abs(W).max() > 0.99 * limit  # uniform, reaches the bound
     W = INITIALISERS["he"](400, 300, rng)
     assert W.std() == pytest.approx(np.sqrt(2 / 400), rel=0.02)
+    W = INITIALISERS["uniform"](400, 300, rng)  # +-0.01 whatever the layer's size
+    assert W.shape == (400, 300) and np.abs(W).max() <= 0.01
+    assert np.abs(W).max() > 0.99 * 0.01 and W.std() == pytest.approx(0.01 / np.sqrt(3), rel=0.02)
+    W = uniform(64, 10, np.random.default_rng(1), scale=0.5)
+    np.testing.assert_array_equal(W, np.random.default_rng(1).uniform(-1, 1, (64, 10)) * 0.5)
+    net = MLP([4, 3], init="uniform", rng=np.random.default_rng(2))
+    assert np.abs(net.weights[0]).max() <= 0.01
+    for bad in (0.0, -1.0, np.inf):
+        with pytest.raises(ValueError, match="scale"):
+            uniform(2, 2, rng, scale=bad)
 
 
 def test_unknown_names_list_the_choices():
@@ -139,7 +190,8 @@ def test_unknown_names_list_the_choices():
     assert str(info.value) == message
     with pytest.raises(ValueError, match="unknown loss 'hinge'; choose from binary_cross_entropy"):
         MLP([2, 2]).loss_and_gradients(np.zeros((1, 2)), np.zeros((1, 2)), "hinge")
-    with pytest.raises(ValueError, match="unknown initialiser 'zero'; choose from he, xavier"):
+    with pytest.raises(ValueError,
+                       match="unknown initialiser 'zero'; choose from he, uniform, xavier"):
         MLP([2, 2], init="zero")
     with pytest.raises(ValueError, match="unknown dtype 'float16'; choose from float32, float64"):
         MLP([2, 2], dtype="float16")

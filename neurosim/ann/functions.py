@@ -324,6 +324,43 @@ def _bce_fused(z, y):
     return binary_cross_entropy(z, y), binary_cross_entropy_grad(z, y)
 
 
+def dlt_mse(z, y):
+    r"""Squared error of a ReLU output as DeepLearnToolbox computes it (``nnff.m``), from logits.
+
+    .. math:: L = \frac{1}{2n} \sum_{i,k} (\mathrm{relu}(z_{ik}) - y_{ik})^2
+
+    Parameters
+    ----------
+    z : ndarray of shape (n_samples, n_outputs), logits of the ReLU output layer
+    y : ndarray of the same size, targets (one-hot rows)
+    """
+    err = np.maximum(z, 0) - _as_target(y, z)
+    return float(0.5 * np.vdot(err, err) / len(z))
+
+
+def dlt_mse_grad(z, y):
+    r"""The toolbox's output delta (``nnbp.m``), which treats the ReLU output as linear:
+
+    .. math:: \delta = (\mathrm{relu}(z) - y) / n
+
+    with *no* ReLU derivative, so an output driven below zero (a class of an earlier task,
+    silenced by the current one) still learns. This is not the derivative of `dlt_mse` where
+    :math:`z < 0` and :math:`y \ne 0`; it is the exact gradient of the C1 loss that equals
+    `dlt_mse` where :math:`z \ge 0` and continues it linearly, :math:`\frac1n(\frac12 y^2 - y z)`,
+    where :math:`z < 0` (tests/test_ann_functions.py checks both by finite differences).
+    """
+    err = np.maximum(z, 0) - _as_target(y, z)
+    err /= err.dtype.type(len(z))
+    return err
+
+
+def _dlt_mse_fused(z, y):
+    err = np.maximum(z, 0) - _as_target(y, z)
+    value = float(0.5 * np.vdot(err, err) / len(z))
+    err /= err.dtype.type(len(z))
+    return value, err
+
+
 LOSSES: dict[str, Loss] = {
     "mse": Loss("mse", mse, mse_grad, fused=_mse_fused),
     "mae": Loss("mae", mae, mae_grad),
@@ -343,6 +380,15 @@ LOSSES: dict[str, Loss] = {
         from_logits=True,
         output_activation="softmax",
         fused=categorical_cross_entropy_fused,
+    ),
+    # Tadros et al. 2022's released code (DeepLearnToolbox): ReLU output, ungated gradient
+    "dlt_mse": Loss(
+        "dlt_mse",
+        dlt_mse,
+        dlt_mse_grad,
+        from_logits=True,
+        output_activation="relu",
+        fused=_dlt_mse_fused,
     ),
 }
 
@@ -375,7 +421,26 @@ def he(n_in: int, n_out: int, rng: np.random.Generator) -> np.ndarray:
     return rng.standard_normal((n_in, n_out)) * np.sqrt(2.0 / n_in)
 
 
+UNIFORM_SCALE = 0.01  # half-width of `uniform`: the released SRC code's MNIST initialisation
+
+
+def uniform(n_in: int, n_out: int, rng: np.random.Generator,
+            scale: float = UNIFORM_SCALE) -> np.ndarray:
+    r"""Uniform in a fixed interval, whatever the layer's size (Tadros et al. 2022's code).
+
+    .. math:: W \sim U(-s,\ s),\quad s = \text{scale}
+
+    Returns
+    -------
+    ndarray of shape (n_in, n_out), float64
+    """
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"uniform scale must be a finite number > 0, got {scale}")
+    return rng.uniform(-1.0, 1.0, size=(n_in, n_out)) * scale
+
+
 INITIALISERS: dict[str, Callable[[int, int, np.random.Generator], np.ndarray]] = {
     "xavier": xavier,
     "he": he,
+    "uniform": uniform,  # +-UNIFORM_SCALE; another scale: uniform(..., scale=s)
 }
