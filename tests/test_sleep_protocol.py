@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from neurosim.config import ConfigError
+from neurosim.data import digits
 from neurosim.sleep import protocol as P
 from neurosim.sleep.src import SleepParams
 
@@ -14,16 +15,23 @@ TINY = P.ProtocolConfig(hidden=(32,), epochs=5, init="uniform", sleep_steps=30,
                         sleep=SleepParams(beta=(1.0, 1.0), alpha_scale=5.0))
 
 
+def digits_splits(seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The experiment's splits: 30% test, 20% of the rest validation, both stratified."""
+    ds = digits(seed, test_fraction=0.3, val_fraction=0.2, dtype="float64")
+    return {"train": (ds.X_train, ds.y_train), "validation": (ds.X_val, ds.y_val),
+            "test": (ds.X_test, ds.y_test)}
+
+
 @pytest.fixture(scope="module")
 def splits():
-    sp = P.digits_splits(0)
+    sp = digits_splits(0)
     X, y = sp["train"]
     keep = np.random.default_rng(0).permutation(len(y))[:400]  # a small training set
     return {"train": (X[keep], y[keep]), "validation": sp["validation"], "test": sp["test"]}
 
 
 def test_splits_are_stratified_and_disjoint():
-    sp = P.digits_splits(1)
+    sp = digits_splits(1)
     sizes = {k: len(v[1]) for k, v in sp.items()}
     assert sum(sizes.values()) == 1797 and sizes["test"] == 540  # sklearn rounds up
     for _, y in sp.values():
@@ -121,3 +129,68 @@ def test_undecided_samples():
     assert overall == pytest.approx(0.1) and silent == 1.0
     per_task, overall, _ = P.evaluate_tasks(net, X, y, groups, "wrong")
     assert per_task.max() == 0 and overall == 0
+
+
+def test_one_optimiser_carries_momentum_across_tasks_and_sleep(splits):
+    """keep_optimizer: one optimiser steps through all five tasks (its step count is the sum
+    of every task's batches) and its velocity enters the next task; a fresh one per task
+    gives other weights from the second task on."""
+    from dataclasses import replace
+
+    X, y = splits["train"]
+    kept = P.run_condition("sleep", X, y, {}, TINY, np.random.default_rng(3))
+    steps = sum(int(np.ceil(np.isin(y, g).sum() / TINY.batch_size)) * TINY.epochs
+                for g in [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)])
+    assert kept.optimizer is not None and kept.optimizer.t == steps
+    assert np.abs(kept.optimizer.state["v"][0]).max() > 0
+    assert [h.n_epochs for h in kept.histories] == [TINY.epochs] * 5
+    fresh = P.run_condition("sleep", X, y, {}, replace(TINY, keep_optimizer=False),
+                            np.random.default_rng(3))
+    assert fresh.optimizer is None
+    assert not np.array_equal(kept.net.weights[0], fresh.net.weights[0])
+
+
+def test_record_weights_keeps_each_sleep_phase_change(splits):
+    X, y = splits["train"]
+    r = P.run_condition("sleep", X, y, {}, TINY, np.random.default_rng(4), record_weights=True)
+    assert len(r.weight_changes) == len(r.weights_before) == len(r.sleeps) == 5
+    last = r.sleeps[-1].weights
+    for before, change, after in zip(r.weights_before[-1], r.weight_changes[-1], last,
+                                     strict=True):
+        assert before.dtype == change.dtype == np.float32
+        np.testing.assert_allclose(before.astype(float) + change, after, atol=1e-6)
+    assert any(np.abs(c).max() > 0 for c in r.weight_changes[-1])
+    seq = P.run_condition("sequential", X, y, {}, TINY, np.random.default_rng(4),
+                          record_weights=True)
+    assert seq.weight_changes is None
+
+
+def test_uniform_init_is_rescaled_uniform_draws():
+    a = P.make_network(TINY, 64, 10, np.random.default_rng(0))  # init_scale 0.02
+    from dataclasses import replace
+
+    b = P.make_network(replace(TINY, init_scale=0.01), 64, 10, np.random.default_rng(0))
+    for W, V in zip(a.weights, b.weights, strict=True):
+        assert np.abs(W).max() <= 0.02 and np.abs(W).max() > 0.019
+        np.testing.assert_allclose(W, 2 * V, rtol=1e-12)
+
+
+def test_brian2_engine_through_the_protocol_matches_numpy(splits):
+    """sleep.engine=brian2 runs a whole condition (on Brian2's numpy target) and gives the same
+    accuracies as the numpy engine: the engines are bit-identical on the numpy target."""
+    from dataclasses import replace
+
+    from neurosim.snn import backend
+
+    backend.select("numpy")
+    X, y = splits["train"]
+    keep = np.random.default_rng(0).permutation(len(y))[:150]
+    cfg = replace(TINY, epochs=2, sleep_steps=15, sleep_steps_per_task=5)
+    sets = {"v": splits["validation"]}
+    a = P.run_condition("sleep", X[keep], y[keep], sets, cfg, np.random.default_rng(1))
+    b = P.run_condition("sleep", X[keep], y[keep], sets,
+                        replace(cfg, sleep=replace(cfg.sleep, engine="brian2")),
+                        np.random.default_rng(1))
+    np.testing.assert_array_equal(a.accuracy["v"], b.accuracy["v"])
+    for W, V in zip(a.net.weights, b.net.weights, strict=True):
+        np.testing.assert_array_equal(W, V)

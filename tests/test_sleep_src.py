@@ -178,3 +178,43 @@ def test_params_validation():
     with pytest.raises(ValueError, match="engine"):
         src.sleep([np.zeros((2, 2))], np.zeros((1, 2)), 5, src.SleepParams(beta=(1.0,)),
                   np.random.default_rng(0), engine="nest")
+
+
+def test_params_refuse_non_finite_values_and_unknown_engines():
+    for key in ("max_rate_hz", "inc", "dec", "alpha_scale", "threshold", "gain_width"):
+        with pytest.raises(ConfigError, match=f"{key} must be a finite number"):
+            src.SleepParams(**{key: math.inf})
+    with pytest.raises(ConfigError, match="beta"):
+        src.SleepParams(beta=(1.0, math.nan, 1.0))
+    with pytest.raises(ConfigError, match="unknown engine 'nest'; choose from brian2, numpy"):
+        src.SleepParams(engine="nest")
+
+
+def test_params_engine_is_the_default_engine():
+    """``SleepParams(engine=...)`` picks the engine when `sleep` is not told one; the two
+    give the same weights (as in test_engines_give_the_same_spikes_and_weights)."""
+    rng = np.random.default_rng(3)
+    W = [rng.uniform(-0.02, 0.03, (9, 6)), rng.uniform(-0.02, 0.03, (6, 3))]
+    X = rng.random((20, 9))
+    spikes = src.sleep_input(X.mean(axis=0), 40, src.SleepParams(mask=1),
+                             np.random.default_rng(0), (3, 3))
+    out = {}
+    for engine in ("numpy", "brian2"):
+        p = src.SleepParams(beta=(1.0, 1.0), alpha_scale=3.0, mask=1, engine=engine)
+        out[engine] = src.sleep(W, X, 40, p, rng, input_spikes=spikes)
+    for a, b in zip(out["numpy"].weights, out["brian2"].weights, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert out["numpy"].layer_counts == out["brian2"].layer_counts
+    assert sum(out["numpy"].layer_counts[1:]) > 0
+
+
+def test_compact_keeps_counts_and_silent_layers():
+    Ws, X, p, spikes = small_case(T=100)
+    deaf = src.SleepParams(**{**p.__dict__, "beta": (1.0, 1e6, 0.5)})
+    r = src.sleep(Ws, X, 0, deaf, np.random.default_rng(0), input_spikes=spikes)
+    counts, layer_counts = [c.copy() for c in r.counts], r.layer_counts
+    np.testing.assert_array_equal(counts[0], spikes.sum(axis=0))
+    assert r.compact() is r and r.spikes == [] and r.weights == []
+    assert r.layer_counts == layer_counts and r.silent_layers == [2, 3] and r.n_steps == 100
+    for a, b in zip(r.counts, counts, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -12,7 +12,6 @@ from neurosim.sleep.protocol import (
     REFERENCE_SLEEP,
     ConditionResult,
     ProtocolConfig,
-    digits_splits,
     run_condition,
 )
 from neurosim.sleep.src import SleepParams, SleepResult, sleep, sleep_network
@@ -24,7 +23,6 @@ __all__ = [
     "ProtocolConfig",
     "SleepParams",
     "SleepResult",
-    "digits_splits",
     "run_condition",
     "sleep",
     "sleep_network",

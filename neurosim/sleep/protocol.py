@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from neurosim.ann import MLP, Loss, train
+from neurosim.ann import LOSSES, MLP, History, Optimizer, make_optimizer, train
+from neurosim.ann.functions import UNIFORM_SCALE
 from neurosim.config import (
     require,
     require_choice,
@@ -46,47 +47,26 @@ __all__ = [
     "REFERENCE_SLEEP",
     "ConditionResult",
     "ProtocolConfig",
-    "digits_splits",
     "evaluate_tasks",
     "make_network",
+    "make_optimizer_for",
     "rehearsal_buffer",
     "run_condition",
     "sleep_steps",
 ]
 
 
-# --- the loss of the released code -------------------------------------------------------------
-
-
-def _dlt_value(z: np.ndarray, y: np.ndarray) -> float:
-    err = np.maximum(z, 0) - np.asarray(y).reshape(z.shape)
-    return float(0.5 * np.sum(err * err) / len(z))
-
-
-def _dlt_grad(z: np.ndarray, y: np.ndarray) -> np.ndarray:
-    err = np.maximum(z, 0) - np.asarray(y).reshape(z.shape).astype(z.dtype, copy=False)
-    return err / err.dtype.type(len(z))
-
-
-#: Squared error as the authors' DeepLearnToolbox computes it for a ReLU output:
-#: :math:`L = \frac{1}{2n}\sum_{ik} (\mathrm{relu}(z_{ik}) - y_{ik})^2` with the gradient
-#: :math:`(\mathrm{relu}(z) - y)/n` passed to z *without* the ReLU's derivative (``nnbp.m``
-#: treats a relu output like a linear one), so an output silenced for a new class still
-#: learns. It reads the logits, hence ``from_logits``; the network's output stays ReLU.
-DLT_MSE = Loss("dlt_mse", _dlt_value, _dlt_grad, from_logits=True, output_activation="relu")
+#: The released code's squared error (DeepLearnToolbox): `neurosim.ann.functions.dlt_mse`, a
+#: ReLU output whose gradient is not gated by the ReLU, so an output silenced for a new class
+#: still learns.
+DLT_MSE = LOSSES["dlt_mse"]
 
 #: Losses a config can name: the released code's (`DLT_MSE`) or the package's mean squared
 #: error over samples and outputs (gradient 2/(n k) (a - y), gated by the ReLU).
-LOSS_CHOICES = {"dlt_mse": DLT_MSE, "mse": "mse"}
+LOSS_CHOICES = ("dlt_mse", "mse")
 
-
-def _uniform_init(sizes, scale, rng):
-    return [rng.uniform(-scale, scale, size=(n_in, n_out))
-            for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True)]
-
-
-#: Weight initialisations: the MLP's own (``he``, ``xavier``) or ``uniform`` in
-#: [-init_scale, init_scale] (the released MNIST code: 0.01).
+#: Weight initialisations (`neurosim.ann.INITIALISERS`): ``uniform`` in [-init_scale,
+#: init_scale] (the released MNIST code: 0.01), or the MLP's ``he`` and ``xavier``.
 INITS = ("he", "xavier", "uniform")
 
 
@@ -115,11 +95,12 @@ class ProtocolConfig:
     init: str = "uniform"  # uniform (+-init_scale; the released code), he or xavier
     init_scale: float = 0.02  # released MNIST code: 0.01; 0.02 picked with the sleep params
     dtype: str = "float64"  # of the network; the released code runs in double
+    keep_optimizer: bool = True  # one optimiser for all tasks: momentum crosses tasks and sleep
     sleep_steps: int = 600  # length of the sleep phase after the first task
     sleep_steps_per_task: int = 200  # added per later task: T_k = 600 + 200 (k - 1)
     rehearsal_fraction: float = 0.03  # of each finished class's samples kept in the buffer
-    undecided: str = "wrong"  # all outputs 0: "wrong", or "first" (argmax -> class 0, as the
-    # released code's max() does, which flatters task 0 of a silenced network)
+    undecided: str = "wrong"  # a sample with all outputs 0 is wrong, or "first": class 0
+    # (the released code's max(), which flatters task 0 of a silenced network)
     sleep: SleepParams = field(default_factory=SleepParams)  # the SRC phase
 
     def __post_init__(self):
@@ -132,6 +113,9 @@ class ProtocolConfig:
                 f"epochs must be an integer >= 1, got {self.epochs}")
         require(int(self.batch_size) == self.batch_size and self.batch_size >= 1,
                 f"batch_size must be an integer >= 1, got {self.batch_size}")
+        for name in ("lr", "init_scale", "rehearsal_fraction"):
+            value = getattr(self, name)
+            require(bool(np.isfinite(value)), f"{name} must be a finite number, got {value}")
         require_positive("lr", self.lr)
         require_fraction("momentum", self.momentum)
         require_fraction("dropout", self.dropout)
@@ -161,22 +145,36 @@ def sleep_steps(cfg: ProtocolConfig, k: int) -> int:
 
 def make_network(cfg: ProtocolConfig, n_inputs: int, n_outputs: int,
                  rng: np.random.Generator) -> MLP:
-    """The bias-free ReLU network of the protocol, initialised from `rng`."""
+    """The bias-free ReLU network of the protocol, initialised from `rng`.
+
+    ``init="uniform"``: `neurosim.ann.functions.uniform` draws +-UNIFORM_SCALE, rescaled to
+    +-init_scale (the same draws for every scale).
+    """
     sizes = [n_inputs, *cfg.hidden, n_outputs]
-    init = "he" if cfg.init == "uniform" else cfg.init
-    net = MLP(sizes, "relu", "relu", bias=False, init=init, dtype=cfg.dtype,
+    net = MLP(sizes, "relu", "relu", bias=False, init=cfg.init, dtype=cfg.dtype,
               dropout=cfg.dropout, rng=rng)
-    if cfg.init == "uniform":
-        net.set_params(_uniform_init(sizes, cfg.init_scale, rng))
+    if cfg.init == "uniform" and cfg.init_scale != UNIFORM_SCALE:
+        for W in net.weights:
+            W *= cfg.init_scale / UNIFORM_SCALE
     return net
 
 
+def make_optimizer_for(cfg: ProtocolConfig):
+    """The protocol's SGD with heavy-ball momentum, as an `neurosim.ann.Optimizer` that keeps
+    its velocity from one `train_on` call to the next."""
+    return make_optimizer("momentum", cfg.lr, momentum=cfg.momentum)
+
+
 def train_on(net: MLP, X: np.ndarray, y: np.ndarray, cfg: ProtocolConfig,
-             rng: np.random.Generator):
-    """Train `net` in place on (X, integer labels y) with the protocol's settings."""
+             rng: np.random.Generator, optimizer=None) -> History:
+    """Train `net` in place on (X, integer labels y) with the protocol's settings.
+
+    `optimizer` (from `make_optimizer_for`) carries its state across calls; None makes a
+    fresh one.
+    """
     targets = one_hot(y, net.sizes[-1], dtype=cfg.dtype)
-    return train(net, X, targets, loss=LOSS_CHOICES[cfg.loss], optimizer="momentum",
-                 lr=cfg.lr, momentum=cfg.momentum, epochs=cfg.epochs,
+    opt = make_optimizer_for(cfg) if optimizer is None else optimizer
+    return train(net, X, targets, loss=cfg.loss, optimizer=opt, epochs=cfg.epochs,
                  batch_size=cfg.batch_size, rng=rng)
 
 
@@ -219,28 +217,6 @@ def rehearsal_buffer(y: np.ndarray, classes: tuple[int, ...], fraction: float,
     return np.sort(np.concatenate(keep))
 
 
-def digits_splits(seed: int, test_fraction: float = 0.3,
-                  val_fraction: float = 0.2) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """sklearn digits in stratified train / validation / test parts.
-
-    ``test_fraction`` of all samples are held out for testing; ``val_fraction`` of the rest is
-    the validation split; both by class (scikit-learn's ``train_test_split``, ``random_state``
-    from `seed`).
-
-    Returns
-    -------
-    dict with ``train``, ``validation``, ``test``: (X of shape (n, 64) in [0, 1], y of int64)
-    """
-    from sklearn.model_selection import train_test_split
-
-    from neurosim.data import digits
-
-    ds = digits(seed, test_fraction=test_fraction, dtype="float64")
-    X_tr, X_va, y_tr, y_va = train_test_split(ds.X_train, ds.y_train, test_size=val_fraction,
-                                              stratify=ds.y_train, random_state=int(seed))
-    return {"train": (X_tr, y_tr), "validation": (X_va, y_va), "test": (ds.X_test, ds.y_test)}
-
-
 # --- the protocol ------------------------------------------------------------------------------
 
 
@@ -257,13 +233,23 @@ class ConditionResult:
     pre_sleep : dict of str -> ndarray of shape (n_tasks, n_tasks), or None
         The same, measured just before each sleep phase (sleep conditions only).
     final : dict of str -> float
-        10-way accuracy on the whole evaluation set after the last row.
+        10-way accuracy on the whole evaluation set after the last row (NaN if not reached).
     undecided : dict of str -> float
         Fraction of that set with all outputs zero at the end (see `evaluate_tasks`).
     train_seconds, sleep_seconds : list of float
         Wall time of each task's training and sleep phase.
     sleeps : list of SleepResult
         One per sleep phase: spikes per layer, scales, silent layers.
+    histories : list of History
+        One per training call (per task; one for ``joint``): the loss per epoch.
+    weight_changes : list of list of ndarray, or None
+        With ``record_weights=True``: per sleep phase, per layer, the weights' change
+        (after - before), float32.
+    weights_before : list of list of ndarray, or None
+        With ``record_weights=True``: the weights going into each sleep phase, float32.
+    optimizer : Optimizer or None
+        The condition's optimiser after the last task (``keep_optimizer``): its step count
+        ``t`` and momentum buffers.
     status : str
         ``COMPLETED``, or ``DIVERGED`` when training or sleep gave NaN/inf weights (the run
         stops; what was measured is kept).
@@ -281,6 +267,10 @@ class ConditionResult:
     sleeps: list[SleepResult]
     status: str
     net: MLP
+    histories: list[History] = field(default_factory=list)
+    weight_changes: list[list[np.ndarray]] | None = None
+    weights_before: list[list[np.ndarray]] | None = None
+    optimizer: Optimizer | None = None
 
 
 def _tasks(y: np.ndarray, cfg: ProtocolConfig) -> list[tuple[int, ...]]:
@@ -297,9 +287,14 @@ def run_condition(
     *,
     image_shape: tuple[int, int] | None = (8, 8),
     n_outputs: int | None = None,
-    engine: str = "numpy",
+    engine: str | None = None,
+    record_weights: bool = False,
 ) -> ConditionResult:
     """Run one condition of the protocol.
+
+    One optimiser (`make_optimizer_for`) serves every task of the condition, so its momentum
+    carries across tasks and sleep phases as in the released code (``cfg.keep_optimizer``;
+    false: a fresh one per task).
 
     Parameters
     ----------
@@ -316,8 +311,10 @@ def run_condition(
         Of one input, for the sleep input window.
     n_outputs : int, optional
         Output units (default: number of classes in `y_train`).
-    engine : str
-        Sleep engine (``numpy`` or ``brian2``).
+    engine : str, optional
+        Sleep engine (``numpy`` or ``brian2``); default ``cfg.sleep.engine``.
+    record_weights : bool
+        Keep each sleep phase's weights before and their change (`ConditionResult`).
     """
     if condition not in CONDITIONS:
         raise ValueError(f"unknown condition '{condition}'; choose from {', '.join(CONDITIONS)}")
@@ -328,29 +325,41 @@ def run_condition(
     n_tasks = len(groups)
     n_out = int(n_outputs) if n_outputs is not None else int(y_train.max()) + 1
     net = make_network(cfg, X_train.shape[1], n_out, rng)
+    optimizer = make_optimizer_for(cfg)
     n_rows = 1 if joint else n_tasks
     acc = {name: np.full((n_rows, n_tasks), np.nan) for name in eval_sets}
     pre = {name: np.full((n_tasks, n_tasks), np.nan) for name in eval_sets} if use_sleep else None
     final, undecided = dict.fromkeys(eval_sets, np.nan), dict.fromkeys(eval_sets, np.nan)
-    train_s, sleep_s, sleeps, status = [], [], [], "COMPLETED"
+    train_s, sleep_s, sleeps, histories, status = [], [], [], [], "COMPLETED"
+    changes: list[list[np.ndarray]] | None = [] if record_weights and use_sleep else None
+    befores: list[list[np.ndarray]] | None = [] if record_weights and use_sleep else None
+    eval_sets = {name: (np.asarray(X, cfg.dtype), np.asarray(y)) for name, (X, y)
+                 in eval_sets.items()}
 
     def score(into: dict, row: int) -> None:
         for name, (X, y) in eval_sets.items():
-            per_task, overall, und = evaluate_tasks(net, np.asarray(X, cfg.dtype),
-                                                    np.asarray(y), groups, cfg.undecided)
+            per_task, overall, und = evaluate_tasks(net, X, y, groups, cfg.undecided)
             into[name][row] = per_task
             if into is acc:
                 final[name], undecided[name] = overall, und
 
-    if joint:
+    def fit(X: np.ndarray, y: np.ndarray) -> str:
         t0 = time.perf_counter()
-        hist = train_on(net, X_train, y_train, cfg, rng)
+        hist = train_on(net, X, y, cfg, rng, optimizer if cfg.keep_optimizer else None)
         train_s.append(time.perf_counter() - t0)
-        status = hist.status if hist.status != "COMPLETED" else status
+        histories.append(hist)
+        return hist.status
+
+    def result() -> ConditionResult:
+        return ConditionResult(condition, acc, pre, final, undecided, train_s, sleep_s, sleeps,
+                               status, net, histories, changes, befores,
+                               optimizer if cfg.keep_optimizer else None)
+
+    if joint:
+        status = fit(X_train, y_train)
         if status == "COMPLETED":
             score(acc, 0)
-        return ConditionResult(condition, acc, pre, final, undecided, train_s, sleep_s, sleeps,
-                               status, net)
+        return result()
 
     buffer = np.empty(0, dtype=np.int64)
     seen = np.zeros(len(y_train), dtype=bool)
@@ -360,28 +369,29 @@ def run_condition(
         idx = np.flatnonzero(task)
         if use_buffer and buffer.size:
             idx = np.concatenate([idx, buffer])
-        t0 = time.perf_counter()
-        hist = train_on(net, X_train[idx], y_train[idx], cfg, rng)
-        train_s.append(time.perf_counter() - t0)
-        if hist.status != "COMPLETED":
-            status = hist.status
+        status = fit(X_train[idx], y_train[idx])
+        if status != "COMPLETED":
             break
         if use_sleep:
             score(pre, k)
+            before = [W.copy() for W in net.weights] if record_weights else None
             t0 = time.perf_counter()
-            result = sleep_network(net, X_train[seen], sleep_steps(cfg, k + 1), cfg.sleep, rng,
-                                   image_shape=image_shape, engine=engine)
+            slept = sleep_network(net, X_train[seen], sleep_steps(cfg, k + 1), cfg.sleep, rng,
+                                  image_shape=image_shape, engine=engine)
             sleep_s.append(time.perf_counter() - t0)
-            sleeps.append(result)
-            if not result.finite:
+            sleeps.append(slept)
+            if not slept.finite:
                 status = "DIVERGED"
                 break
+            if before is not None:
+                befores.append([W.astype(np.float32) for W in before])
+                changes.append([(W - B).astype(np.float32)
+                                for W, B in zip(net.weights, before, strict=True)])
         score(acc, k)
         if use_buffer:
             new = rehearsal_buffer(y_train, group, cfg.rehearsal_fraction, rng)
             buffer = np.concatenate([buffer, new])
-    return ConditionResult(condition, acc, pre, final, undecided, train_s, sleep_s, sleeps,
-                           status, net)
+    return result()
 
 
 #: condition -> (sleep after each task, rehearsal buffer, joint training)

@@ -37,7 +37,7 @@ different order).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -88,8 +88,15 @@ class SleepParams:
     # hardly change
     percentile: float = 100.0  # activation percentile of the normalisation (100: the max)
     chain: str = "src"  # chaining of the normalisation factors: src (released code) or diehl
+    engine: str = "numpy"  # numpy (fast) or brian2 (the same phase on Brian2, proven equal)
 
     def __post_init__(self):
+        for name in ("max_rate_hz", "dt_s", "inc", "dec", "alpha_scale", "decay", "threshold",
+                     "gain_width", "percentile"):
+            value = getattr(self, name)
+            require(bool(np.isfinite(value)), f"{name} must be a finite number, got {value}")
+        require(all(np.isfinite(b) for b in self.beta),
+                f"beta must hold finite values, got {list(self.beta)}")
         require_positive("max_rate_hz", self.max_rate_hz)
         require_positive("dt_s", self.dt_s)
         require_non_negative("inc", self.inc)
@@ -106,6 +113,7 @@ class SleepParams:
         require(0 < self.percentile <= 100,
                 f"percentile must be in (0, 100], got {self.percentile}")
         require_choice("chain", self.chain, CHAINS)
+        require_choice("engine", self.engine, ENGINES)
         object.__setattr__(self, "beta", tuple(float(b) for b in self.beta))
 
     @property
@@ -128,27 +136,38 @@ class SleepResult:
         The weight scales used.
     finite : bool
         False when a weight became NaN or inf: the caller must stop (a DIVERGED run).
+    counts : list of ndarray of shape (n_units,), int64
+        Spikes per neuron over the phase, input layer first (kept by `compact`).
+    n_steps : int
+        Length of the phase.
     """
 
     weights: list[np.ndarray]
     spikes: list[np.ndarray]
     alphas: np.ndarray
     finite: bool
+    counts: list[np.ndarray] = field(init=False)
+    n_steps: int = field(init=False)
 
-    @property
-    def counts(self) -> list[np.ndarray]:
-        """Spikes per neuron over the phase, input layer first."""
-        return [s.sum(axis=0, dtype=np.int64) for s in self.spikes]
+    def __post_init__(self):
+        self.counts = [s.sum(axis=0, dtype=np.int64) for s in self.spikes]
+        self.n_steps = int(self.spikes[0].shape[0]) if self.spikes else 0
 
     @property
     def layer_counts(self) -> list[int]:
         """Spikes per layer over the phase, input layer first."""
-        return [int(s.sum()) for s in self.spikes]
+        return [int(c.sum()) for c in self.counts]
 
     @property
     def silent_layers(self) -> list[int]:
         """Layers (1 = first hidden) that never fired: their incoming weights cannot change."""
-        return [l for l, s in enumerate(self.spikes) if l > 0 and not s.any()]
+        return [l for l, c in enumerate(self.counts) if l > 0 and not c.any()]
+
+    def compact(self) -> SleepResult:
+        """Drop the spike trains and weight arrays (the bulk of the memory), keeping the
+        counts, scales and step count; returns self."""
+        self.spikes, self.weights = [], []
+        return self
 
 
 # --- the maths ---------------------------------------------------------------------------------
@@ -261,7 +280,9 @@ def run_numpy(
     inc, dec, decay = params.inc, params.dec, params.decay
     inv_width = 1.0 / params.gain_width
     plastic = inc != 0 or dec != 0
-    with np.errstate(over="ignore"):  # exp(w / w0) -> inf for large w: g = 0, as it should
+    # exp(w / w0) -> inf for large w: g = 0, as it should; a weight that ran away (inf, then
+    # NaN) is caught after the phase (SleepResult.finite -> DIVERGED), not warned about here
+    with np.errstate(over="ignore", invalid="ignore"):
         for t in range(T):
             pre = spikes[0][t]
             for l, WT in enumerate(WTs):
@@ -316,7 +337,7 @@ def run_brian2(
         post_namespace={"inc": params.inc, "dec": params.dec, "w0": params.gain_width},
         prefix="sleep_",
     )
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):
         net.run(T * dt_ms * b2.ms, namespace={})
     Ws = [synapse_matrix(s, np.shape(W)) for s, W in zip(obj["synapses"], weights, strict=True)]
     groups = [obj["input"], *obj["layers"]]
@@ -341,7 +362,7 @@ def sleep(
     image_shape: tuple[int, int] | None = None,
     input_spikes: np.ndarray | None = None,
     alphas: Sequence[float] | None = None,
-    engine: str = "numpy",
+    engine: str | None = None,
 ) -> SleepResult:
     """One sleep phase on the weights of a bias-free ReLU network.
 
@@ -363,13 +384,14 @@ def sleep(
         Use these input spikes instead of drawing them (to feed two engines the same input).
     alphas : sequence of float, optional
         Use these scales instead of measuring them on `X_seen`.
-    engine : str
-        A key of `ENGINES`.
+    engine : str, optional
+        A key of `ENGINES` (default: ``params.engine``).
 
     Returns
     -------
     SleepResult
     """
+    engine = params.engine if engine is None else engine
     if engine not in ENGINES:
         raise ValueError(f"unknown engine '{engine}'; choose from {', '.join(ENGINES)}")
     if len(params.beta) != len(weights):
