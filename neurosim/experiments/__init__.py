@@ -53,6 +53,11 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
         "neurosim.experiments.stdp_digits",
         "Diehl & Cook-style unsupervised STDP + winner-take-all network learns digits (Brian2)",
     ),
+    "sleep_replay": (
+        "neurosim.experiments.sleep_replay",
+        "sleep replay consolidation (Tadros et al. 2022): a spiking sleep phase after each task "
+        "keeps old digits alive",
+    ),
     "dream_unlearning": (
         "neurosim.experiments.dream_unlearning",
         "Hopfield network: dreams unlearn spurious attractors (HFP 1983); too many erase memories",
