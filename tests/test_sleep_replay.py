@@ -148,8 +148,15 @@ def test_runaway_weights_make_the_run_diverged_and_keep_what_was_measured():
     assert c["sleep"]["status"] == "DIVERGED" and c["sleep"]["n_seeds"] == 0
     assert c["sleep"]["final_accuracy_mean"] is None
     assert "joint" not in c  # the run stopped at the first runaway replicate
-    assert any("weights ran away" in w for w in r.warnings)
+    assert any("sleep, replicate 0: sleep phase 1 made weights NaN/inf" in w
+               for w in r.warnings)
     json.dumps(r.metrics, allow_nan=False)  # NaN became null
+
+
+def test_training_that_runs_away_after_sleep_is_named():
+    r = E.run(tiny(conditions=["sleep"], n_seeds=1, lr=50.0), quick_context(0))
+    assert r.status == "DIVERGED"
+    assert any("training on task 1 ran away" in w for w in r.warnings), r.warnings
 
 
 def test_interrupt_keeps_the_finished_replicates(monkeypatch):

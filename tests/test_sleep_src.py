@@ -218,3 +218,19 @@ def test_compact_keeps_counts_and_silent_layers():
     assert r.layer_counts == layer_counts and r.silent_layers == [2, 3] and r.n_steps == 100
     for a, b in zip(r.counts, counts, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_only_beta_over_alpha_scale_matters():
+    """v_l = sum alpha_l W s against threshold beta_l: doubling alpha_scale and every beta (a
+    power of two, exact in floating point) gives the very same phase, so a search need not
+    draw alpha_scale beside the betas."""
+    Ws, X, p, spikes = small_case(T=200)
+    a = src.sleep(Ws, X, 0, p, np.random.default_rng(0), input_spikes=spikes)
+    q = src.SleepParams(**{**p.__dict__, "alpha_scale": 2 * p.alpha_scale,
+                           "beta": tuple(2 * b for b in p.beta)})
+    b = src.sleep(Ws, X, 0, q, np.random.default_rng(0), input_spikes=spikes)
+    for x, y in zip(a.spikes, b.spikes, strict=True):
+        np.testing.assert_array_equal(x, y)
+    for x, y in zip(a.weights, b.weights, strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert sum(a.layer_counts[1:]) > 0

@@ -319,13 +319,22 @@ def summarise(cfg: Config, splits: list[Split], done: dict[str, list[ConditionRe
     for c, rs in done.items():
         for k, r in enumerate(rs):
             if r.status == "DIVERGED":
-                warnings.append(f"{c}, replicate {k}: weights ran away (NaN/inf); the run "
-                                "stopped there, the replicates before it are kept")
+                warnings.append(f"{c}, replicate {k}: {divergence(r)}; the run stopped "
+                                "there, the replicates before it are kept")
     result = Result(metrics=metrics, curves=curves(done), arrays=arrays(done, kept),
                     spikes=sleep_spikes(cfg, kept), status=status, meta=dict(meta),
                     warnings=warnings)
     result.report = report(cfg, metrics)
     return result
+
+
+def divergence(r: ConditionResult) -> str:
+    """Where a DIVERGED replicate ran away."""
+    if r.sleeps and not r.sleeps[-1].finite:
+        return f"sleep phase {len(r.sleeps)} made weights NaN/inf"
+    after = f" (after sleep phase {len(r.sleeps)})" if r.sleeps else ""
+    return (f"training on task {len(r.histories)}{after} ran away (a NaN/inf loss or weight, "
+            "or a loss a million times the first)")
 
 
 def silent_warnings(done: dict[str, list[ConditionResult]], names: list[str]) -> list[str]:
