@@ -234,3 +234,18 @@ def test_only_beta_over_alpha_scale_matters():
     for x, y in zip(a.weights, b.weights, strict=True):
         np.testing.assert_array_equal(x, y)
     assert sum(a.layer_counts[1:]) > 0
+
+
+def test_steps_without_input_skip_the_layers_above_and_stay_equal_to_brian2():
+    """run_numpy ends a step at the first layer that receives nothing (its membranes only
+    decay); Brian2 computes every layer every step. Half the steps here carry no input."""
+    Ws, X, p, spikes = small_case(T=300)
+    spikes = spikes.copy()
+    spikes[1::2] = False
+    a = src.sleep(Ws, X, 0, p, np.random.default_rng(0), input_spikes=spikes, engine="numpy")
+    b = src.sleep(Ws, X, 0, p, np.random.default_rng(0), input_spikes=spikes, engine="brian2")
+    assert all(c > 0 for c in a.layer_counts)
+    for x, y in zip(a.spikes, b.spikes, strict=True):
+        np.testing.assert_array_equal(x, y)
+    for x, y in zip(a.weights, b.weights, strict=True):
+        np.testing.assert_array_equal(x, y)

@@ -269,10 +269,16 @@ def run_numpy(
     neurons that fired (the only ones the rule touches) are contiguous rows: 3x faster than
     gathering columns when many neurons fire.
 
-    A membrane adds its inputs one presynaptic spike at a time, in presynaptic order
-    (``cumsum``), exactly as Brian2 applies ``v_post += scale * w`` synapse by synapse, so the
-    two engines agree to the last bit (summing in another order changes only rounding: on the
-    digits protocol, seeds 0-4, not a single spike).
+    A membrane adds its inputs one presynaptic spike at a time, in presynaptic order, exactly
+    as Brian2 applies ``v_post += scale * w`` synapse by synapse, so the two engines agree to
+    the last bit (summing in another order changes only rounding: on the digits protocol,
+    seeds 0-4, not a single spike). The terms are stacked one presynaptic spike per row and
+    summed with ``np.add.reduce(axis=0)``, which numpy adds row after row (pairwise summation
+    is only used along the contiguous axis): half the time of a ``cumsum`` along the rows.
+
+    A layer that receives no spike in a step only decays: its membranes are below threshold
+    after the previous step and decay cannot raise them, so neither it nor any layer above
+    it can fire, and the step ends there (most steps for the deeper layers).
     """
     WTs = [np.array(np.asarray(W).T, dtype=np.float64, order="C") for W in weights]
     T = input_spikes.shape[0]
@@ -288,14 +294,19 @@ def run_numpy(
     with np.errstate(over="ignore", invalid="ignore"):
         for t in range(T):
             pre = spikes[0][t]
+            quiet = False
             for l, WT in enumerate(WTs):
-                idx = pre.nonzero()[0]  # the method skips numpy's function dispatch
                 v[l] *= decay
-                if idx.size:
-                    terms = np.empty((WT.shape[0], idx.size + 1))
-                    terms[:, 0] = v[l]
-                    np.multiply(alphas[l], WT[:, idx], out=terms[:, 1:])
-                    v[l] = terms.cumsum(axis=1)[:, -1]
+                if quiet:
+                    continue
+                idx = pre.nonzero()[0]  # the method skips numpy's function dispatch
+                if not idx.size:
+                    quiet = True  # nothing reaches this layer or those above in this step
+                    continue
+                terms = np.empty((idx.size + 1, WT.shape[0]))
+                terms[0] = v[l]
+                np.multiply(alphas[l], WT[:, idx].T, out=terms[1:])
+                v[l] = np.add.reduce(terms, axis=0)
                 post = spikes[l + 1][t]
                 np.greater_equal(v[l], thresholds[l], out=post)
                 fired = post.nonzero()[0]
