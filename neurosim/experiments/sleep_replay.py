@@ -106,7 +106,7 @@ def check_mask(mask: int, shape: tuple[int, ...]) -> None:
             f"is (mask + 1)^2 pixels, so mask must be at most {min(shape) - 1} (or -1: none)")
 
 
-QUICK = {"n_seeds": 2, "epochs": 3, "sleep_steps": 150, "sleep_steps_per_task": 50,
+QUICK = {"n_seeds": 2, "epochs": 3, "sleep_steps": 100, "sleep_steps_per_task": 25,
          "n_train": 2000, "n_test": 500}
 
 HEADLINE = tuple(f"conditions.{c}.final_accuracy_mean" for c in CONDITIONS) + (
