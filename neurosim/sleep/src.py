@@ -278,45 +278,52 @@ def run_numpy(
 
     A layer that receives no spike in a step only decays: its membranes are below threshold
     after the previous step and decay cannot raise them, so neither it nor any layer above
-    it can fire, and the step ends there (most steps for the deeper layers).
+    it can fire, and the step ends there (most steps for the deeper layers). Beside the
+    transposed weights the engine keeps the scaled weights ``alpha_l W_l`` with one row per
+    presynaptic neuron, the terms a membrane adds, updated where plasticity changed a weight
+    (the same products Brian2 forms, so still bit for bit).
     """
     WTs = [np.array(np.asarray(W).T, dtype=np.float64, order="C") for W in weights]
+    scaled = [np.ascontiguousarray(alpha * WT.T) for alpha, WT in zip(alphas, WTs, strict=True)]
     T = input_spikes.shape[0]
     thresholds = [params.threshold * b for b in params.beta]
-    v = [np.zeros(WT.shape[0]) for WT in WTs]
+    sizes = [WT.shape[0] for WT in WTs]
+    v_all = np.zeros(sum(sizes))  # one array, so one multiplication decays every layer
+    v = np.split(v_all, np.cumsum(sizes)[:-1])  # views of v_all, written in place
     spikes = [np.asarray(input_spikes, dtype=bool)]
-    spikes += [np.zeros((T, WT.shape[0]), dtype=bool) for WT in WTs]
-    inc, dec, decay = params.inc, params.dec, params.decay
+    spikes += [np.zeros((T, n), dtype=bool) for n in sizes]
+    # 2 inc and -2 dec: doubling is exact, so these are Brian2's 2 (inc s - dec (1 - s))
+    two_inc, two_dec, decay = 2.0 * params.inc, -2.0 * params.dec, params.decay
     inv_width = 1.0 / params.gain_width
-    plastic = inc != 0 or dec != 0
+    plastic = params.inc != 0 or params.dec != 0
     # exp(w / w0) -> inf for large w: g = 0, as it should; a weight that ran away (inf, then
     # NaN) is caught after the phase (SleepResult.finite -> DIVERGED), not warned about here
     with np.errstate(over="ignore", invalid="ignore"):
         for t in range(T):
+            v_all *= decay
             pre = spikes[0][t]
-            quiet = False
             for l, WT in enumerate(WTs):
-                v[l] *= decay
-                if quiet:
-                    continue
                 idx = pre.nonzero()[0]  # the method skips numpy's function dispatch
                 if not idx.size:
-                    quiet = True  # nothing reaches this layer or those above in this step
-                    continue
-                terms = np.empty((idx.size + 1, WT.shape[0]))
+                    break  # nothing reaches this layer or those above in this step
+                terms = np.empty((idx.size + 1, sizes[l]))
                 terms[0] = v[l]
-                np.multiply(alphas[l], WT[:, idx].T, out=terms[1:])
-                v[l] = np.add.reduce(terms, axis=0)
+                np.take(scaled[l], idx, axis=0, out=terms[1:], mode="clip")
+                np.add.reduce(terms, axis=0, out=v[l])
                 post = spikes[l + 1][t]
                 np.greater_equal(v[l], thresholds[l], out=post)
                 fired = post.nonzero()[0]
                 if fired.size:
                     if plastic:
                         # w + 2 step / (1 + exp(w / w0)) evaluated as Brian2 evaluates SRC_ON_POST
-                        two_step = 2.0 * np.where(pre, inc, -dec)
                         rows = WT[fired]
-                        rows += two_step / (1.0 + np.exp(inv_width * rows))
+                        g = np.multiply(rows, inv_width)
+                        np.exp(g, out=g)
+                        g += 1.0
+                        np.divide(np.where(pre, two_inc, two_dec), g, out=g)
+                        rows += g
                         WT[fired] = rows
+                        scaled[l][:, fired] = alphas[l] * rows.T
                     v[l][fired] = 0.0
                 pre = post
     return [np.ascontiguousarray(WT.T) for WT in WTs], spikes
