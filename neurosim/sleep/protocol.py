@@ -22,11 +22,13 @@ Evaluation sets are passed by name (``{"validation": (X, y)}`` while tuning,
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from neurosim.ann import LOSSES, MLP, History, Optimizer, make_optimizer, train
 from neurosim.ann.functions import UNIFORM_SCALE
@@ -289,6 +291,7 @@ def run_condition(
     n_outputs: int | None = None,
     engine: str | None = None,
     record_weights: bool = False,
+    blas_threads: int | None = 1,
 ) -> ConditionResult:
     """Run one condition of the protocol.
 
@@ -315,7 +318,20 @@ def run_condition(
         Sleep engine (``numpy`` or ``brian2``); default ``cfg.sleep.engine``.
     record_weights : bool
         Keep each sleep phase's weights before and their change (`ConditionResult`).
+    blas_threads : int or None
+        BLAS threads for everything in the condition (scoring too; training and sleep hold
+        one thread by themselves); None leaves BLAS alone. Two threads on a loaded 2-core
+        machine were several times slower on these small matrices, with the same results.
     """
+    threads = (threadpool_limits(limits=blas_threads) if blas_threads is not None
+               else contextlib.nullcontext())
+    with threads:
+        return _run_condition(condition, X_train, y_train, eval_sets, cfg, rng, image_shape,
+                              n_outputs, engine, record_weights)
+
+
+def _run_condition(condition, X_train, y_train, eval_sets, cfg, rng, image_shape, n_outputs,
+                   engine, record_weights) -> ConditionResult:
     if condition not in CONDITIONS:
         raise ValueError(f"unknown condition '{condition}'; choose from {', '.join(CONDITIONS)}")
     use_sleep, use_buffer, joint = CONDITIONS[condition]
