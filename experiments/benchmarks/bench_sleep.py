@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import statistics
 import sys
 import time
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--no-write", action="store_true", help="print the table only")
     args = p.parse_args(argv)
 
+    load_start = os.getloadavg()[0]
     cfg = Config()
     proto = cfg.protocol()
     ds = data.digits(args.seed, test_fraction=cfg.test_fraction, dtype="float64",
@@ -174,7 +176,9 @@ def main(argv: list[str] | None = None) -> None:
         f"**Default engine: a sleep phase costs at most {worst:.2f}x the training of the task it "
         f"follows** (target: <= 1x; {'met' if worst <= 1 else 'not met'}).",
         "",
-        f"Machine: {machine()}.",
+        f"Machine: {machine()}; load average {load_start:.1f} at the start, "
+        f"{os.getloadavg()[0]:.1f} at the end (other processes share the cores: on a busy "
+        "machine both columns grow).",
         "",
         "Reproduce: `python experiments/benchmarks/bench_sleep.py` (`--no-cython` without a "
         "C compiler).",

@@ -27,11 +27,12 @@ The algorithm follows the authors' released code (``sleepnn_old.m``, ``normalize
   is plastic like the hidden ones. The update comes after this step's input current, so it
   acts from the next step on.
 
-Two engines, selected by ``engine=``: ``numpy`` (default; a loop over steps whose work is only
-on the synapses of neurons that fired, float64) and ``brian2`` (`neurosim.snn.convert.build_chain`
-with the rule as ``on_post``; one ``run()``). Given the same input spikes they give the same
-spikes in every layer, and weights equal to rounding (the membrane sums are added in a
-different order).
+Two engines, selected by ``engine=`` or ``SleepParams.engine``: ``numpy`` (default; a loop over
+steps whose work is only on the spikes of the step and the synapses of neurons that fired,
+float64) and ``brian2`` (`neurosim.snn.convert.build_chain` with the rule as ``on_post``; one
+``run()``). Given the same input spikes they give the same spikes in every layer, and the same
+weights: bit for bit on Brian2's numpy target (the numpy engine adds a membrane's inputs in
+Brian2's order), to rounding on Cython.
 """
 
 from __future__ import annotations
