@@ -47,6 +47,12 @@ def loss_curve(ax: Axes, curves: Mapping[str, np.ndarray], *, key: str = "loss",
                ylabel: str = "loss", logy: bool = True):
     """Training `key` against epoch, with the validation and test curves where the table has
     them (``val_<key>``, ``test_<key>``); returns the training line."""
+    if len(curves.get(key, ())) == 0:  # e.g. diverged or interrupted inside the first epoch
+        ax.text(0.5, 0.5, "no epoch completed", ha="center", va="center",
+                transform=ax.transAxes, color="0.4")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        return None
     epochs = curves.get("epoch", np.arange(1, len(curves[key]) + 1))
     marker = "o" if len(epochs) <= 12 else None  # a few points: show where they are
     line = curve(ax, epochs, curves[key], label="train", xlabel="epoch", ylabel=ylabel,
@@ -175,7 +181,8 @@ def classifier_figure(result: Any, image_shape: tuple[int, int], title: str,
     confusion_matrix(axes[0, 2], result.arrays["confusion"],
                      title=f"test accuracy {result.metrics['test_accuracy']:.3f}")
     W1 = result.arrays["W1"]
-    receptive_fields(axes[0, 3], W1[:, : min(64, W1.shape[1])], image_shape, cmap="RdBu_r",
-                     signed=True, title="first-layer weights (red +, blue -)")
-    fig.suptitle(title)
+    if np.isfinite(W1).all():
+        receptive_fields(axes[0, 3], W1[:, : min(64, W1.shape[1])], image_shape, cmap="RdBu_r",
+                         signed=True, title="first-layer weights (red +, blue -)")
+    fig.suptitle(title + ("" if result.status == "COMPLETED" else f" ({result.status.lower()})"))
     return fig
