@@ -129,10 +129,26 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="a fast smoke-test version of the run")
     p.add_argument("-m", "--multirun", action="store_true",
                    help="accepted for Hydra habits; a comma-separated value always sweeps")
-    p.add_argument("--workers", type=int, default=None,
-                   help="parallel processes for a sweep (default: cores, at most the runs)")
-    p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="run a sweep on a Dask distributed cluster, e.g. tcp://host:8786")
+    s = p.add_argument_group("sweeps and searches (docs/sweeps.md)")
+    s.add_argument("--seeds", type=int, metavar="N", help="sweep over seeds 0..N-1")
+    s.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="parallel jobs of a sweep (default: cores, at most the jobs)")
+    s.add_argument("--executor", choices=("process", "dask"), default=None,
+                   help="local processes (default) or a Dask LocalCluster (neurosim[dask])")
+    s.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run a sweep on a running Dask cluster, e.g. tcp://host:8786")
+    s.add_argument("--resume", metavar="SWEEP_DIR",
+                   help="run the jobs of a sweep (or the trials of a search) not COMPLETED")
+    s.add_argument("--rerun", metavar="RUN_DIR",
+                   help="repeat a run from its config.json and compare the metrics")
+    s.add_argument("--search", action="store_true",
+                   help="Optuna search (neurosim[search]): key=LOW:HIGH[:log], key=a,b,c")
+    s.add_argument("--objective", metavar="METRIC",
+                   help="search: the validation metric to optimise (dotted path in metrics.json)")
+    s.add_argument("--direction", choices=("maximize", "minimize"),
+                   help="search: default minimize for loss/error/mse/mae names, else maximize")
+    s.add_argument("--trials", type=int, metavar="N", help="search: trials in all (default 20)")
+    s.add_argument("--sampler", choices=("tpe", "random"), help="search: Optuna sampler (tpe)")
     return p
 
 
@@ -160,8 +176,8 @@ def resolve(args: argparse.Namespace, argv: list[str]) -> list[RunSpec]:
     if name is not None and "=" in name:  # `--config F.toml lr=0.1`: no name, only overrides
         args.overrides.insert(0, name)
         name = None
-    if args.config:
-        file_values = flatten(load_toml(args.config))
+    if args.config:  # a [search] table is the search's (neurosim.search), not the config's
+        file_values = flatten({k: v for k, v in load_toml(args.config).items() if k != "search"})
         file_name = file_values.pop("experiment", None)
         if name is None:
             name = file_name
@@ -436,12 +452,14 @@ def _main(argv: list[str], done: list[Outcome]) -> int:
         return EXIT_OK
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+    from neurosim import sweep
+
+    if sweep.requested(args):  # --seeds, --search, --resume, --rerun, --executor, ...
+        return sweep.cli(args, argv)
     specs = resolve(args, ["python -m neurosim.run", *argv])
     check_writable(specs[0].parent)
-    if len(specs) > 1 or args.scheduler:
-        from neurosim.sweep import run_sweep
-
-        return run_sweep(specs, args.workers, args.scheduler)
+    if len(specs) > 1:
+        return sweep.run_sweep(specs, args.workers)
     module = experiments.get(specs[0].experiment)
     outcome = run_one(specs[0])
     done.append(outcome)

@@ -121,9 +121,9 @@ def test_seed_sweep_writes_summary(tmp_path):
     assert done.returncode == 0, done.stderr
     (sweep,) = (out / "xor").glob("*-sweep-*")
     rows = (sweep / "summary.csv").read_text().splitlines()
-    assert rows[0].startswith("run,seed,status")
-    assert [r.split(",")[0] for r in rows[1:]] == ["seed=0", "seed=1", "mean", "std"]
-    assert all((sweep / f"seed={s}").is_dir() for s in (0, 1))
+    assert rows[0].startswith("run,seed,status,n,error")
+    assert [r.split(",")[0] for r in rows[1:]] == ["0-seed=0", "1-seed=1", "mean", "sd"]
+    assert all((sweep / f"{s}-seed={s}").is_dir() for s in (0, 1))
 
 
 @pytest.mark.parametrize(
