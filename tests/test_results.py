@@ -158,7 +158,7 @@ def test_the_guides_two_arm_experiment_runs():
     guide = (Path(__file__).resolve().parent.parent / "docs" / "guide.md").read_text()
     code = next(b for b in re.findall(r"```python\n(.*?)```", guide, re.S) if "ARMS" in b)
     module = types.ModuleType("two_arms")
-    exec(compile(code, "guide.md", "exec"), module.__dict__)
+    exec(compile(code, "guide.md", "exec", dont_inherit=True), module.__dict__)
     result = module.run(build(module.Config, module.QUICK), quick_context(0))
     assert set(result.curves) == {"gd_epochs", "adam_epochs"}
     assert "| adam |" in result.report and 0 <= result.metrics["adam"]["test_accuracy"] <= 1
