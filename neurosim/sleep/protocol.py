@@ -1,0 +1,386 @@
+r"""The class-incremental protocol of the sleep experiment, as library code.
+
+Tadros, Krishnan, Ramyaa & Bazhenov (2022), Nat. Commun. 13:7742, on sklearn digits: 5 tasks of
+2 classes ({0,1}, {2,3}, ...), learnt one after another by one network with 10 outputs. After
+every task the network is scored by 10-way argmax on the samples of every task, giving the
+accuracy matrix ``acc[k, j]`` (after task k, on task j). Conditions (`CONDITIONS`), each driven
+by its own `np.random.Generator`:
+
+- ``sequential``: plain fine-tuning on each task in turn (catastrophic forgetting);
+- ``sleep``: sequential plus one SRC sleep phase (`neurosim.sleep.src`) after every task;
+- ``rehearsal``: a small buffer of earlier samples is trained on with every new task;
+- ``rehearsal_sleep``: both;
+- ``joint``: one network trained on all tasks at once (the upper bound; one row).
+
+The network (DESIGN.md §6): [64, 256, 256, 10], no biases, ReLU hidden and output, squared
+error on one-hot targets, dropout 0.25, SGD lr 0.1 momentum 0.5, batch 10, 10 epochs per task;
+sleep after task k lasts ``sleep_steps + (k - 1) * sleep_steps_per_task`` steps.
+
+Evaluation sets are passed by name (``{"validation": (X, y)}`` while tuning,
+``{"test": (X, y)}`` once at the end), so a search never sees the test set.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from neurosim.ann import MLP, Loss, train
+from neurosim.config import (
+    require,
+    require_choice,
+    require_fraction,
+    require_non_negative,
+    require_positive,
+)
+from neurosim.data import one_hot, task_classes
+from neurosim.sleep.src import SleepParams, SleepResult, sleep_network
+
+__all__ = [
+    "CONDITIONS",
+    "DLT_MSE",
+    "INITS",
+    "ConditionResult",
+    "ProtocolConfig",
+    "digits_splits",
+    "evaluate_tasks",
+    "make_network",
+    "rehearsal_buffer",
+    "run_condition",
+    "sleep_steps",
+]
+
+
+# --- the loss of the released code -------------------------------------------------------------
+
+
+def _dlt_value(z: np.ndarray, y: np.ndarray) -> float:
+    err = np.maximum(z, 0) - np.asarray(y).reshape(z.shape)
+    return float(0.5 * np.sum(err * err) / len(z))
+
+
+def _dlt_grad(z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    err = np.maximum(z, 0) - np.asarray(y).reshape(z.shape).astype(z.dtype, copy=False)
+    return err / err.dtype.type(len(z))
+
+
+#: Squared error as the authors' DeepLearnToolbox computes it for a ReLU output:
+#: :math:`L = \frac{1}{2n}\sum_{ik} (\mathrm{relu}(z_{ik}) - y_{ik})^2` with the gradient
+#: :math:`(\mathrm{relu}(z) - y)/n` passed to z *without* the ReLU's derivative (``nnbp.m``
+#: treats a relu output like a linear one), so an output silenced for a new class still
+#: learns. It reads the logits, hence ``from_logits``; the network's output stays ReLU.
+DLT_MSE = Loss("dlt_mse", _dlt_value, _dlt_grad, from_logits=True, output_activation="relu")
+
+#: Losses a config can name: the released code's (`DLT_MSE`) or the package's mean squared
+#: error over samples and outputs (gradient 2/(n k) (a - y), gated by the ReLU).
+LOSS_CHOICES = {"dlt_mse": DLT_MSE, "mse": "mse"}
+
+
+def _uniform_init(sizes, scale, rng):
+    return [rng.uniform(-scale, scale, size=(n_in, n_out))
+            for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True)]
+
+
+#: Weight initialisations: the MLP's own (``he``, ``xavier``) or ``uniform`` in
+#: [-init_scale, init_scale] (the released MNIST code: 0.01).
+INITS = ("he", "xavier", "uniform")
+
+
+# --- config ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProtocolConfig:
+    """Network, training and sleep schedule of the class-incremental protocol."""
+
+    hidden: tuple[int, ...] = (256, 256)  # hidden layer sizes (DESIGN §6 digits reference)
+    classes_per_task: int = 2  # 10 digits -> 5 tasks
+    epochs: int = 10  # per task (and for joint training)
+    batch_size: int = 10  # mini-batch size
+    lr: float = 0.1  # SGD step
+    momentum: float = 0.5  # heavy-ball momentum (0: plain SGD)
+    dropout: float = 0.25  # hidden units silenced while training
+    loss: str = "dlt_mse"  # dlt_mse (the released code's, see DLT_MSE) or mse
+    init: str = "he"  # he, xavier or uniform (+-init_scale)
+    init_scale: float = 0.01  # half-width of the uniform initialisation
+    dtype: str = "float64"  # of the network; the released code runs in double
+    sleep_steps: int = 600  # length of the sleep phase after the first task
+    sleep_steps_per_task: int = 200  # added per later task: T_k = 600 + 200 (k - 1)
+    rehearsal_fraction: float = 0.03  # of each finished class's samples kept in the buffer
+    undecided: str = "wrong"  # all outputs 0: "wrong", or "first" (argmax -> class 0, as the
+    # released code's max() does, which flatters task 0 of a silenced network)
+    sleep: SleepParams = field(default_factory=SleepParams)  # the SRC phase
+
+    def __post_init__(self):
+        require(len(self.hidden) >= 1 and all(int(h) == h and h >= 1 for h in self.hidden),
+                f"hidden must be >= 1 positive layer sizes, got {self.hidden}")
+        require(int(self.classes_per_task) == self.classes_per_task
+                and self.classes_per_task >= 1,
+                f"classes_per_task must be an integer >= 1, got {self.classes_per_task}")
+        require(int(self.epochs) == self.epochs and self.epochs >= 1,
+                f"epochs must be an integer >= 1, got {self.epochs}")
+        require(int(self.batch_size) == self.batch_size and self.batch_size >= 1,
+                f"batch_size must be an integer >= 1, got {self.batch_size}")
+        require_positive("lr", self.lr)
+        require_fraction("momentum", self.momentum)
+        require_fraction("dropout", self.dropout)
+        require_choice("loss", self.loss, LOSS_CHOICES)
+        require_choice("init", self.init, INITS)
+        require_positive("init_scale", self.init_scale)
+        require_choice("dtype", self.dtype, ("float32", "float64"))
+        require_choice("undecided", self.undecided, ("wrong", "first"))
+        require(int(self.sleep_steps) == self.sleep_steps and self.sleep_steps >= 1,
+                f"sleep_steps must be an integer >= 1, got {self.sleep_steps}")
+        require_non_negative("sleep_steps_per_task", self.sleep_steps_per_task)
+        require(0 < self.rehearsal_fraction <= 1,
+                f"rehearsal_fraction must be in (0, 1], got {self.rehearsal_fraction}")
+        require(len(self.sleep.beta) == len(self.hidden) + 1,
+                f"sleep.beta needs {len(self.hidden) + 1} values (one per layer), "
+                f"got {len(self.sleep.beta)}")
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+
+
+def sleep_steps(cfg: ProtocolConfig, k: int) -> int:
+    """Length of the sleep phase after task `k` (counted from 1)."""
+    return int(cfg.sleep_steps + (k - 1) * cfg.sleep_steps_per_task)
+
+
+# --- pieces ------------------------------------------------------------------------------------
+
+
+def make_network(cfg: ProtocolConfig, n_inputs: int, n_outputs: int,
+                 rng: np.random.Generator) -> MLP:
+    """The bias-free ReLU network of the protocol, initialised from `rng`."""
+    sizes = [n_inputs, *cfg.hidden, n_outputs]
+    init = "he" if cfg.init == "uniform" else cfg.init
+    net = MLP(sizes, "relu", "relu", bias=False, init=init, dtype=cfg.dtype,
+              dropout=cfg.dropout, rng=rng)
+    if cfg.init == "uniform":
+        net.set_params(_uniform_init(sizes, cfg.init_scale, rng))
+    return net
+
+
+def train_on(net: MLP, X: np.ndarray, y: np.ndarray, cfg: ProtocolConfig,
+             rng: np.random.Generator):
+    """Train `net` in place on (X, integer labels y) with the protocol's settings."""
+    targets = one_hot(y, net.sizes[-1], dtype=cfg.dtype)
+    return train(net, X, targets, loss=LOSS_CHOICES[cfg.loss], optimizer="momentum",
+                 lr=cfg.lr, momentum=cfg.momentum, epochs=cfg.epochs,
+                 batch_size=cfg.batch_size, rng=rng)
+
+
+def evaluate_tasks(net: MLP, X: np.ndarray, y: np.ndarray, groups: list[tuple[int, ...]],
+                   undecided: str = "wrong") -> tuple[np.ndarray, float, float]:
+    """10-way argmax accuracy on the samples of each task.
+
+    Parameters
+    ----------
+    undecided : {"wrong", "first"}
+        A sample whose outputs are all zero counts as wrong, or (``first``) as the lowest
+        class, like the released code's ``max``; that flatters task 0 of a silenced network.
+
+    Returns
+    -------
+    per_task : ndarray of shape (n_tasks,)
+    overall : float
+        Accuracy over all of `X`.
+    undecided_fraction : float
+        Fraction of samples whose outputs are all zero.
+    """
+    out = net.forward(X)
+    silent = out.max(axis=1) <= 0
+    correct = out.argmax(axis=1) == y
+    if undecided == "wrong":
+        correct &= ~silent
+    per_task = np.array([correct[np.isin(y, g)].mean() for g in groups])
+    return per_task, float(correct.mean()), float(silent.mean())
+
+
+def rehearsal_buffer(y: np.ndarray, classes: tuple[int, ...], fraction: float,
+                     rng: np.random.Generator) -> np.ndarray:
+    """Indices into `y` of the samples kept from a finished task: `fraction` of each of its
+    classes (at least one per class), drawn without replacement."""
+    keep = []
+    for c in classes:
+        idx = np.flatnonzero(y == c)
+        n = max(1, int(round(fraction * idx.size)))
+        keep.append(rng.choice(idx, size=min(n, idx.size), replace=False))
+    return np.sort(np.concatenate(keep))
+
+
+def digits_splits(seed: int, test_fraction: float = 0.3,
+                  val_fraction: float = 0.2) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """sklearn digits in stratified train / validation / test parts.
+
+    ``test_fraction`` of all samples are held out for testing; ``val_fraction`` of the rest is
+    the validation split; both by class (scikit-learn's ``train_test_split``, ``random_state``
+    from `seed`).
+
+    Returns
+    -------
+    dict with ``train``, ``validation``, ``test``: (X of shape (n, 64) in [0, 1], y of int64)
+    """
+    from sklearn.model_selection import train_test_split
+
+    from neurosim.data import digits
+
+    ds = digits(seed, test_fraction=test_fraction, dtype="float64")
+    X_tr, X_va, y_tr, y_va = train_test_split(ds.X_train, ds.y_train, test_size=val_fraction,
+                                              stratify=ds.y_train, random_state=int(seed))
+    return {"train": (X_tr, y_tr), "validation": (X_va, y_va), "test": (ds.X_test, ds.y_test)}
+
+
+# --- the protocol ------------------------------------------------------------------------------
+
+
+@dataclass
+class ConditionResult:
+    """One condition's run through the tasks.
+
+    Attributes
+    ----------
+    condition : str
+    accuracy : dict of str -> ndarray of shape (n_rows, n_tasks)
+        Per evaluation set: ``acc[k, j]`` after task k (after its sleep, if any) on task j;
+        one row for ``joint``. Rows not reached (a diverged run) are NaN.
+    pre_sleep : dict of str -> ndarray of shape (n_tasks, n_tasks), or None
+        The same, measured just before each sleep phase (sleep conditions only).
+    final : dict of str -> float
+        10-way accuracy on the whole evaluation set after the last row.
+    undecided : dict of str -> float
+        Fraction of that set with all outputs zero at the end (see `evaluate_tasks`).
+    train_seconds, sleep_seconds : list of float
+        Wall time of each task's training and sleep phase.
+    sleeps : list of SleepResult
+        One per sleep phase: spikes per layer, scales, silent layers.
+    status : str
+        ``COMPLETED``, or ``DIVERGED`` when training or sleep gave NaN/inf weights (the run
+        stops; what was measured is kept).
+    net : MLP
+        The final network.
+    """
+
+    condition: str
+    accuracy: dict[str, np.ndarray]
+    pre_sleep: dict[str, np.ndarray] | None
+    final: dict[str, float]
+    undecided: dict[str, float]
+    train_seconds: list[float]
+    sleep_seconds: list[float]
+    sleeps: list[SleepResult]
+    status: str
+    net: MLP
+
+
+def _tasks(y: np.ndarray, cfg: ProtocolConfig) -> list[tuple[int, ...]]:
+    return task_classes(y, cfg.classes_per_task)
+
+
+def run_condition(
+    condition: str,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    eval_sets: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    cfg: ProtocolConfig,
+    rng: np.random.Generator,
+    *,
+    image_shape: tuple[int, int] | None = (8, 8),
+    n_outputs: int | None = None,
+    engine: str = "numpy",
+) -> ConditionResult:
+    """Run one condition of the protocol.
+
+    Parameters
+    ----------
+    condition : str
+        A key of `CONDITIONS`.
+    X_train : ndarray of shape (n, n_inputs), values in [0, 1]
+    y_train : ndarray of shape (n,) of int classes
+    eval_sets : mapping of name -> (X, y)
+        Scored after every task: pass the validation split while tuning, the test split once.
+    cfg : ProtocolConfig
+    rng : numpy.random.Generator
+        This condition's own generator: initial weights, batches, dropout, buffer, sleep input.
+    image_shape : (rows, cols), optional
+        Of one input, for the sleep input window.
+    n_outputs : int, optional
+        Output units (default: number of classes in `y_train`).
+    engine : str
+        Sleep engine (``numpy`` or ``brian2``).
+    """
+    if condition not in CONDITIONS:
+        raise ValueError(f"unknown condition '{condition}'; choose from {', '.join(CONDITIONS)}")
+    use_sleep, use_buffer, joint = CONDITIONS[condition]
+    X_train = np.asarray(X_train, dtype=cfg.dtype)
+    y_train = np.asarray(y_train, dtype=np.int64)
+    groups = _tasks(y_train, cfg)
+    n_tasks = len(groups)
+    n_out = int(n_outputs) if n_outputs is not None else int(y_train.max()) + 1
+    net = make_network(cfg, X_train.shape[1], n_out, rng)
+    n_rows = 1 if joint else n_tasks
+    acc = {name: np.full((n_rows, n_tasks), np.nan) for name in eval_sets}
+    pre = {name: np.full((n_tasks, n_tasks), np.nan) for name in eval_sets} if use_sleep else None
+    final, undecided = dict.fromkeys(eval_sets, np.nan), dict.fromkeys(eval_sets, np.nan)
+    train_s, sleep_s, sleeps, status = [], [], [], "COMPLETED"
+
+    def score(into: dict, row: int) -> None:
+        for name, (X, y) in eval_sets.items():
+            per_task, overall, und = evaluate_tasks(net, np.asarray(X, cfg.dtype),
+                                                    np.asarray(y), groups, cfg.undecided)
+            into[name][row] = per_task
+            if into is acc:
+                final[name], undecided[name] = overall, und
+
+    if joint:
+        t0 = time.perf_counter()
+        hist = train_on(net, X_train, y_train, cfg, rng)
+        train_s.append(time.perf_counter() - t0)
+        status = hist.status if hist.status != "COMPLETED" else status
+        if status == "COMPLETED":
+            score(acc, 0)
+        return ConditionResult(condition, acc, pre, final, undecided, train_s, sleep_s, sleeps,
+                               status, net)
+
+    buffer = np.empty(0, dtype=np.int64)
+    seen = np.zeros(len(y_train), dtype=bool)
+    for k, group in enumerate(groups):
+        task = np.isin(y_train, group)
+        seen |= task
+        idx = np.flatnonzero(task)
+        if use_buffer and buffer.size:
+            idx = np.concatenate([idx, buffer])
+        t0 = time.perf_counter()
+        hist = train_on(net, X_train[idx], y_train[idx], cfg, rng)
+        train_s.append(time.perf_counter() - t0)
+        if hist.status != "COMPLETED":
+            status = hist.status
+            break
+        if use_sleep:
+            score(pre, k)
+            t0 = time.perf_counter()
+            result = sleep_network(net, X_train[seen], sleep_steps(cfg, k + 1), cfg.sleep, rng,
+                                   image_shape=image_shape, engine=engine)
+            sleep_s.append(time.perf_counter() - t0)
+            sleeps.append(result)
+            if not result.finite:
+                status = "DIVERGED"
+                break
+        score(acc, k)
+        if use_buffer:
+            new = rehearsal_buffer(y_train, group, cfg.rehearsal_fraction, rng)
+            buffer = np.concatenate([buffer, new])
+    return ConditionResult(condition, acc, pre, final, undecided, train_s, sleep_s, sleeps,
+                           status, net)
+
+
+#: condition -> (sleep after each task, rehearsal buffer, joint training)
+CONDITIONS: dict[str, tuple[bool, bool, bool]] = {
+    "sequential": (False, False, False),
+    "sleep": (True, False, False),
+    "rehearsal": (False, True, False),
+    "rehearsal_sleep": (True, True, False),
+    "joint": (False, False, True),
+}

@@ -1,0 +1,180 @@
+"""One SRC sleep phase pinned by hand: the update rule, the decay, the input window, and the
+numpy and Brian2 engines giving the same spikes and weights."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from neurosim.ann import MLP
+from neurosim.config import ConfigError
+from neurosim.sleep import src
+from neurosim.snn import backend
+
+
+@pytest.fixture(autouse=True)
+def numpy_target():
+    backend.select("numpy")
+    yield
+
+
+def g_by_hand(w: float, width: float = 0.001) -> float:
+    """The released code's gain, written as it is there: 2 * (1 - 1 / (1 + exp(-w / 0.001)))."""
+    return 2 * (1.0 - 1.0 / (1.0 + math.exp(-w / width)))
+
+
+def test_gain_values():
+    for w in (-0.01, -0.001, 0.0, 0.0005, 0.002, 0.01):
+        assert src.gain(np.array(w), 0.001) == pytest.approx(g_by_hand(w), rel=1e-12, abs=1e-15)
+    assert src.gain(np.array([-1.0, 1.0]), 0.001).tolist() == [2.0, 0.0]  # no overflow warning
+
+
+@pytest.mark.parametrize("engine", ["numpy", "brian2"])
+def test_one_step_update_by_hand(engine):
+    """2 inputs -> 2 outputs, one step; input 0 fires, input 1 is silent.
+
+    v = alpha * W^T s = 1000 * [0.002, -0.001] = [2, -1]; threshold 1 -> output 0 fires.
+    Its incoming weights change: w00 (pre fired) += inc g(w00), w10 (pre silent) -= dec g(w10);
+    output 1's weights do not.
+    """
+    W = np.array([[0.002, -0.001], [0.0, 0.003]])
+    p = src.SleepParams(inc=0.1, dec=0.05, beta=(1.0,), decay=0.5)
+    spikes = np.array([[True, False]])
+    r = src.sleep([W], np.zeros((1, 2)), 1, p, np.random.default_rng(0), input_spikes=spikes,
+                  alphas=[1000.0], engine=engine)
+    expected = W.copy()
+    expected[0, 0] = 0.002 + 0.1 * g_by_hand(0.002)  # 0.002 + 0.1 * 2 / (1 + e^2)
+    expected[1, 0] = 0.0 - 0.05 * g_by_hand(0.0)  # g(0) = 1
+    np.testing.assert_allclose(r.weights[0], expected, rtol=0, atol=1e-15)
+    np.testing.assert_array_equal(r.spikes[1], [[True, False]])
+    assert W[0, 0] == 0.002  # the input is untouched
+
+
+@pytest.mark.parametrize("engine", ["numpy", "brian2"])
+def test_decay_by_hand(engine):
+    """A constant drive of 0.4 per step: v = 0.4, 0.4*0.999 + 0.4 = 0.7996, 1.19880 -> spike at
+    step 2, reset to 0, so the next spike comes 3 steps later; with decay 0.5 v tends to 0.8
+    and never fires."""
+    W = np.array([[0.4]])
+    spikes = np.ones((6, 1), dtype=bool)
+    for decay, fires in ((0.999, [0, 0, 1, 0, 0, 1]), (0.5, [0] * 6)):
+        p = src.SleepParams(inc=0.0, dec=0.0, beta=(1.0,), decay=decay)
+        r = src.sleep([W], np.ones((1, 1)), 6, p, np.random.default_rng(0),
+                      input_spikes=spikes, alphas=[1.0], engine=engine)
+        np.testing.assert_array_equal(r.spikes[1][:, 0], np.array(fires, dtype=bool))
+
+
+def small_case(seed=3, T=300):
+    rng = np.random.default_rng(seed)
+    Ws = [rng.normal(0.002, 0.01, (16, 8)), rng.normal(0.002, 0.01, (8, 6)),
+          rng.normal(0.002, 0.01, (6, 3))]
+    X = rng.random((20, 16))
+    p = src.SleepParams(beta=(1.0, 0.5, 0.5), alpha_scale=10.0, max_rate_hz=200.0, mask=2,
+                        inc=0.01, dec=0.005)
+    spikes = src.sleep_input(X.mean(0), T, p, rng)
+    return Ws, X, p, spikes
+
+
+def test_engines_give_the_same_spikes_and_weights():
+    Ws, X, p, spikes = small_case()
+    a = src.sleep(Ws, X, 0, p, np.random.default_rng(0), input_spikes=spikes, engine="numpy")
+    b = src.sleep(Ws, X, 0, p, np.random.default_rng(0), input_spikes=spikes, engine="brian2")
+    assert all(c > 10 for c in a.layer_counts)  # every layer fires: the test means something
+    for sa, sb in zip(a.spikes, b.spikes, strict=True):
+        np.testing.assert_array_equal(sa, sb)
+    for wa, wb, w0 in zip(a.weights, b.weights, Ws, strict=True):
+        assert np.abs(wa - w0).max() > 1e-3  # plasticity did something
+        np.testing.assert_allclose(wa, wb, rtol=0, atol=1e-12)  # membrane sums' rounding only
+
+
+@pytest.mark.parametrize("engine", ["numpy", "brian2"])
+def test_no_plasticity_leaves_weights_exactly(engine):
+    Ws, X, p, spikes = small_case(T=120)
+    p0 = src.SleepParams(**{**p.__dict__, "inc": 0.0, "dec": 0.0})
+    r = src.sleep(Ws, X, 0, p0, np.random.default_rng(0), input_spikes=spikes, engine=engine)
+    assert r.layer_counts[-1] > 0
+    for W, W0 in zip(r.weights, Ws, strict=True):
+        np.testing.assert_array_equal(W, W0)
+
+
+def test_window_masks():
+    rng = np.random.default_rng(0)
+    m = src.window_masks(500, (8, 8), 4, rng).reshape(500, 8, 8)
+    assert (m.sum(axis=(1, 2)) == 25).all()  # (mask + 1)^2 pixels
+    rows = np.flatnonzero(m[0].any(axis=1))
+    cols = np.flatnonzero(m[0].any(axis=0))
+    assert m[0][np.ix_(rows, cols)].all() and len(rows) == len(cols) == 5  # one square
+    corners = {(np.flatnonzero(x.any(1))[0], np.flatnonzero(x.any(0))[0]) for x in m}
+    assert corners == {(r, c) for r in range(4) for c in range(4)}  # every inside position
+    assert src.window_masks(3, (8, 8), -1, rng).all()
+    with pytest.raises(ValueError, match="does not fit"):
+        src.window_masks(3, (8, 8), 8, rng)
+
+
+def test_sleep_input_rates():
+    p = src.SleepParams(max_rate_hz=100.0, mask=-1)  # P(spike) = 2 * 0.001 * 100 * pixel
+    image = np.linspace(0, 1, 16)
+    s = src.sleep_input(image, 20000, p, np.random.default_rng(0))
+    np.testing.assert_allclose(s.mean(axis=0), 0.2 * image, atol=0.01)
+    assert not s[:, 0].any()  # a zero pixel never fires
+    masked = src.sleep_input(np.ones(64), 200, src.SleepParams(max_rate_hz=500.0, mask=2),
+                             np.random.default_rng(1))
+    assert masked.sum(axis=1).max() <= 9 and masked.sum(axis=1).mean() > 8  # 3x3, p = 1
+
+
+def test_scales_follow_the_released_code():
+    Ws, X, p, _ = small_case()
+    from neurosim.snn.convert import normalisation_factors
+
+    np.testing.assert_allclose(src.sleep_scales(Ws, X, p),
+                               p.alpha_scale * normalisation_factors(Ws, X, chain="src"))
+
+
+def test_silent_layers_and_non_finite_weights_are_reported():
+    Ws, X, p, spikes = small_case(T=100)
+    deaf = src.SleepParams(**{**p.__dict__, "beta": (1.0, 1e6, 0.5)})
+    r = src.sleep(Ws, X, 0, deaf, np.random.default_rng(0), input_spikes=spikes)
+    assert r.silent_layers == [2, 3] and r.finite
+    bad = [W.copy() for W in Ws]
+    bad[0][0, 0] = np.nan
+    r = src.sleep(bad, X, 0, p, np.random.default_rng(0), input_spikes=spikes,
+                  alphas=[1.0, 1.0, 1.0])
+    assert not r.finite
+
+
+def test_sleep_network_writes_in_place_and_draws_its_own_input():
+    rng = np.random.default_rng(0)
+    net = MLP([16, 8, 3], "relu", "relu", bias=False, dtype="float32", rng=rng)
+    arrays = [id(W) for W in net.weights]
+    X = rng.random((30, 16))
+    p = src.SleepParams(beta=(0.5, 0.5), alpha_scale=5.0, max_rate_hz=300.0, mask=2)
+    before = [W.copy() for W in net.weights]
+    r = src.sleep_network(net, X, 200, p, np.random.default_rng(5))
+    assert [id(W) for W in net.weights] == arrays
+    assert r.spikes[0].shape == (200, 16) and r.finite
+    np.testing.assert_allclose(net.weights[0], r.weights[0].astype(np.float32))
+    assert any(not np.array_equal(a, b) for a, b in zip(before, net.weights, strict=True))
+    again = src.sleep_network(MLP([16, 8, 3], "relu", "relu", bias=False, dtype="float32",
+                                  rng=np.random.default_rng(0)), X, 200, p,
+                              np.random.default_rng(5))
+    for a, b in zip(r.spikes, again.spikes, strict=True):  # same generator, same phase
+        np.testing.assert_array_equal(a, b)
+
+
+def test_params_validation():
+    with pytest.raises(ConfigError, match="inc"):
+        src.SleepParams(inc=-1.0)
+    with pytest.raises(ConfigError, match="decay"):
+        src.SleepParams(decay=1.5)
+    with pytest.raises(ConfigError, match="mask"):
+        src.SleepParams(mask=-2)
+    with pytest.raises(ConfigError, match="chain"):
+        src.SleepParams(chain="other")
+    with pytest.raises(ValueError, match="beta"):
+        src.sleep([np.zeros((2, 2))], np.zeros((1, 2)), 5, src.SleepParams(),
+                  np.random.default_rng(0))
+    with pytest.raises(ValueError, match="engine"):
+        src.sleep([np.zeros((2, 2))], np.zeros((1, 2)), 5, src.SleepParams(beta=(1.0,)),
+                  np.random.default_rng(0), engine="nest")
