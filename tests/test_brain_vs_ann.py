@@ -89,6 +89,11 @@ def _check_cell(text: str, value, where: str) -> None:
         assert _number(mean) == pytest.approx(value["mean"], abs=5e-4), where
         if value["sd"] is not None:
             assert _number(sd) == pytest.approx(value["sd"], abs=5e-4), where
+    elif isinstance(value, list):
+        parts = text.split(", ")
+        assert len(parts) == len(value), where
+        for part, v in zip(parts, value, strict=True):
+            _check_cell(part, v, where)
     elif isinstance(value, int | float):
         assert _number(text) == pytest.approx(value, rel=5e-4, abs=1e-12), where
     else:
@@ -104,6 +109,13 @@ def test_report_numbers_equal_metrics_json(quick_run):
     # every row of the table list is in the report, and the robustness rows too
     assert {key for _, _, key in bva.ROWS} <= keys
     assert "lesion_accuracy.90pct" in keys and "noise_accuracy.30pct" in keys
+    # every metric of every arm is in some table of the report
+    for arm in ARMS:
+        for key, value in metrics[arm].items():
+            assert key in keys or key in ("learning_curve", "lesion_accuracy",
+                                          "noise_accuracy"), f"{arm}.{key} not in the report"
+            if key in ("lesion_accuracy", "noise_accuracy"):
+                assert {f"{key}.{level}" for level in value} <= keys
     for _, key, cells in rows:
         values = [bva.lookup(metrics, arm, key) for arm in ARMS]
         for text, value, arm in zip(cells.split(" | "), values, ARMS, strict=True):
