@@ -39,13 +39,13 @@ def test_chunk_fits_the_table_budget():
     assert chunk_for(p, 40, 500, max_bytes=1) == 1
 
 
-def present(weights, theta=None, seed=0, n=4):
+def present(weights, theta=None, seed=0, n=4, params=P):
     rng = np.random.default_rng(seed)
     backend.seed(np.random.default_rng(seed))
     k = len(weights)
-    reps = WTAReplicas(P, k, rng, chunk=2)
-    X = np.tile(np.linspace(0.2, 1.0, P.n_input), (k, n, 1))
-    theta = np.zeros((k, P.n_exc)) if theta is None else theta
+    reps = WTAReplicas(params, k, rng, chunk=2)
+    X = np.tile(np.linspace(0.2, 1.0, params.n_input), (k, n, 1))
+    theta = np.zeros((k, params.n_exc)) if theta is None else theta
     return reps.present(X, np.asarray(weights), theta), reps
 
 
@@ -77,3 +77,18 @@ def test_bad_shapes_are_refused():
         reps.present(np.zeros((2, 1, P.n_input)), np.zeros((2, 3, 3)), np.zeros((2, 3)))
     with pytest.raises(ValueError, match="X must"):
         reps.present(np.zeros((1, 1, P.n_input)), np.zeros((2, 6, 3)), np.zeros((2, 3)))
+    # a valid call still works (and runs the network, so Brian2 does not warn about it)
+    out = reps.present(np.zeros((2, 1, P.n_input)), np.zeros((2, 6, 3)), np.zeros((2, 3)))
+    assert out.shape == (2, 1, 3) and out.sum() == 0
+
+
+def test_faint_digits_are_shown_again_only_to_the_replicas_that_need_it():
+    W = np.full((P.n_input, P.n_exc), 0.8)
+    weak = np.full((P.n_input, P.n_exc), 0.05)
+    once, _ = present([W, weak], seed=4)
+    again, _ = present([W, weak], seed=4, params=replace(P, min_spikes=3))
+    # the first showing is the same; only digits with fewer than 3 spikes were replaced
+    kept = once.sum(axis=2) >= 3
+    np.testing.assert_array_equal(again[kept], once[kept])
+    assert (~kept).any()
+    assert again[~kept].sum() >= once[~kept].sum()
