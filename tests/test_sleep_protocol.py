@@ -106,3 +106,18 @@ def test_dlt_loss_gradient_is_not_gated():
     y = np.array([[1.0, 0.0]])
     assert P.DLT_MSE.value(z, y) == pytest.approx(0.5 * (1 + 0.25))
     np.testing.assert_allclose(P.DLT_MSE.grad(z, y), [[-1.0, 0.5]])  # relu(z) - y, no gate
+
+
+def test_undecided_samples():
+    """A network whose outputs are all zero: 'first' credits class 0, 'wrong' credits nothing."""
+    net = P.make_network(TINY, 64, 10, np.random.default_rng(0))
+    for W in net.weights:
+        W[...] = 0.0
+    X = np.random.default_rng(1).random((20, 64))
+    y = np.repeat(np.arange(10), 2)
+    groups = [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)]
+    per_task, overall, silent = P.evaluate_tasks(net, X, y, groups, "first")
+    np.testing.assert_allclose(per_task, [0.5, 0, 0, 0, 0])
+    assert overall == pytest.approx(0.1) and silent == 1.0
+    per_task, overall, _ = P.evaluate_tasks(net, X, y, groups, "wrong")
+    assert per_task.max() == 0 and overall == 0

@@ -121,9 +121,8 @@ def test_conversion_keeps_the_mlp_argmax():
           batch_size=10, rng=rng)
     ann_pred = net.forward(X).argmax(1)
     assert (ann_pred == y).mean() > 0.95
-    Wn, _ = convert.normalise(convert.check_convertible(net), X)
     p = convert.ConversionParams(n_steps=200)
-    run = convert.simulate(Wn, convert.poisson_input(X[:60], p.n_steps, p.p_max, rng))
+    run = convert.convert_and_simulate(convert.check_convertible(net), X, X[:60], p, rng)
     snn_pred = convert.predict_from_counts(run.output.sum(axis=0))
     np.testing.assert_array_equal(snn_pred, ann_pred[:60])
 

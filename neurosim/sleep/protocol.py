@@ -43,6 +43,7 @@ __all__ = [
     "CONDITIONS",
     "DLT_MSE",
     "INITS",
+    "REFERENCE_SLEEP",
     "ConditionResult",
     "ProtocolConfig",
     "digits_splits",
@@ -89,6 +90,13 @@ def _uniform_init(sizes, scale, rng):
 INITS = ("he", "xavier", "uniform")
 
 
+#: The sleep parameters DESIGN.md §6 reports from a 45-trial search on another numpy port
+#: (0.412 +- 0.038 there). Here (validation, seeds 0-9): 0.366 +- 0.064 with the released
+#: code's +-0.01 initialisation, 0.327 +- 0.055 with +-0.02, 0.225 +- 0.056 with He's.
+REFERENCE_SLEEP = SleepParams(max_rate_hz=35.0, inc=0.00282, dec=0.00325,
+                              beta=(10.40, 1.062, 1.005), alpha_scale=77.1, mask=4)
+
+
 # --- config ------------------------------------------------------------------------------------
 
 
@@ -104,8 +112,8 @@ class ProtocolConfig:
     momentum: float = 0.5  # heavy-ball momentum (0: plain SGD)
     dropout: float = 0.25  # hidden units silenced while training
     loss: str = "dlt_mse"  # dlt_mse (the released code's, see DLT_MSE) or mse
-    init: str = "he"  # he, xavier or uniform (+-init_scale)
-    init_scale: float = 0.01  # half-width of the uniform initialisation
+    init: str = "uniform"  # uniform (+-init_scale; the released code), he or xavier
+    init_scale: float = 0.02  # released MNIST code: 0.01; 0.02 picked with the sleep params
     dtype: str = "float64"  # of the network; the released code runs in double
     sleep_steps: int = 600  # length of the sleep phase after the first task
     sleep_steps_per_task: int = 200  # added per later task: T_k = 600 + 200 (k - 1)

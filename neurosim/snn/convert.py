@@ -59,6 +59,7 @@ __all__ = [
     "accuracy_vs_time",
     "build_chain",
     "check_convertible",
+    "convert_and_simulate",
     "layer_activations",
     "normalisation_factors",
     "normalise",
@@ -440,6 +441,36 @@ def simulate(
     if engine not in ENGINES:
         raise ValueError(f"unknown engine '{engine}'; choose from {', '.join(ENGINES)}")
     return ENGINES[engine](weights, input_spikes, threshold, **kwargs)
+
+
+def convert_and_simulate(
+    weights: Sequence[np.ndarray], X_norm: np.ndarray, X: np.ndarray, params: ConversionParams,
+    rng: np.random.Generator, *, engine: str = "numpy",
+) -> SpikeRun:
+    """Normalise `weights` on `X_norm` (e.g. the training set), then show every row of `X` to
+    the spiking network for ``params.n_steps`` steps of Poisson input drawn from `rng`.
+
+    Parameters
+    ----------
+    weights : sequence of ndarray of shape (n_in, n_out)
+        A bias-free ReLU network's weights (`check_convertible` gives them from an MLP).
+    X_norm : ndarray of shape (n_samples, n_inputs)
+        Data the normalisation scales are measured on.
+    X : ndarray of shape (n_test, n_inputs), values in [0, 1]
+    params : ConversionParams
+    rng : numpy.random.Generator
+    engine : str
+        A key of `ENGINES` (select the Brian2 target first for ``brian2``).
+
+    Returns
+    -------
+    SpikeRun
+        ``accuracy_vs_time(run.output, y)`` gives the accuracy after every step.
+    """
+    normalised, _ = normalise(weights, X_norm, params.percentile, params.chain)
+    spikes = poisson_input(X, params.n_steps, params.p_max, rng)
+    extra = {"dt_ms": params.dt_ms} if engine == "brian2" else {}
+    return simulate(normalised, spikes, params.threshold, engine=engine, **extra)
 
 
 # --- reading the output ------------------------------------------------------------------------
