@@ -476,9 +476,8 @@ def mlp_spiking_arm(cfg: Config, ctx: Context, ds: data.Dataset, plan: dict,
     # learning curve: each MLP snapshot converted (normalised on the training digits) and run
     learning: dict[str, list[float]] = {"samples_seen": [], "test_accuracy": []}
     for seen in sorted(mlp["snapshots"]):
-        Ws, _ = convert.normalise(mlp["snapshots"][seen], ds.X_train, p.percentile, p.chain)
-        out = convert.simulate(Ws, convert.poisson_input(X_eval, p.n_steps, p.p_max, rng),
-                               p.threshold).output
+        out = convert.convert_and_simulate(mlp["snapshots"][seen], ds.X_train, X_eval, p,
+                                           rng).output
         learning["samples_seen"].append(seen)
         learning["test_accuracy"].append(accuracy(convert.predict_from_counts(out.sum(0)),
                                                   y_eval))
