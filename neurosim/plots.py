@@ -17,7 +17,7 @@ from matplotlib.ticker import MaxNLocator
 
 #: One colour per arm, used wherever the MLP and the spiking network share a figure.
 COLORS = {"mlp": "tab:blue", "snn": "tab:red", "train": "tab:blue", "val": "tab:orange",
-          "test": "tab:green"}
+          "test": "tab:green", "stdp": "tab:red", "mlp_spiking": "tab:purple"}
 
 
 def figure(ncols: int = 1, nrows: int = 1, size: tuple[float, float] = (4.5, 3.4),
@@ -47,6 +47,12 @@ def loss_curve(ax: Axes, curves: Mapping[str, np.ndarray], *, key: str = "loss",
                ylabel: str = "loss", logy: bool = True):
     """Training `key` against epoch, with the validation and test curves where the table has
     them (``val_<key>``, ``test_<key>``); returns the training line."""
+    if len(curves.get(key, ())) == 0:  # e.g. diverged or interrupted inside the first epoch
+        ax.text(0.5, 0.5, "no epoch completed", ha="center", va="center",
+                transform=ax.transAxes, color="0.4")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        return None
     epochs = curves.get("epoch", np.arange(1, len(curves[key]) + 1))
     marker = "o" if len(epochs) <= 12 else None  # a few points: show where they are
     line = curve(ax, epochs, curves[key], label="train", xlabel="epoch", ylabel=ylabel,
@@ -175,7 +181,76 @@ def classifier_figure(result: Any, image_shape: tuple[int, int], title: str,
     confusion_matrix(axes[0, 2], result.arrays["confusion"],
                      title=f"test accuracy {result.metrics['test_accuracy']:.3f}")
     W1 = result.arrays["W1"]
-    receptive_fields(axes[0, 3], W1[:, : min(64, W1.shape[1])], image_shape, cmap="RdBu_r",
-                     signed=True, title="first-layer weights (red +, blue -)")
-    fig.suptitle(title)
+    if np.isfinite(W1).all():
+        receptive_fields(axes[0, 3], W1[:, : min(64, W1.shape[1])], image_shape, cmap="RdBu_r",
+                         signed=True, title="first-layer weights (red +, blue -)")
+    fig.suptitle(title + ("" if result.status == "COMPLETED" else f" ({result.status.lower()})"))
     return fig
+
+
+def mean_band(ax: Axes, x: np.ndarray, mean: np.ndarray, sd: np.ndarray | None = None, *,
+              label: str | None = None, xlabel: str = "", ylabel: str = "", color=None,
+              **style):
+    """A mean curve with a shaded band of +-`sd` around it (no band where sd is NaN);
+    returns the mean's `Line2D`."""
+    line = curve(ax, x, mean, label=label, xlabel=xlabel, ylabel=ylabel, color=color,
+                 **style)
+    if sd is not None:
+        mean, sd = np.asarray(mean, float), np.asarray(sd, float)
+        ok = np.isfinite(sd)
+        ax.fill_between(np.asarray(x, float)[ok], (mean - sd)[ok], (mean + sd)[ok],
+                        color=line.get_color(), alpha=0.2, linewidth=0)
+    return line
+
+
+def activity_map(ax: Axes, activity: np.ndarray, *, column_labels: Sequence[str] = (),
+                 xlabel: str = "", ylabel: str = "", title: str = "", cmap: str = "viridis",
+                 colorbar_label: str = "", boundaries: Sequence[int] = (),
+                 group_labels: Sequence[str] = ()):
+    """Units (rows) x samples (columns) as an image, e.g. hidden activations or spike counts
+    of each neuron for a few digits; `boundaries` are the first rows of groups of units (a
+    line above each), named by `group_labels` on the y axis; returns the image."""
+    activity = np.asarray(activity, float)
+    img = ax.imshow(activity, aspect="auto", cmap=cmap, interpolation="nearest")
+    if len(column_labels):
+        ax.set_xticks(range(len(column_labels)), list(column_labels))
+    for b in boundaries:
+        ax.axhline(b - 0.5, color="w", lw=0.6)
+    if len(group_labels) and len(boundaries):
+        ends = [*list(boundaries)[1:], activity.shape[0]]
+        mids = [(b + e - 1) / 2 for b, e in zip(boundaries, ends, strict=True)]
+        keep = [k for k, (b, e) in enumerate(zip(boundaries, ends, strict=True)) if e > b]
+        ax.set_yticks([mids[k] for k in keep], [group_labels[k] for k in keep], fontsize=7)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.figure.colorbar(img, ax=ax, label=colorbar_label, fraction=0.05, pad=0.02)
+    return img
+
+
+def grouped_bars(ax: Axes, groups: Sequence[str], series: Mapping[str, Sequence[float]], *,
+                 colors: Mapping[str, Any] | None = None, ylabel: str = "", logy: bool = False,
+                 annotate: str | None = "{:.3g}", hatches: Mapping[str, str] | None = None):
+    """Bars of several series side by side for each group (NaN: no bar); returns the
+    containers, one per series."""
+    n = max(len(series), 1)
+    width = 0.8 / n
+    out = []
+    for k, (name, values) in enumerate(series.items()):
+        x = np.arange(len(groups)) + (k - (n - 1) / 2) * width
+        bars = ax.bar(x, np.asarray(values, float), width, label=name,
+                      color=(colors or {}).get(name), hatch=(hatches or {}).get(name),
+                      edgecolor="k", linewidth=0.5)
+        if annotate:
+            for xi, v in zip(x, values, strict=True):
+                if v is not None and np.isfinite(v):
+                    ax.text(xi, v, annotate.format(v), ha="center", va="bottom", fontsize=7)
+        out.append(bars)
+    ax.set_xticks(range(len(groups)), list(groups))
+    ax.set_ylabel(ylabel)
+    if logy:
+        ax.set_yscale("log")
+    ax.legend(frameon=False, fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+    return out

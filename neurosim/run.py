@@ -346,12 +346,6 @@ def _finish(spec, module, rd: RunDirectory, ctx: Context, result: Result | None,
                    tuple(figures), tuple(notes))
 
 
-def _run_in_worker(spec: RunSpec) -> Outcome:
-    """One run of a sweep, in a worker process: signals handled as in a single run."""
-    with interrupts.handling():
-        return run_one(spec, say=lambda msg: print(msg, flush=True))
-
-
 # --- what the terminal shows -------------------------------------------------------------------
 
 

@@ -578,13 +578,13 @@ def write_summary(sweep_dir: Path, rows: Sequence[Row], keys: Sequence[str],
 def figure_metrics(module: Any, settings: Sequence[Setting], limit: int = 6,
                    varying_only: bool = True) -> list[str]:
     """The metrics a summary figure shows: the experiment's HEADLINE (else its first numeric
-    ones), without timings and without those that never change (epochs_run of a fixed
-    schedule)."""
+    ones), without timings and, unless nothing changes, without those that never change
+    (epochs_run of a fixed schedule)."""
     present = list(dict.fromkeys(n for s in settings for n, v in s.mean.items()
                                  if math.isfinite(v)))
     varying = {n for n in present if len({v for s in settings for v in s.values.get(n, [])}) > 1}
     wanted = list(getattr(module, "HEADLINE", None) or present)
-    keep = varying if varying_only else set(present)
+    keep = varying if varying_only and varying else set(present)
     return [n for n in wanted if n in keep and not TIMING.search(n)][:limit]
 
 

@@ -145,3 +145,21 @@ def test_run_ends_with_a_table_of_headline_metrics(tmp_path):
     assert lines[-1].strip().startswith("figure") and lines[-1].endswith("digits.png")
     assert any(line.split()[:1] == ["test_accuracy"] for line in lines)
     assert lines[1].startswith("COMPLETED: ")
+
+
+def test_the_guides_two_arm_experiment_runs():
+    """docs/guide.md 'Write your own experiment' is real code: run it as a module."""
+    import re
+    import types
+    from pathlib import Path
+
+    from neurosim.config import build
+
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "guide.md").read_text()
+    code = next(b for b in re.findall(r"```python\n(.*?)```", guide, re.S) if "ARMS" in b)
+    module = types.ModuleType("two_arms")
+    exec(compile(code, "guide.md", "exec", dont_inherit=True), module.__dict__)
+    result = module.run(build(module.Config, module.QUICK), quick_context(0))
+    assert set(result.curves) == {"gd_epochs", "adam_epochs"}
+    assert "| adam |" in result.report and 0 <= result.metrics["adam"]["test_accuracy"] <= 1
+    assert set(module.figures(result)) == {"loss"}

@@ -202,19 +202,22 @@ def test_learning_rate_follows_the_optimiser_unless_set(tmp_path):
     assert load_run(path)["config"]["config"]["lr"] == 0.01  # SGD's usual rate, not Adam's
 
 
-@pytest.mark.parametrize(("args", "table"), [
-    (["digits", "--quick", "lr=1e9"], "epochs"),  # Adam: the loss explodes without a NaN
-    (["hebbian_oja", "--quick", "eta=10"], "steps"),
-    (["bcm_selectivity", "--quick", "eta=1"], "steps"),
+@pytest.mark.parametrize(("args", "table", "rows"), [
+    (["digits", "--quick", "lr=1e9"], "epochs", 0),  # Adam: the loss explodes, no NaN
+    (["linear_regression", "--quick", "lr=1000"], "epochs", 1),
+    (["hebbian_oja", "--quick", "eta=10"], "steps", 10),
+    (["bcm_selectivity", "--quick", "eta=1"], "steps", 2),
 ])
-def test_every_family_marks_runaway_values_diverged(tmp_path, args, table):
+def test_every_family_marks_runaway_values_diverged(tmp_path, args, table, rows):
     done = cli(*args, "--out", str(tmp_path / "runs"), cwd=tmp_path)
     assert done.returncode == 3, done.stderr
     assert "Warning" not in done.stderr  # no RuntimeWarning leaks to the terminal
     (path,) = run_dirs(tmp_path / "runs", args[0])
     run = load_run(path)
     assert run["meta"]["status"] == "DIVERGED" and run["meta"]["partial"] is True
-    assert len(run["curves"][table]) >= 1
+    kept = run["curves"][table]  # the curves up to the runaway
+    assert len(next(iter(kept.values()))) >= rows
+    assert list(path.glob("*.png"))  # a diverged run still gets its figure
 
 
 def test_corrupt_mnist_file_named(tmp_path):

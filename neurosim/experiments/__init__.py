@@ -13,6 +13,11 @@ from types import ModuleType
 from neurosim.config import ConfigError, closest
 
 EXPERIMENTS: dict[str, tuple[str, str]] = {
+    "brain_vs_ann": (
+        "neurosim.experiments.brain_vs_ann",
+        "brain vs. artificial network side by side: backprop MLP, STDP spiking network and "
+        "the MLP converted to spikes",
+    ),
     "xor": (
         "neurosim.experiments.xor",
         "2-4-1 sigmoid MLP learns XOR by full-batch gradient descent",

@@ -36,7 +36,8 @@ class Config:
         require_fraction("overlap", self.overlap)
         require(self.n_steps >= 2, f"n_steps must be >= 2, got {self.n_steps}")
         require_positive("eta", self.eta)
-        require_positive("tau_theta", self.tau_theta)
+        require(self.tau_theta >= 1,  # below one step the threshold update overshoots
+                f"tau_theta must be >= 1 (presentations), got {self.tau_theta}")
         require(0 <= self.w_init_low <= self.w_init_high,
                 "need 0 <= w_init_low <= w_init_high")
 

@@ -3,11 +3,13 @@ curve table, and score a classifier."""
 
 from __future__ import annotations
 
+import signal
 import time
 from typing import Any
 
 import numpy as np
 
+from neurosim import interrupts
 from neurosim.ann import MLP, History, train
 from neurosim.results import Context, Result
 
@@ -20,18 +22,18 @@ def fit(model: MLP, X: np.ndarray, y: np.ndarray, ctx: Context, *, epochs: int,
         **train_kwargs: Any) -> tuple[History, float]:
     """Train `model` with a progress bar on a terminal; returns the history and wall seconds.
 
-    Every epoch's curves go into ``ctx.partial`` as curve table `table` (one per arm), so an
-    interrupted run keeps them. `rng` defaults to the run's generator.
+    The curves go into ``ctx.partial`` as curve table `table` (one per arm) when training
+    ends. If a signal interrupted it, the interrupt is raised again once they are there: the
+    run stops, INTERRUPTED, keeping every arm's curves, instead of carrying on with a
+    half-trained model. `rng` defaults to the run's generator.
     """
     bar = ctx.progress(range(epochs), total=epochs, desc=f"{table}")
-
-    def on_epoch(epoch: int, history: History) -> None:
-        next(bar, None)
-        ctx.partial.add_curves(table, history_curves(history))
-
     t0 = time.perf_counter()
     history = train(model, X, y, epochs=epochs, rng=ctx.rng if rng is None else rng,
-                    on_epoch=on_epoch, **train_kwargs)
+                    on_epoch=lambda epoch, history: next(bar, None), **train_kwargs)
+    ctx.partial.add_curves(table, history_curves(history))
+    if history.status == "INTERRUPTED":
+        raise interrupts.Stopped(interrupts.last_signal() or signal.SIGINT)
     if history.status != "COMPLETED":
         ctx.partial.status = history.status
     return history, time.perf_counter() - t0

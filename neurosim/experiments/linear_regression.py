@@ -70,11 +70,14 @@ def figures(result: Result) -> dict:
     ax.scatter(a["X"].ravel(), a["y"].ravel(), s=8, alpha=0.5, color="gray", label="data")
     xs = np.array([a["X"].min(), a["X"].max()])
     ax.plot(xs, m["true_weight"] * xs + m["true_bias"], "k--",
-            label=f"true: {m['true_weight']:.2f}x{m['true_bias']:+.2f}")
+            label=f"true: {m['true_weight']:.3g}x{m['true_bias']:+.3g}")
     ax.plot(xs, m["weight"] * xs + m["bias"], color=plots.COLORS["mlp"],
-            label=f"learned: {m['weight']:.2f}x{m['bias']:+.2f}")
+            label=f"learned: {m['weight']:.3g}x{m['bias']:+.3g}")
+    lo, hi = float(a["y"].min()), float(a["y"].max())
+    ax.set_ylim(lo - 0.3 * (hi - lo), hi + 0.3 * (hi - lo))  # the data, not a runaway line
     ax.set_xlabel("x")
     ax.set_ylabel("y")
-    ax.legend(frameon=False)
-    ax.set_title("one linear neuron")
+    ax.legend(frameon=False, loc="upper left")
+    ax.xaxis.set_major_locator(plots.MaxNLocator(5))
+    ax.set_title("one linear neuron" + (" (diverged)" if result.status == "DIVERGED" else ""))
     return {"linear_regression": fig}

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neurosim.config import lookup
+from neurosim.config import lookup, require
 
 
 def hebb(w: np.ndarray, x: np.ndarray, eta: float) -> np.ndarray:
@@ -90,6 +90,10 @@ class BCMParams:
     eta: float = 0.02  # learning rate
     tau_theta: float = 20.0  # time constant (in steps) of the sliding threshold
     w_min: float = 0.0  # weights stay non-negative (excitatory synapses)
+
+    def __post_init__(self):
+        require(self.eta > 0, f"eta must be > 0, got {self.eta}")
+        require(self.tau_theta >= 1, f"tau_theta must be >= 1 step, got {self.tau_theta}")
 
 
 def bcm_step(w: np.ndarray, theta: float, x: np.ndarray,

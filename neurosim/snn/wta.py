@@ -196,9 +196,12 @@ class WTANetwork:
         # TimedArray keeps its own copy: rewrite *that* array in place between runtime runs
         self._values = self.stim.values
 
-        # Poisson input; every run() lasts exactly one chunk, so t % chunk_T is the time inside
-        # the chunk. refractory=0 ms gives the group `lastspike`, read by the STDP rule.
-        self.inp = b2.NeuronGroup(p.n_input, "rate = stim(t % chunk_T, i) : Hz",
+        # Poisson input; the table is indexed by the time since the chunk started (t_start: 0
+        # in standalone mode, where every run of the program starts at 0; on the runtime
+        # targets, set before each run, which lasts only as many periods as the chunk has
+        # samples). refractory=0 ms gives the group `lastspike`, read by the STDP rule.
+        self.inp = b2.NeuronGroup(p.n_input, "rate = stim(t - t_start, i) : Hz\n"
+                                  "t_start : second (shared)",
                                   threshold="rand() < rate * dt", refractory=0 * b2.ms,
                                   name="input")
         self.exc, self.inh, self.ei, self.ie = build_layers(
@@ -230,8 +233,7 @@ class WTANetwork:
         self.inp_mon.active = self.standalone  # runtime: switched on only when asked for
         self.net = b2.Network(self.inp, self.exc, self.inh, self.syn, self.ei, self.ie,
                               self.exc_mon, self.inp_mon)
-        self.ns = {**namespace(p), "stim": self.stim,
-                   "chunk_T": self.chunk * self.period_s * b2.second}
+        self.ns = {**namespace(p), "stim": self.stim}
         #: spikes of the first chunk of the last pass with ``record_input=True``:
         #: (exc_i, exc_t, input_i, input_t), times from the start of that chunk in seconds
         self.recorded = None
@@ -317,16 +319,19 @@ class WTANetwork:
             values = np.zeros_like(self._values)
             values[: len(part) * sched.blocks_per_sample] = sched.table(part)
             keep = record_input and start == 0
-            i, t = self._run_chunk(values, keep)
+            i, t = self._run_chunk(values, keep, len(part))
             out[start: start + len(part)] = counts_per_sample(
                 i, t, 0.0, self.period_s, len(part), p.n_exc)
             if on_chunk is not None:
                 on_chunk(start + len(part), out[: start + len(part)])
         return out
 
-    def _run_chunk(self, values: np.ndarray, record_input: bool) -> tuple[np.ndarray, np.ndarray]:
-        """Simulate one chunk with the rate table `values`; excitatory spikes (i, t in seconds
-        from the chunk's start)."""
+    def _run_chunk(self, values: np.ndarray, record_input: bool,
+                   n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+        """Simulate one chunk of `n_samples` samples with the rate table `values`; excitatory
+        spikes (i, t in seconds from the chunk's start). The compiled standalone program always
+        simulates a whole chunk (its length is compiled in); the runtime targets stop after
+        the last sample."""
         duration = self.chunk * self.period_s
         if self.standalone:
             device = b2.get_device()
@@ -346,10 +351,12 @@ class WTANetwork:
             if record_input:  # (always recorded by the program; read back only when asked)
                 inp = (np.asarray(self.inp_mon.i[:]), np.asarray(self.inp_mon.t[:] / b2.second))
         else:
+            duration = n_samples * self.period_s
             self._values[...] = values
             self.inp_mon.active = record_input
             n_exc, n_inp = self.exc_mon.num_spikes, self.inp_mon.num_spikes
             t0 = float(self.net.t / b2.second)
+            self.inp.t_start = self.net.t
             self.net.run(duration * b2.second, namespace=self.ns)
             i = np.asarray(self.exc_mon.i[n_exc:])
             t = np.asarray(self.exc_mon.t[n_exc:] / b2.second) - t0

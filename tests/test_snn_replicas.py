@@ -1,0 +1,94 @@
+"""Frozen replicas of a WTA network: one Brian2 network, replicas that do not touch each
+other (numpy target: no compiler needed)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from neurosim.snn import backend
+from neurosim.snn.replicas import WTAReplicas, block_pairs, chunk_for
+from neurosim.snn.wta import WTAParams
+
+P = WTAParams(n_input=6, n_exc=3, present_ms=60.0, rest_ms=20.0, max_rate_hz=300.0,
+              min_spikes=0)
+
+
+@pytest.fixture(autouse=True)
+def numpy_target():
+    backend.select("numpy")
+    yield
+    backend.reset_device()
+
+
+def test_block_pairs_connect_inside_blocks_only():
+    i, j = block_pairs(2, 3, 2)
+    assert len(i) == 2 * 3 * 2
+    np.testing.assert_array_equal(i // 3, j // 2)  # same block
+    # ordered (block, pre, post): the weights of block r are W[r].ravel()
+    np.testing.assert_array_equal(i[:6], [0, 0, 1, 1, 2, 2])
+    np.testing.assert_array_equal(j[:6], [0, 1, 0, 1, 0, 1])
+
+
+def test_chunk_fits_the_table_budget():
+    assert chunk_for(P, 4, 50) == 50
+    p = replace(P, n_input=1000)
+    assert chunk_for(p, 40, 500, max_bytes=8 * 1000 * 40 * 10) == 10
+    assert chunk_for(p, 40, 500, max_bytes=1) == 1
+
+
+def present(weights, theta=None, seed=0, n=4, params=P):
+    rng = np.random.default_rng(seed)
+    backend.seed(np.random.default_rng(seed))
+    k = len(weights)
+    reps = WTAReplicas(params, k, rng, chunk=2)
+    X = np.tile(np.linspace(0.2, 1.0, params.n_input), (k, n, 1))
+    theta = np.zeros((k, params.n_exc)) if theta is None else theta
+    return reps.present(X, np.asarray(weights), theta), reps
+
+
+def test_replicas_are_independent_and_removed_synapses_stay_removed():
+    W = np.full((P.n_input, P.n_exc), 0.8)
+    a, reps = present([W, W])
+    assert a.shape == (2, 4, P.n_exc) and a[0].sum() > 0
+    assert reps.inh_counts.shape == (2, 4)
+    # replica 1 without synapses is silent (no renormalisation scales anything back up) ...
+    b, _ = present([W, np.zeros_like(W)])
+    assert b[1].sum() == 0
+    # ... and replica 0's spikes are exactly what they were: nothing leaks across replicas
+    np.testing.assert_array_equal(a[0], b[0])
+
+
+def test_same_seed_same_spikes_and_thresholds_are_frozen_inputs():
+    W = np.full((P.n_input, P.n_exc), 0.8)
+    a, _ = present([W], seed=3)
+    b, _ = present([W], seed=3)
+    np.testing.assert_array_equal(a, b)
+    high, _ = present([W], theta=np.full((1, P.n_exc), 100.0), seed=3)  # +100 mV: unreachable
+    assert high.sum() == 0
+
+
+def test_bad_shapes_are_refused():
+    rng = np.random.default_rng(0)
+    reps = WTAReplicas(P, 2, rng, chunk=2)
+    with pytest.raises(ValueError, match="weights"):
+        reps.present(np.zeros((2, 1, P.n_input)), np.zeros((2, 3, 3)), np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="X must"):
+        reps.present(np.zeros((1, 1, P.n_input)), np.zeros((2, 6, 3)), np.zeros((2, 3)))
+    # a valid call still works (and runs the network, so Brian2 does not warn about it)
+    out = reps.present(np.zeros((2, 1, P.n_input)), np.zeros((2, 6, 3)), np.zeros((2, 3)))
+    assert out.shape == (2, 1, 3) and out.sum() == 0
+
+
+def test_faint_digits_are_shown_again_only_to_the_replicas_that_need_it():
+    W = np.full((P.n_input, P.n_exc), 0.8)
+    weak = np.full((P.n_input, P.n_exc), 0.05)
+    once, _ = present([W, weak], seed=4)
+    again, _ = present([W, weak], seed=4, params=replace(P, min_spikes=3))
+    # the first showing is the same; only digits with fewer than 3 spikes were replaced
+    kept = once.sum(axis=2) >= 3
+    np.testing.assert_array_equal(again[kept], once[kept])
+    assert (~kept).any()
+    assert again[~kept].sum() >= once[~kept].sum()
