@@ -70,7 +70,7 @@ class Config:
     mlp_lr: float = 1e-3  # Adam step size
     mlp_batch_size: int = 32  # mini-batch size
     # --- stdp arm (network constants in snn.*, as stdp_digits)
-    stdp_epochs: int = 4  # passes with STDP on (stdp_digits: accuracy settles after 3-4)
+    stdp_epochs: int = 3  # passes with STDP on (as stdp_digits: chosen there on validation)
     lr_decay: float = 1.0  # STDP learning rates x lr_decay ** epoch (1: constant)
     backend: str = "auto"  # Brian2 target of the STDP arm: auto, cpp_standalone, cython, numpy
     chunk: int = 100  # samples per Brian2 run() of the STDP network

@@ -47,7 +47,6 @@ class DigitsWTAParams(WTAParams):
     rest_ms: float = 150.0  # then silence
     max_rate_hz: float = 160.0  # D&C: 63.75 Hz for 784 pixels; 128 ON/OFF inputs need more
     norm_total: float = 12.73  # 78 * 128 / 784: same mean weight per synapse as D&C
-    theta_plus_mv: float = 0.02  # D&C: 0.05, which silences neurons over several epochs
     min_spikes: int = 0  # D&C repeat faint samples faster (5); no digit is faint here
 
 
@@ -59,7 +58,7 @@ class Config:
     val_fraction: float = 0.2  # stratified share of the training samples kept for validation
     n_train: int = 0  # training samples to use (0: all)
     n_test: int = 0  # test samples to use (0: all)
-    epochs: int = 4  # passes with plasticity on; 1,200 digits give each neuron few wins per pass
+    epochs: int = 3  # passes with plasticity on (chosen on validation: docs/experiments.md)
     lr_decay: float = 1.0  # STDP learning rates x lr_decay ** epoch (annealing; 1: constant)
     eval_every_epoch: bool = False  # label and score validation and test after every epoch
     backend: str = "auto"  # auto (cpp_standalone if it builds), cpp_standalone, cython, numpy
