@@ -261,7 +261,8 @@ class MLP:
         Learn biases. The sleep experiment needs bias-free ReLU networks (a bias has no
         counterpart in the spiking network they are converted to).
     init : str
-        Weight initialiser, ``xavier`` or ``he`` (`INITIALISERS`); biases start at zero.
+        Weight initialiser, ``xavier``, ``he`` or ``uniform`` (`INITIALISERS`); biases start at
+        zero.
     dtype : str
         ``float32`` (default: half the memory traffic of float64) or ``float64``.
     dropout : float
