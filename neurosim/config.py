@@ -18,7 +18,7 @@ import textwrap
 import tomllib
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -110,19 +110,22 @@ def parse_value(text: str) -> Any:
         return text
 
 
+def _outside_quotes(text: str) -> Iterator[tuple[int, str, int]]:
+    """(index, character, bracket depth after it) of every character outside quotes."""
+    depth, quote = 0, ""
+    for k, ch in enumerate(text):
+        if quote or ch in "\"'":
+            quote = "" if ch == quote else (quote or ch)
+            continue
+        depth += (ch in "[{") - (ch in "]}")
+        yield k, ch, depth
+
+
 def split_top_level(text: str, sep: str = ",") -> list[str]:
     """Split on `sep` outside brackets and quotes: ``"[1,2],[3]"`` -> ``["[1,2]", "[3]"]``."""
-    parts, depth, quote, start = [], 0, "", 0
-    for k, ch in enumerate(text):
-        if quote:
-            quote = "" if ch == quote else quote
-        elif ch in "\"'":
-            quote = ch
-        elif ch in "[{":
-            depth += 1
-        elif ch in "]}":
-            depth -= 1
-        elif ch == sep and depth == 0:
+    parts, start = [], 0
+    for k, ch, depth in _outside_quotes(text):
+        if ch == sep and depth == 0:
             parts.append(text[start:k])
             start = k + 1
     parts.append(text[start:])
@@ -131,17 +134,7 @@ def split_top_level(text: str, sep: str = ",") -> list[str]:
 
 def _depth(text: str) -> int:
     """Brackets opened and not closed in `text` (outside quotes)."""
-    depth, quote = 0, ""
-    for ch in text:
-        if quote:
-            quote = "" if ch == quote else quote
-        elif ch in "\"'":
-            quote = ch
-        elif ch in "[{":
-            depth += 1
-        elif ch in "]}":
-            depth -= 1
-    return depth
+    return next((d for *_, d in reversed(list(_outside_quotes(text)))), 0)
 
 
 def rejoin(items: Iterable[str]) -> list[str]:

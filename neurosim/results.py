@@ -358,19 +358,23 @@ def config_hash(payload: Any) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:6]
 
 
-def make_run_dir(parent: Path, payload: Any, stamp: dt.datetime | None = None) -> Path:
-    """Create ``parent/<UTC time>-<hash>`` (never reusing an existing folder) and return it."""
+def make_run_dir(parent: Path, payload: Any, stamp: dt.datetime | None = None,
+                 kind: str = "") -> Path:
+    """Create ``parent/<UTC time>-[<kind>-]<hash>`` and return it; a folder of that name (the
+    same config started in the same second) gets ``-1``, ``-2``, ... rather than an error.
+
+    `kind` names what the folder holds besides one run (``sweep``, ``search``)."""
     stamp = stamp or utc_now()
-    base = f"{stamp:%Y%m%dT%H%M%SZ}-{config_hash(payload)}"
+    base = f"{stamp:%Y%m%dT%H%M%SZ}-{kind + '-' if kind else ''}{config_hash(payload)}"
     parent.mkdir(parents=True, exist_ok=True)
-    for k in range(1000):
+    for k in range(10_000):
         path = parent / (base if k == 0 else f"{base}-{k}")
         try:
             path.mkdir()
             return path
         except FileExistsError:
             continue
-    raise FileExistsError(f"cannot find a free run directory name under {parent}")
+    raise FileExistsError(f"cannot find a free folder name under {parent}")
 
 
 def write_bytes(path: Path, data: bytes) -> None:

@@ -58,9 +58,9 @@ import numpy as np
 from neurosim import experiments, interrupts
 from neurosim.config import ConfigError, build, flatten, short, to_dict
 from neurosim.results import (
-    config_hash,
     git_state,
     jsonable,
+    make_run_dir,
     save_figure,
     utc_now,
     versions,
@@ -453,19 +453,11 @@ def job_name(index: int, label: Mapping[str, Any], width: int = 1) -> str:
 
 
 def make_sweep_dir(parent: Path, kind: str, payload: Any, stamp: Any = None) -> Path:
-    """Create ``parent/<UTC time>-<kind>-<hash>``; a folder of that name (the same sweep
-    started in the same second) gets ``-1``, ``-2``, ... rather than an error."""
-    stamp = stamp or utc_now()
-    base = f"{stamp:%Y%m%dT%H%M%SZ}-{kind}-{config_hash(payload)}"
-    parent.mkdir(parents=True, exist_ok=True)
-    for k in range(10_000):
-        path = parent / (base if k == 0 else f"{base}-{k}")
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            continue
-    raise ConfigError(f"cannot find a free sweep directory name under {parent}")
+    """Create ``parent/<UTC time>-<kind>-<hash>`` (`neurosim.results.make_run_dir`)."""
+    try:
+        return make_run_dir(parent, payload, stamp=stamp, kind=kind)
+    except FileExistsError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 @contextlib.contextmanager
@@ -856,17 +848,9 @@ def _execute(sweep_dir: Path, plan: dict[str, Any], jobs: Sequence[Job], rows: d
 # --- rerun -------------------------------------------------------------------------------------
 
 
-def leaves(metrics: Any, prefix: str = "") -> dict[str, Any]:
+def leaves(metrics: Any) -> dict[str, Any]:
     """Every value of nested metrics by dotted name (lists kept whole)."""
-    if not isinstance(metrics, Mapping):
-        return {}
-    out: dict[str, Any] = {}
-    for key, value in metrics.items():
-        if isinstance(value, Mapping):
-            out.update(leaves(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
+    return flatten(metrics) if isinstance(metrics, Mapping) else {}
 
 
 @dataclass

@@ -8,11 +8,7 @@ here the whole run checks that Brian2 and numpy gave the converted network the s
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,14 +16,9 @@ import pytest
 from neurosim.config import ConfigError, build
 from neurosim.experiments import brain_vs_ann as bva
 from neurosim.results import load_run
+from tests.test_run import cli, fake_mnist
 
-ENV = {**os.environ, "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"}
 ARMS = ("mlp", "stdp", "mlp_spiking")
-
-
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "neurosim.run", *args], cwd=cwd, env=ENV,
-                          capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -171,18 +162,7 @@ def test_diverging_mlp_marks_the_run_and_keeps_its_curves(tmp_path):
 
 def test_reads_mnist_idx_files(tmp_path):
     """dataset=mnist on a tiny MNIST look-alike: class k lights up a block of rows."""
-    from neurosim.data import write_idx
-
-    rng = np.random.default_rng(0)
-    folder = tmp_path / "mnist"
-    folder.mkdir()
-    for prefix, n in (("train", 60), ("t10k", 30)):
-        labels = np.arange(n) % 10
-        images = rng.integers(0, 40, size=(n, 28, 28)).astype(np.uint8)
-        for k, lab in enumerate(labels):
-            images[k, 2 * lab: 2 * lab + 4, :] = 250
-        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images)
-        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels.astype(np.uint8))
+    folder = fake_mnist(tmp_path / "mnist")
     done = cli("brain_vs_ann", "--quick", "dataset=mnist", f"data_dir={folder}",
                "input_coding=intensity", "n_train=60", "n_test=20", "n_eval=10",
                "lesion_fractions=[0.0, 0.9]", "noise_sds=[0.0]", "checkpoints=[1000]",

@@ -32,7 +32,7 @@ from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
 
 from neurosim.snn.encoding import Schedule, check_intensities, counts_per_sample, poisson_rates
 from neurosim.snn.models import LIF_CONDUCTANCE
-from neurosim.snn.wta import MEMBRANE_METHOD, WTAParams, namespace
+from neurosim.snn.wta import MEMBRANE_METHOD, WTAParams, build_program, namespace
 
 #: Environment variable through which each standalone run gets its random seed.
 SEED_ENV = "NEUROSIM_REPLICA_SEED"
@@ -133,14 +133,7 @@ class WTAReplicas:
         self.ns = {**namespace(p), "stim": self.stim,
                    "chunk_T": self.chunk * self.period_s * b2.second}
         if self.standalone:
-            device = b2.get_device()
-            device.insert_code("main", f"""
-                {{ const char* _seed = getenv("{SEED_ENV}");
-                  if (_seed) for (size_t _k = 0; _k < brian::_random_generators.size(); _k++)
-                      brian::_random_generators[_k].seed(strtoul(_seed, NULL, 10) + _k); }}
-            """)
-            self.net.run(self.chunk * self.period_s * b2.second, namespace=self.ns)
-            device.build(**{**device.build_options, "run": False, "compile": True})
+            build_program(self.net, self.chunk * self.period_s, self.ns, seed_env=SEED_ENV)
 
     def present(self, X: np.ndarray, weights: np.ndarray, theta_mv: np.ndarray,
                 on_chunk=None) -> np.ndarray:

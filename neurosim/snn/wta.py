@@ -162,6 +162,25 @@ def build_layers(p: WTAParams, extra_exc: str = "", extra_reset: str = "", prefi
     return exc, inh, ei, ie
 
 
+def build_program(net: b2.Network, duration_s: float, namespace: dict,
+                  seed_env: str = SEED_ENV) -> None:
+    """Compile `net` under the cpp_standalone device as a program that simulates
+    `duration_s` and can be re-run (``device.run(run_args=...)``) without recompiling.
+
+    Each run of the program seeds Brian2's generators from the environment variable
+    `seed_env` (set per run through the device's ``run_environment_variables``), so runs
+    repeat exactly for the same seeds.
+    """
+    device = b2.get_device()
+    device.insert_code("main", f"""
+        {{ const char* _seed = getenv("{seed_env}");
+          if (_seed) for (size_t _k = 0; _k < brian::_random_generators.size(); _k++)
+              brian::_random_generators[_k].seed(strtoul(_seed, NULL, 10) + _k); }}
+    """)
+    net.run(duration_s * b2.second, namespace=namespace)
+    device.build(**{**device.build_options, "run": False, "compile": True})
+
+
 class WTANetwork:
     """The built network; `present` runs passes of samples through it.
 
@@ -241,16 +260,7 @@ class WTANetwork:
             self._build_standalone()
 
     def _build_standalone(self) -> None:
-        device = b2.get_device()
-        # each run of the program takes its seed from an environment variable, set per chunk
-        # through the device's run_environment_variables
-        device.insert_code("main", f"""
-            {{ const char* _seed = getenv("{SEED_ENV}");
-              if (_seed) for (size_t _k = 0; _k < brian::_random_generators.size(); _k++)
-                  brian::_random_generators[_k].seed(strtoul(_seed, NULL, 10) + _k); }}
-        """)
-        self.net.run(self.chunk * self.period_s * b2.second, namespace=self.ns)
-        device.build(**{**device.build_options, "run": False, "compile": True})
+        build_program(self.net, self.chunk * self.period_s, self.ns)
 
     @property
     def weights(self) -> np.ndarray:
