@@ -30,6 +30,7 @@ __all__ = [
     "get_loader",
     "linear_regression",
     "load_idx",
+    "load_images",
     "mnist",
     "nonlinear_function",
     "nonlinear_regression",
@@ -575,6 +576,38 @@ def mnist(
         )
     shape = tuple(int(s) for s in arrays["train_images"].shape[1:])
     ds = Dataset(*out["train"], *out["test"], n_classes=10, name="mnist", feature_shape=shape)
+    return with_validation(ds, val_fraction, seed) if val_fraction else ds
+
+
+# --- choosing a classification set by name ----------------------------------------------------
+
+
+def load_images(name: str, seed: int, *, data_dir: str | Path = "data/mnist", n_train: int = 0,
+                n_test: int = 0, val_fraction: float = 0.0) -> Dataset:
+    """The image classification set `name` (``digits`` or ``mnist``), cut and split.
+
+    Parameters
+    ----------
+    name : {"digits", "mnist"}
+    seed : int
+        Fixes the digits' stratified train/test split and every validation split.
+    data_dir : str or Path
+        MNIST's folder of IDX files (``mnist`` only).
+    n_train, n_test : int
+        Keep only the first n training / test images (0: all).
+    val_fraction : float
+        Stratified share of the training images kept (after the cut) held out as the
+        validation split (0: none).
+    """
+    if name == "mnist":
+        ds = mnist(data_dir, n_train=n_train or None, n_test=n_test or None)
+    elif name == "digits":
+        ds = digits(seed=seed)
+        n_tr, n_te = n_train or len(ds.X_train), n_test or len(ds.X_test)
+        ds = replace(ds, X_train=ds.X_train[:n_tr], y_train=ds.y_train[:n_tr],
+                     X_test=ds.X_test[:n_te], y_test=ds.y_test[:n_te])
+    else:
+        raise ValueError(f"unknown image set {name!r}; choose from digits, mnist")
     return with_validation(ds, val_fraction, seed) if val_fraction else ds
 
 

@@ -39,12 +39,11 @@ import numpy as np
 from neurosim import data, interrupts, lesion, plots
 from neurosim.ann import MLP, evaluate, make_optimizer, train
 from neurosim.config import require, require_choice, require_fraction, require_positive
-from neurosim.experiments import stdp_digits
-from neurosim.experiments.stdp_digits import DigitsWTAParams
 from neurosim.results import Context, Result
 from neurosim.snn import activity, convert
 from neurosim.snn.encoding import on_off
 from neurosim.snn.readout import assign_labels, predict
+from neurosim.snn.wta import DigitsWTAParams
 
 ARMS = ("mlp", "stdp", "mlp_spiking")
 ARM_TITLES = {"mlp": "MLP (backprop)", "stdp": "STDP spiking WTA",
@@ -144,10 +143,8 @@ HEADLINE = ("mlp.test_accuracy", "stdp.test_accuracy", "mlp_spiking.test_accurac
 
 def load(cfg: Config, seed: int) -> data.Dataset:
     """Pixels in [0, 1], split as stdp_digits splits them (the STDP arm codes them ON/OFF)."""
-    base = stdp_digits.Config(dataset=cfg.dataset, data_dir=cfg.data_dir,
-                              input_coding="intensity", val_fraction=cfg.val_fraction,
-                              n_train=cfg.n_train, n_test=cfg.n_test)
-    return stdp_digits.load(base, seed)
+    return data.load_images(cfg.dataset, seed, data_dir=cfg.data_dir, n_train=cfg.n_train,
+                            n_test=cfg.n_test, val_fraction=cfg.val_fraction)
 
 
 def stdp_coding(cfg: Config, X: np.ndarray) -> np.ndarray:

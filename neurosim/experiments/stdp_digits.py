@@ -32,22 +32,9 @@ from neurosim.experiments.common import confusion
 from neurosim.results import Context, Result
 from neurosim.snn.encoding import on_off
 from neurosim.snn.readout import predict, running_accuracy
-from neurosim.snn.wta import WTAParams
+from neurosim.snn.wta import DigitsWTAParams
 
 N_RASTER = 8  # test samples whose spikes are kept for the raster figure
-
-
-@dataclass(frozen=True)
-class DigitsWTAParams(WTAParams):
-    """`WTAParams` adapted to 64-pixel digits (see the module docstring for why)."""
-
-    n_input: int = 128  # set from the data at run time (64 pixels x ON/OFF)
-    n_exc: int = 100  # excitatory (and inhibitory) neurons
-    present_ms: float = 350.0  # each digit shown for this long
-    rest_ms: float = 150.0  # then silence
-    max_rate_hz: float = 160.0  # D&C: 63.75 Hz for 784 pixels; 128 ON/OFF inputs need more
-    norm_total: float = 12.73  # 78 * 128 / 784: same mean weight per synapse as D&C
-    min_spikes: int = 0  # D&C repeat faint samples faster (5); no digit is faint here
 
 
 @dataclass(frozen=True)
@@ -97,15 +84,8 @@ HEADLINE = ("test_accuracy", "val_accuracy", "train_accuracy", "n_exc", "epochs"
 def load(cfg: Config, seed: int) -> data.Dataset:
     """The data set cut to n_train / n_test, a validation split carved from the training
     samples kept, all in the input coding."""
-    if cfg.dataset == "mnist":
-        ds = data.mnist(cfg.data_dir, n_train=cfg.n_train or None, n_test=cfg.n_test or None)
-    else:
-        ds = data.digits(seed=seed)
-        n_tr, n_te = cfg.n_train or len(ds.X_train), cfg.n_test or len(ds.X_test)
-        ds = replace(ds, X_train=ds.X_train[:n_tr], y_train=ds.y_train[:n_tr],
-                     X_test=ds.X_test[:n_te], y_test=ds.y_test[:n_te])
-    if cfg.val_fraction:
-        ds = data.with_validation(ds, cfg.val_fraction, seed)
+    ds = data.load_images(cfg.dataset, seed, data_dir=cfg.data_dir, n_train=cfg.n_train,
+                          n_test=cfg.n_test, val_fraction=cfg.val_fraction)
     if cfg.input_coding == "on_off":
         ds = replace(ds, X_train=on_off(ds.X_train), X_test=on_off(ds.X_test),
                      X_val=None if ds.X_val is None else on_off(ds.X_val))

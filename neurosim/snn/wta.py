@@ -130,6 +130,20 @@ class WTAParams:
         return Schedule(self.present_ms, self.rest_ms)
 
 
+@dataclass(frozen=True)
+class DigitsWTAParams(WTAParams):
+    """`WTAParams` adapted to sklearn's 64-pixel digits in ON/OFF coding (docs/experiments.md,
+    ``stdp_digits``, says why each value differs from Diehl & Cook's)."""
+
+    n_input: int = 128  # 64 pixels x ON/OFF (an experiment sets it from its data)
+    n_exc: int = 100  # excitatory (and inhibitory) neurons
+    present_ms: float = 350.0  # each digit shown for this long
+    rest_ms: float = 150.0  # then silence
+    max_rate_hz: float = 160.0  # D&C: 63.75 Hz for 784 pixels; 128 ON/OFF inputs need more
+    norm_total: float = 12.73  # 78 * 128 / 784: same mean weight per synapse as D&C
+    min_spikes: int = 0  # D&C repeat faint samples faster (5); no digit is faint here
+
+
 def namespace(p: WTAParams) -> dict[str, object]:
     """The Brian2 names the equations use, with units (`neurosim.snn.units`)."""
     return brian_namespace(p, rename={"e_exc": "E_exc", "e_inh_e": "E_inh_e",
