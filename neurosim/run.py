@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from neurosim import experiments, interrupts
 from neurosim.config import (
@@ -253,7 +254,9 @@ def run_one(spec: RunSpec, say: Callable[[str], None] = print) -> Outcome:
     during the computation keeps what the experiment put into ``ctx.partial``: INTERRUPTED.
     Any other exception keeps the partial result too, marks the run FAILED and propagates.
     Once the computation has ended, signals are held (`interrupts.hold`) until the caller is
-    done, so the status written is the status the process exits with.
+    done, so the status written is the status the process exits with. BLAS runs on one
+    thread, alone or in a sweep: a matrix product's rounding depends on how many threads
+    share it, and a run's metrics must not depend on how it was launched.
     """
     module = experiments.get(spec.experiment)
     with interrupts.deferred() as early:  # a folder is made whole, with its meta.json, or not
@@ -269,7 +272,8 @@ def run_one(spec: RunSpec, say: Callable[[str], None] = print) -> Outcome:
     caught: list[warnings.WarningMessage] = []
     if stop is None:
         try:
-            with warnings.catch_warnings(record=True) as caught:
+            with warnings.catch_warnings(record=True) as caught, \
+                    threadpool_limits(limits=1):
                 _record_warnings()
                 result = module.run(spec.cfg, ctx)
         except USER_ERRORS:
@@ -291,6 +295,13 @@ def _record_warnings() -> None:
     warnings.simplefilter("default")
     warnings.simplefilter("ignore", DeprecationWarning)
     warnings.simplefilter("ignore", PendingDeprecationWarning)
+
+
+def _deprecation(category: type[Warning]) -> bool:
+    """A library's deprecation notice, even one that is a UserWarning too (pyparsing's) and
+    got past the filters because a library imported mid-run put a filter of its own in front
+    (elephant.spade: 'once' for every UserWarning)."""
+    return issubclass(category, DeprecationWarning | PendingDeprecationWarning)
 
 
 def _finish(spec, module, rd: RunDirectory, ctx: Context, result: Result | None,
@@ -322,7 +333,8 @@ def _finish(spec, module, rd: RunDirectory, ctx: Context, result: Result | None,
             if status == "COMPLETED":
                 problems.append(f"figures: {type(exc).__name__}: {exc}")
     notes = list(dict.fromkeys(
-        [*result.warnings, *(f"{w.category.__name__}: {w.message}" for w in caught)]))
+        [*result.warnings, *(f"{w.category.__name__}: {w.message}" for w in caught
+                             if not _deprecation(w.category))]))
     if notes:
         extra["warnings"] = notes
     if problems:

@@ -155,18 +155,16 @@ def run_job(spec: RunSpec, label: dict[str, Any], stop_file: str) -> Row:
     """Run one job; called in a worker (a process of the pool, or a Dask worker's thread).
 
     Signals are handled as in a single run (`neurosim.interrupts`; only in a main thread). A
-    job that finds the sweep's stop file does not start: PENDING. BLAS is held to one thread.
+    job that finds the sweep's stop file does not start: PENDING. BLAS is held to one thread
+    (by `run_one`, as in a single run).
     What the job prints is captured (it would tear the parent's progress bar) and returned.
     """
-    from threadpoolctl import threadpool_limits
-
     row = Row(spec.parent.name, label)
     out = io.StringIO()
     with interrupts.handling(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
         try:
             if not os.path.exists(stop_file):
-                with threadpool_limits(limits=1):
-                    outcome = run_one(spec, say=lambda _msg: None)
+                outcome = run_one(spec, say=lambda _msg: None)
                 row = read_row(spec.parent, label)
                 row.status, row.error = outcome.status, outcome.error
         except USER_ERRORS as exc:  # e.g. a missing data file; run_one removed the folder

@@ -294,3 +294,63 @@ def test_every_experiment_has_its_canonical_toml(name):
     values.pop("seed", None)
     module = experiments.get(name)
     assert build(module.Config, values) == module.Config()
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.toml")), ids=lambda p: p.name)
+def test_every_toml_in_experiments_builds_its_config(path):
+    """The variants the docs point to (stdp_digits_400, brain_vs_ann_mnist, ...) name a known
+    experiment and only keys and values its Config accepts."""
+    from neurosim.config import build, flatten, load_toml
+
+    values = flatten(load_toml(path))
+    module = experiments.get(values.pop("experiment"))
+    values.pop("seed", None)
+    build(module.Config, values)
+
+
+def test_a_run_does_its_linear_algebra_on_one_blas_thread(tmp_path, monkeypatch):
+    """Alone or as a sweep job, the experiment runs with BLAS held to one thread, so a matrix
+    product's rounding (and every metric) is the same however the run was launched."""
+    from threadpoolctl import threadpool_info
+
+    from neurosim.run import main
+
+    module = experiments.get("xor")
+    seen: list[list[int]] = []
+
+    def run(cfg, ctx):
+        seen.append([pool["num_threads"] for pool in threadpool_info()
+                     if pool["user_api"] == "blas"])
+        return original(cfg, ctx)
+
+    original = module.run
+    monkeypatch.setattr(module, "run", run)
+    assert main(["xor", "--quick", "--out", str(tmp_path)], restore_signals=False) == 0
+    assert seen and seen[0] and set(seen[0]) == {1}
+
+
+def test_warnings_about_the_run_are_kept_and_libraries_deprecations_dropped(tmp_path, monkeypatch):
+    """A warning raised during the run reaches meta.json once; a library's deprecation notice
+    does not, even when it is a UserWarning too and a library imported mid-run has put a
+    'once' filter for UserWarnings in front (as elephant.spade does)."""
+    import warnings
+
+    from neurosim.run import main
+
+    class LibraryDeprecation(UserWarning, DeprecationWarning):
+        pass
+
+    module = experiments.get("xor")
+    original = module.run
+
+    def run(cfg, ctx):
+        warnings.simplefilter("once", UserWarning)
+        warnings.warn("'parseString' deprecated", LibraryDeprecation)
+        warnings.warn("the loss plateaued", RuntimeWarning)
+        warnings.warn("the loss plateaued", RuntimeWarning)
+        return original(cfg, ctx)
+
+    monkeypatch.setattr(module, "run", run)
+    assert main(["xor", "--quick", "--out", str(tmp_path)], restore_signals=False) == 0
+    (path,) = run_dirs(tmp_path, "xor")
+    assert load_run(path)["meta"]["warnings"] == ["RuntimeWarning: the loss plateaued"]
