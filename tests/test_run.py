@@ -345,9 +345,9 @@ def test_warnings_about_the_run_are_kept_and_libraries_deprecations_dropped(tmp_
 
     def run(cfg, ctx):
         warnings.simplefilter("once", UserWarning)
-        warnings.warn("'parseString' deprecated", LibraryDeprecation)
-        warnings.warn("the loss plateaued", RuntimeWarning)
-        warnings.warn("the loss plateaued", RuntimeWarning)
+        warnings.warn("'parseString' deprecated", LibraryDeprecation, stacklevel=2)
+        warnings.warn("the loss plateaued", RuntimeWarning, stacklevel=2)
+        warnings.warn("the loss plateaued", RuntimeWarning, stacklevel=2)
         return original(cfg, ctx)
 
     monkeypatch.setattr(module, "run", run)
