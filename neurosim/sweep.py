@@ -294,6 +294,12 @@ class Pool:
                 with contextlib.suppress(OSError):
                     proc.kill()
 
+    def release(self) -> None:
+        """Every job has ended: let local workers exit while the caller draws the summary
+        (`close` then waits for them)."""
+        if self.kind == "process":
+            self.executor.shutdown(wait=False, cancel_futures=True)
+
     def close(self) -> None:
         if self.closed:
             return
@@ -814,7 +820,10 @@ def _execute(sweep_dir: Path, plan: dict[str, Any], jobs: Sequence[Job], rows: d
         stop = drive(pool, lambda: None if user_errors else next(todo, None), finish, stop_file)
     finally:
         progress.close()
-    pool.close()
+    if stop is None and all(rows[j.run].status != "RUNNING" for j in jobs):
+        pool.release()  # every job has ended: the workers exit while the figure is drawn
+    else:
+        pool.close()
     with interrupts.deferred():  # the last summary is written whole
         if pool.owns_workers:  # their processes are gone: a run still RUNNING never ends
             for job in jobs:
@@ -825,6 +834,7 @@ def _execute(sweep_dir: Path, plan: dict[str, Any], jobs: Sequence[Job], rows: d
         figure = write_figure(sweep_dir, module, [rows[j.run] for j in jobs], keys,
                               plan["experiment"])
         stop_file.unlink(missing_ok=True)
+    pool.close()
     final = [rows[j.run] for j in jobs]
     counts = Counter(r.status for r in final)
     print(f"sweep {sweep_dir}: " + ", ".join(f"{n} {s}" for s, n in counts.most_common()))
