@@ -14,8 +14,12 @@ target, timed side by side in one process:
   ``cpp_standalone`` C++ program built once and re-run per chunk with ``run_args``.
 
 Compile time (first build and run of each network) is reported separately; throughput is
-measured after it. Then neurosim's scaling with 100 / 400 / 1600 excitatory neurons on both
-targets.
+measured after it. The Cython code is compiled first in a child process (or found in Brian2's
+cache), never in the timing process: after a Cython compile in the same process the
+per-sample peer (two ``run()`` calls per sample) measured 0.75 s/sample against 0.29 with the
+code compiled elsewhere, most likely through the ``gc.collect()`` Brian2 makes at every
+``run()`` (40% of the peer's time in a profile) over a heap grown by the compiler. Then
+neurosim's scaling with 100 / 400 / 1600 excitatory neurons on both targets.
 
     python experiments/benchmarks/bench_stdp.py       # writes its section of docs/benchmarks.md
     python experiments/benchmarks/bench_stdp.py --samples 10 --no-write   # smoke run
@@ -24,6 +28,7 @@ targets.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import sys
 import time
 from pathlib import Path
@@ -104,6 +109,13 @@ def measure(kind: str, target: str, n_exc: int, n_samples: int, X: np.ndarray,
             "compile_s": compile_s, "s_per_sample": run_s / n_samples}
 
 
+def compile_cython(sizes: list[int], X: np.ndarray) -> None:
+    """Compile (or load from the cache) every Cython network the timings use, in this process."""
+    measure("per-sample", "cython", 400, 1, X, 1)
+    for n in sizes:
+        measure("neurosim", "cython", n, 1, X, 1)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--samples", type=int, default=200, help="samples timed at 400 neurons")
@@ -117,6 +129,8 @@ def main(argv: list[str] | None = None) -> None:
     X = np.random.default_rng(1).random((max(args.samples, 200) + 1, 784)) * 0.5
     X[X < 0.35] = 0.0  # MNIST-like sparsity: ~70% of pixels off
 
+    with multiprocessing.get_context("spawn").Pool(1) as child:  # the compiler stays there
+        child.apply(compile_cython, (sorted({400, *args.scaling}), X[:2]))
     head = [measure("per-sample", "cython", 400, args.baseline_samples, X, 1),
             measure("neurosim", "cython", 400, args.samples, X, args.chunk),
             measure("neurosim", "cpp_standalone", 400, args.samples, X, args.chunk)]
@@ -141,8 +155,9 @@ def main(argv: list[str] | None = None) -> None:
         "Diehl & Cook network with its original parameters on MNIST-shaped input (784 Poisson "
         "inputs, 350 ms + 150 ms per sample, dt 0.5 ms, STDP on), each approach timed after "
         "its first sample, in one process. Compile = building the network and running that "
-        "first sample (the Cython cache was warm from earlier runs where it says a few "
-        "seconds; the standalone C++ program is compiled afresh every time). "
+        "first sample (the Cython code was compiled beforehand in a child process, so for "
+        "Cython this is building the network and loading its modules; the standalone C++ "
+        "program is compiled afresh every time). "
         "Speed-up = per-sample s/sample / this row's.",
         "",
         table(["approach", "Brian2 target", "exc neurons", "samples timed", "s / sample",
