@@ -259,32 +259,40 @@ def run_one(spec: RunSpec, say: Callable[[str], None] = print) -> Outcome:
     share it, and a run's metrics must not depend on how it was launched.
     """
     module = experiments.get(spec.experiment)
-    with interrupts.deferred() as early:  # a folder is made whole, with its meta.json, or not
-        path = _create_dir(spec)
-        rd = RunDirectory(path, spec.experiment, spec.argv)
-        rd.write_config(spec.payload())
-        ctx = Context(seed=spec.seed, rng=np.random.default_rng(spec.seed), quick=spec.quick,
-                      scratch_dir=path / ".scratch")
-    say(f"run directory: {path}")
-    stop = early[0] if early else None
+    rd: RunDirectory | None = None
+    stop: int | None = None
     result: Result | None = None
     failure: BaseException | None = None
     caught: list[warnings.WarningMessage] = []
-    if stop is None:
-        try:
+    try:  # from the folder's creation on: a signal between two steps is a stop too
+        with interrupts.deferred() as early:  # a folder is made whole, with meta.json, or not
+            path = _create_dir(spec)
+            ctx = Context(seed=spec.seed, rng=np.random.default_rng(spec.seed),
+                          quick=spec.quick, scratch_dir=path / ".scratch")
+            rd = RunDirectory(path, spec.experiment, spec.argv)
+            rd.write_config(spec.payload())
+        stop = early[0] if early else None
+        say(f"run directory: {path}")
+        if stop is None:
             with warnings.catch_warnings(record=True) as caught, \
                     threadpool_limits(limits=1):
                 _record_warnings()
                 result = module.run(spec.cfg, ctx)
-        except USER_ERRORS:
+    except USER_ERRORS:
+        if rd is not None:
             with interrupts.deferred():
                 shutil.rmtree(path, ignore_errors=True)
+        raise
+    except KeyboardInterrupt as exc:
+        if rd is None:  # before the folder existed: nothing to mark
             raise
-        except KeyboardInterrupt as exc:
-            stop = interrupts.signal_of(exc)
-        except Exception as exc:
-            failure = exc
-    interrupts.hold()  # from here on the status written is the truth: signals wait
+        stop = interrupts.signal_of(exc)
+    except Exception as exc:
+        if rd is None:
+            raise
+        failure = exc
+    finally:
+        interrupts.hold()  # from here on the status written is the truth: signals wait
     return _finish(spec, module, rd, ctx, result, stop, failure, caught, say)
 
 

@@ -89,3 +89,30 @@ def test_interrupted_brian2_run_keeps_what_it_measured(tmp_path):
     assert meta["status"] == "INTERRUPTED" and meta["partial"] is True
     assert (path / "training.csv").exists()  # the running-accuracy curve so far
     assert "test_accuracy" not in json.loads((path / "metrics.json").read_text())
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_right_after_the_folder_is_made_still_marks_the_run(tmp_path, signum):
+    """The signal lands just after the run directory and its meta.json exist, before the
+    experiment starts (here: while the runner prints the folder's path). The run is
+    INTERRUPTED, not left RUNNING with the process gone."""
+    import os
+
+    from neurosim import interrupts
+    from neurosim.run import resolve, run_one
+    from neurosim.sweep import namespace
+
+    (spec,) = resolve(namespace("xor", quick=True, out=tmp_path), ["test"])
+
+    def say(_message: str) -> None:
+        os.kill(os.getpid(), signum)
+        time.sleep(0.05)  # the handler runs here, between two bytecodes
+
+    with interrupts.handling():
+        try:
+            outcome = run_one(spec, say=say)
+        except KeyboardInterrupt:
+            pytest.fail("the signal escaped run_one and left the run RUNNING")
+    (meta,) = tmp_path.glob("xor/*/meta.json")
+    assert json.loads(meta.read_text())["status"] == "INTERRUPTED"
+    assert outcome.exit_code == 128 + signum
