@@ -1,0 +1,110 @@
+"""Brain vs. artificial network: three networks learn the same digits, side by side.
+
+- ``mlp``: a bias-free ReLU multilayer perceptron trained by backpropagation and gradient
+  descent (Adam, softmax cross-entropy): a global error signal computed from labels.
+- ``stdp``: the Diehl & Cook (2015) spiking winner-take-all network trained by STDP without
+  labels (`neurosim.snn.wta`, as in ``stdp_digits``), labelled afterwards: a local rule driven
+  by the timing of the spikes on both sides of each synapse.
+- ``mlp_spiking``: the trained MLP converted to integrate-and-fire neurons by data-based weight
+  normalisation (Diehl et al. 2015, `neurosim.snn.convert`, the conversion the sleep phase
+  uses) and run on Brian2 with Poisson input: the same knowledge, carried by spikes.
+
+All three see the same training digits and are scored on the same test digits. They are
+compared on a common axis (test accuracy after the same numbers of training samples), on the
+cost of one inference (multiply-accumulates vs. synaptic events, and an energy estimate from
+Horowitz's 45 nm figures, with and without memory traffic), on how their units are active
+(rates, sparseness, synchrony with Elephant against shuffled surrogates), on what their
+connection strengths hold (first-layer weights beside receptive fields), and on robustness
+(accuracy as synapses are removed at random and as noise is added to the pixels, repeated
+draws within the run). The run writes one figure and a report.md that ties each row of its
+table to the claim it tests (docs/brain_vs_ann.md walks through both).
+
+Tuning rule: nothing here was chosen by looking at test accuracy; the validation split
+(``val_fraction``) is the one to look at, and the test digits are scored at the end (the
+learning curves and robustness sweeps score the first ``n_eval`` test digits as they go, for
+the record only).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from neurosim.experiments.brain_vs_ann.config import ARMS, HEADLINE, N_RASTER, QUICK, Config
+from neurosim.experiments.brain_vs_ann.converted_arm import mlp_spiking_arm
+from neurosim.experiments.brain_vs_ann.figure import figures
+from neurosim.experiments.brain_vs_ann.measures import checkpoint_plan, load
+from neurosim.experiments.brain_vs_ann.mlp_arm import mlp_arm
+from neurosim.experiments.brain_vs_ann.report import MISSING, ROWS, lookup, report
+from neurosim.experiments.brain_vs_ann.stdp_arm import stdp_arm, stdp_metrics
+from neurosim.results import Context, Result
+from neurosim.snn import activity
+
+__all__ = ["ARMS", "HEADLINE", "MISSING", "QUICK", "ROWS", "Config", "checkpoint_plan",
+           "figures", "lookup", "report", "run"]
+
+
+def run(cfg: Config, ctx: Context) -> Result:
+    t_start = time.perf_counter()
+    ds = load(cfg, ctx.seed)
+    n_eval = min(cfg.n_eval or len(ds.X_test), len(ds.X_test))
+    eval_idx = np.arange(n_eval)  # the test split is already shuffled (stratified)
+    plan = checkpoint_plan(cfg, len(ds.X_train))
+    out = ctx.partial
+    common = {"dataset": cfg.dataset, "n_train": len(ds.X_train),
+              "n_val": 0 if ds.X_val is None else len(ds.X_val), "n_test": len(ds.X_test),
+              "n_eval": n_eval, "repeats": cfg.repeats,
+              "spread": f"sample sd (ddof=1) over {cfg.repeats} random lesion/noise draws "
+                        "within this run; training seeds: sweep seed=0,1,2"}
+    out.update_metrics(**common, train_seconds=0.0)
+    arrays = {"raster_labels": ds.y_test[:N_RASTER],
+              "feature_shape": np.array(ds.feature_shape),
+              "checkpoints_stdp": np.array(plan["stdp"]), "checkpoints_mlp": np.array(plan["mlp"])}
+    out.add_arrays(**arrays)
+
+    # 1. the MLP
+    mlp, status = mlp_arm(cfg, ctx, ds, plan, eval_idx)
+    if status != "COMPLETED":
+        out.status = status
+        out.warnings.append("mlp: training diverged (NaN/inf or runaway loss); the arms "
+                            "after it were not run")
+        return out
+    mlp_m, mlp_curves, mlp_arrays, mlp_extra = mlp
+    for name, table in mlp_curves.items():
+        out.add_curves(name, table)
+    out.add_arrays(**mlp_arrays)
+    out.update_metrics(mlp=mlp_m, train_seconds=mlp_m["train_seconds"])
+
+    # 2. the same MLP, converted to spikes
+    sp_m, sp_curves, sp_spikes = mlp_spiking_arm(cfg, ctx, ds, plan, eval_idx, mlp_extra, mlp_m)
+    for name, table in sp_curves.items():
+        out.add_curves(name, table)
+    for name, s in sp_spikes.items():
+        out.add_spikes(name, s)
+    out.update_metrics(mlp_spiking=sp_m)
+    if not activity.available():
+        out.warnings.append("synchrony not measured: Elephant and Neo are not installed "
+                            "(pip install elephant)")
+    if not sp_m["engines_identical"]:
+        out.warnings.append("mlp_spiking: the Brian2 and numpy engines gave different spikes "
+                            "for the same input")
+
+    # 3. the STDP network
+    stdp_out, status = stdp_arm(cfg, ctx, ds, plan, eval_idx)
+    if status != "COMPLETED":
+        out.status = status
+        return out
+    st_m, st_curves, st_arrays, st_spikes = stdp_metrics(cfg, ctx, ds, *stdp_out)
+    for name, table in st_curves.items():
+        out.add_curves(name, table)
+    out.add_arrays(**st_arrays)
+    for name, s in st_spikes.items():
+        out.add_spikes(name, s)
+    out.update_metrics(stdp=st_m,
+                       train_seconds=round(mlp_m["train_seconds"] + st_m["train_seconds"], 3))
+    if st_m["spikes_per_test_digit"] == 0:
+        out.warnings.append("stdp: the excitatory layer never fired on the test digits")
+    out.update_metrics(total_seconds=round(time.perf_counter() - t_start, 3))
+    out.report = report(out.metrics, cfg)
+    return out

@@ -1,0 +1,101 @@
+"""brain_vs_ann's settings: the arms, the `Config` of every key, `QUICK`, the headline metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from neurosim.config import require, require_choice, require_fraction, require_positive
+from neurosim.snn import convert
+from neurosim.snn.wta import DigitsWTAParams
+
+ARMS = ("mlp", "stdp", "mlp_spiking")
+ARM_TITLES = {"mlp": "MLP (backprop)", "stdp": "STDP spiking WTA",
+              "mlp_spiking": "MLP converted to spikes"}
+N_RASTER = 6  # test digits shown in the raster and activity panels
+N_CLASSES = 10
+CLASS_NAMES = [str(c) for c in range(N_CLASSES)]
+LOSS = "categorical_cross_entropy"
+
+
+@dataclass(frozen=True)
+class Config:
+    dataset: str = "digits"  # digits (sklearn 8x8) or mnist (IDX files in data_dir)
+    data_dir: str = "data/mnist"  # MNIST folder, for dataset=mnist
+    input_coding: str = "on_off"  # the STDP arm's input: on_off (ON and OFF cell per pixel)
+    val_fraction: float = 0.2  # stratified share of the training digits kept for validation
+    n_train: int = 0  # training samples to use (0: all)
+    n_test: int = 0  # test samples to use (0: all)
+    n_eval: int = 200  # first test digits scored for learning curves and robustness (0: all)
+    # --- mlp arm
+    mlp_hidden: int = 0  # hidden ReLU units; 0: as many as the SNN's excitatory neurons
+    mlp_epochs: int = 40  # passes over the training digits (Adam plateaus after ~30 on digits)
+    mlp_lr: float = 1e-3  # Adam step size
+    mlp_batch_size: int = 32  # mini-batch size
+    # --- stdp arm (network constants in snn.*, as stdp_digits)
+    stdp_epochs: int = 3  # passes with STDP on (as stdp_digits: chosen there on validation)
+    lr_decay: float = 1.0  # STDP learning rates x lr_decay ** epoch (1: constant)
+    backend: str = "auto"  # Brian2 target of the STDP arm: auto, cpp_standalone, cython, numpy
+    chunk: int = 100  # samples per Brian2 run() of the STDP network
+    snapshot_label_digits: int = 100  # training digits (10 per class) labelling each snapshot
+    snn: DigitsWTAParams = field(default_factory=DigitsWTAParams)  # STDP network constants
+    # --- mlp_spiking arm (conversion constants in conversion.*)
+    conversion: convert.ConversionParams = field(default_factory=convert.ConversionParams)
+    spiking_backend: str = "numpy"  # Brian2 target of the converted net: numpy (no compile), cython
+    # --- what is compared
+    checkpoints: tuple[int, ...] = (100, 200, 500, 1000, 2000, 5000, 10000, 20000)  # samples seen
+    lesion_fractions: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)  # synapses removed
+    noise_sds: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.5)  # pixel noise sd (pixels in [0, 1])
+    repeats: int = 3  # random lesion / noise draws per level (sample sd over these)
+    mac_pj: float = 4.6  # energy of a 32-bit float multiply-accumulate (Horowitz 2014, 45 nm)
+    add_pj: float = 0.9  # energy of a 32-bit float add: one synaptic event (Horowitz 2014)
+    mem_pj: float = 10.0  # one 64-bit read from an 8 kB SRAM (Horowitz 2014); DRAM: ~1300-2600
+    sttc_dt_ms: float = 5.0  # coincidence window of the spike time tiling coefficient
+    sync_neurons: int = 30  # at most this many active neurons in the synchrony measures
+    n_surrogates: int = 2  # ISI-shuffled surrogate data sets per synchrony measure
+
+    #: keys a user cannot set: the data decides them
+    DERIVED = {"snn.n_input": "the data (64 pixels for digits, 784 for MNIST; twice that "
+                              "with input_coding=on_off)"}
+
+    def __post_init__(self):
+        require_choice("dataset", self.dataset, ("digits", "mnist"))
+        require_choice("input_coding", self.input_coding, ("on_off", "intensity"))
+        require_choice("backend", self.backend, ("auto", "numpy", "cython", "cpp_standalone"))
+        require_choice("spiking_backend", self.spiking_backend, ("numpy", "cython"))
+        require(0 <= self.val_fraction < 1,
+                f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        for name in ("n_train", "n_test", "n_eval", "mlp_hidden"):
+            require(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("mlp_epochs", "stdp_epochs", "mlp_batch_size", "chunk",
+                     "snapshot_label_digits", "sync_neurons"):
+            require(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
+        require_positive("mlp_lr", self.mlp_lr)
+        require(0 < self.lr_decay <= 1, f"lr_decay must be in (0, 1], got {self.lr_decay}")
+        require(len(self.checkpoints) >= 1 and min(self.checkpoints) >= 1,
+                f"checkpoints must list sample counts >= 1, got {list(self.checkpoints)}")
+        require(0.0 in self.lesion_fractions and 0.0 in self.noise_sds,
+                "lesion_fractions and noise_sds must include 0 (the undamaged network)")
+        for f in self.lesion_fractions:
+            require_fraction("lesion_fractions", f, open_right=False)
+        for sd in self.noise_sds:
+            require(sd >= 0, f"noise_sds must be >= 0, got {sd}")
+        require(self.repeats >= 2, f"repeats must be >= 2 (a sample sd needs two draws), "
+                                   f"got {self.repeats}")
+        require(self.n_surrogates >= 1, f"n_surrogates must be >= 1, got {self.n_surrogates}")
+        for name in ("mac_pj", "add_pj", "mem_pj", "sttc_dt_ms"):
+            require(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)}")
+
+
+# A small run on the numpy target (no compiler): 20 neurons and 48 training digits, the
+# stdp_digits quick settings (fast learning rates, large threshold increments).
+QUICK = {"n_train": 60, "n_test": 40, "n_eval": 20, "mlp_epochs": 20, "mlp_lr": 0.01,
+         "stdp_epochs": 1,
+         "backend": "numpy", "chunk": 20, "snapshot_label_digits": 20, "snn.n_exc": 20,
+         "snn.present_ms": 100.0, "snn.rest_ms": 50.0, "snn.nu_post": 0.1, "snn.nu_pre": 0.001,
+         "snn.theta_plus_mv": 1.0, "conversion.n_steps": 40, "checkpoints": [20, 40, 100],
+         "lesion_fractions": [0.0, 0.5, 0.9], "noise_sds": [0.0, 0.3], "repeats": 2,
+         "sync_neurons": 10, "n_surrogates": 1}
+
+HEADLINE = ("mlp.test_accuracy", "stdp.test_accuracy", "mlp_spiking.test_accuracy",
+            "mlp.bias_cost", "mlp.energy_total_nj", "stdp.energy_total_nj",
+            "mlp_spiking.energy_total_nj", "train_seconds", "total_seconds")

@@ -1,0 +1,174 @@
+"""Arm 3: the trained MLP converted to integrate-and-fire neurons and run on Brian2 (and on
+`neurosim.snn.convert`'s numpy engine, which must give the same spikes)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from neurosim import data, lesion
+from neurosim.experiments.brain_vs_ann.config import (
+    N_RASTER,
+    Config,
+)
+from neurosim.experiments.brain_vs_ann.measures import (
+    accuracy,
+    curve_metrics,
+    energy,
+    population_activity,
+    robustness,
+    sweep_summary,
+)
+from neurosim.results import Context
+from neurosim.snn import activity, convert
+
+
+def run_converted_on_brian2(weights, spikes: np.ndarray, p: convert.ConversionParams,
+                            keep: int):
+    """The converted network on Brian2 (`convert.build_chain`, as `convert.simulate_brian2`),
+    keeping the hidden layer's spike times of the first `keep` samples.
+
+    Returns (`convert.SpikeRun`, hidden i, hidden t in seconds).
+    """
+    import brian2 as b2
+
+    T, n, n_in = spikes.shape
+    table = np.transpose(spikes, (1, 0, 2)).reshape(n * T, n_in)
+    b2.defaultclock.dt = p.dt_ms * b2.ms
+    net, obj = convert.build_chain(weights, table, p.dt_ms,
+                                   thresholds=[p.threshold] * len(weights), reset_every=T)
+    net.run(n * T * p.dt_ms * b2.ms, namespace={})
+    groups = [obj["input"], *obj["layers"]]
+    trains = [convert.spike_trains(m, n * T, g.N, p.dt_ms).reshape(n, T, g.N)
+              for m, g in zip(obj["monitors"], groups, strict=True)]
+    run = convert.SpikeRun(np.transpose(trains[-1], (1, 0, 2)).copy(),
+                           [tr.sum(axis=1, dtype=np.int64) for tr in trains])
+    mon = obj["monitors"][1]
+    t = np.asarray(mon.t[:] / b2.second)
+    i = np.asarray(mon.i[:])
+    window = keep * T * p.dt_ms / 1000.0
+    return run, i[t < window], t[t < window]
+
+
+def spiking_events(run: convert.SpikeRun, sizes: list[int]) -> np.ndarray:
+    """Synaptic events of each sample: every spike of a layer reaches every unit above."""
+    return sum(run.counts[layer].sum(axis=1) * sizes[layer + 1] for layer in range(len(sizes) - 1))
+
+
+def mlp_spiking_arm(cfg: Config, ctx: Context, ds: data.Dataset, plan: dict,
+                    eval_idx: np.ndarray, mlp: dict, mlp_metrics: dict):
+    """Convert the trained MLP (and its checkpoint snapshots), run it on Brian2 and on numpy
+    (they must give the same spikes), measure accuracy against presentation time, cost,
+    activity and robustness."""
+    from neurosim.snn import backend
+
+    rng = ctx.rng_for("mlp_spiking")
+    p = cfg.conversion
+    weights = mlp["weights"]
+    sizes = [weights[0].shape[0], *[W.shape[1] for W in weights]]
+    Wn, factors = convert.normalise(weights, ds.X_train, p.percentile, p.chain)
+    X_eval, y_eval = ds.X_test[eval_idx], ds.y_test[eval_idx]
+
+    phases = ctx.progress(range(3), total=3,
+                          desc="mlp_spiking (Brian2 run, snapshots, lesions and noise)")
+    t0 = time.perf_counter()
+    spikes = convert.poisson_input(ds.X_test, p.n_steps, p.p_max, rng)
+    target = backend.select(cfg.spiking_backend)
+    ctx.partial.meta["mlp_spiking_brian2_target"] = target.name
+    try:
+        b2_run, hid_i, hid_t = run_converted_on_brian2(Wn, spikes, p, keep=100)
+    finally:
+        backend.reset_device()
+    brian2_seconds = time.perf_counter() - t0
+    np_run = convert.simulate(Wn, spikes, p.threshold, engine="numpy")
+    identical = bool(np.array_equal(np_run.output, b2_run.output) and all(
+        np.array_equal(a, b) for a, b in zip(np_run.counts, b2_run.counts, strict=True)))
+
+    y = ds.y_test
+    acc_t = convert.accuracy_vs_time(b2_run.output, y)
+    pred = convert.predict_from_counts(b2_run.output.sum(axis=0))
+    mlp_pred = mlp["net"].predict(ds.X_test)
+    close = np.flatnonzero(acc_t >= mlp_metrics["test_accuracy"] - 0.01)
+    step_close = int(close[0]) + 1 if close.size else None
+    events = spiking_events(b2_run, sizes)
+    n_neurons = sum(sizes[1:])
+    close_cost: dict[str, float | None] = {"synaptic_ops_to_mlp_accuracy": None,
+                                           "energy_ops_to_mlp_accuracy_nj": None,
+                                           "energy_total_to_mlp_accuracy_nj": None}
+    if step_close is not None:  # the same input, cut at that step (membranes start at zero)
+        early = convert.simulate(Wn, spikes[:step_close], p.threshold, engine="numpy")
+        ops = float(spiking_events(early, sizes).mean())
+        e = energy(cfg, events=ops, updates=n_neurons * step_close)
+        close_cost = {"synaptic_ops_to_mlp_accuracy": ops,
+                      "energy_ops_to_mlp_accuracy_nj": e["energy_ops_nj"],
+                      "energy_total_to_mlp_accuracy_nj": e["energy_total_nj"]}
+    window_s = p.n_steps * p.dt_ms / 1000.0
+
+    next(phases, None)
+    # learning curve: each MLP snapshot converted (normalised on the training digits) and run
+    learning: dict[str, list[float]] = {"samples_seen": [], "test_accuracy": []}
+    for seen in sorted(mlp["snapshots"]):
+        out = convert.convert_and_simulate(mlp["snapshots"][seen], ds.X_train, X_eval, p,
+                                           rng).output
+        learning["samples_seen"].append(seen)
+        learning["test_accuracy"].append(accuracy(convert.predict_from_counts(out.sum(0)),
+                                                  y_eval))
+
+    next(phases, None)
+
+    def score(Ws, X) -> float:
+        out = convert.simulate(Ws, convert.poisson_input(X, p.n_steps, p.p_max, rng),
+                               p.threshold).output
+        return accuracy(convert.predict_from_counts(out.sum(axis=0)), y_eval)
+
+    lesions = robustness(cfg.lesion_fractions, cfg.repeats,
+                         lambda f, r: score(lesion.lesion(Wn, f, rng), X_eval))
+    noise = robustness(cfg.noise_sds, cfg.repeats,
+                       lambda sd, r: score(Wn, lesion.noisy(X_eval, sd, rng)))
+    lesion_table, lesion_metrics = sweep_summary(cfg.lesion_fractions, lesions,
+                                                 "fraction_removed")
+    noise_table, noise_metrics = sweep_summary(cfg.noise_sds, noise, "noise_sd")
+    next(phases, None)
+    sync = activity.synchrony(hid_i, hid_t, sizes[1], min(100, len(y)) * window_s, rng,
+                              sttc_dt_ms=cfg.sttc_dt_ms, max_neurons=cfg.sync_neurons,
+                              n_surrogates=cfg.n_surrogates)
+    metrics = {
+        "test_accuracy": accuracy(pred, y),
+        "agreement_with_mlp": accuracy(pred, mlp_pred),
+        "presentation_steps": p.n_steps,
+        "presentation_ms": p.n_steps * p.dt_ms,
+        "steps_to_mlp_accuracy": step_close,
+        "engines_identical": identical,
+        "normalisation_factors": [float(f) for f in factors],
+        "epochs": mlp_metrics["epochs"],
+        "samples_seen": mlp_metrics["samples_seen"],
+        "labels_used": mlp_metrics["labels_used"],
+        "labels_drive_learning": True,
+        "train_seconds": 0.0,
+        "brian2_seconds": round(brian2_seconds, 3),
+        "trainable_parameters": 0,
+        "learning_rule": "none of its own: the MLP's weights, rescaled per layer",
+        "locality": "inherits the MLP's global rule (backpropagation before conversion)",
+        "synaptic_ops_per_inference": float(events.mean()),
+        **close_cost,
+        "neuron_updates_per_inference": n_neurons * p.n_steps,
+        **energy(cfg, events=float(events.mean()), updates=n_neurons * p.n_steps),
+        "mean_rate_hz": activity.mean_rate_hz(b2_run.counts[1], window_s),
+        **population_activity(b2_run.counts[1]),
+        **{k: sync[k] for k in ("spike_contrast", "spike_contrast_surrogate", "sttc",
+                                "sttc_surrogate")},
+        "sync_neurons_active": sync["n_active"],
+        "learning_curve": curve_metrics(learning),
+        "lesion_accuracy": lesion_metrics,
+        "noise_accuracy": noise_metrics,
+    }
+    steps = np.arange(1, p.n_steps + 1)
+    curves = {"mlp_spiking_time": {"step": steps, "time_ms": steps * p.dt_ms,
+                                   "accuracy": acc_t},
+              "mlp_spiking_learning": learning, "mlp_spiking_lesion": lesion_table,
+              "mlp_spiking_noise": noise_table}
+    keep = hid_t < N_RASTER * window_s
+    spikes_out = {"mlp_spiking_hidden": {"i": hid_i[keep], "t": hid_t[keep],
+                                         "t_stop": N_RASTER * window_s, "n_neurons": sizes[1]}}
+    return metrics, curves, spikes_out

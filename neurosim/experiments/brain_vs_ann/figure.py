@@ -1,0 +1,155 @@
+"""The one multi-panel figure of brain_vs_ann."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neurosim import plots
+from neurosim.experiments.brain_vs_ann.config import (
+    ARM_TITLES,
+    ARMS,
+    CLASS_NAMES,
+)
+from neurosim.results import Result
+
+
+def figures(result: Result) -> dict:
+    return {"brain_vs_ann": figure(result)}
+
+
+def figure(result: Result):
+    a, m, c = result.arrays, result.metrics, result.curves
+    fig, axes = plots.figure(4, 3, size=(5.0, 3.9))
+    shape = tuple(int(v) for v in a["feature_shape"])
+    labels = [str(v) for v in a["raster_labels"]]
+
+    # (a) raster of the STDP network over the first test digits
+    ax = axes[0, 0]
+    if "stdp_exc" in result.spikes:
+        s_in, s_exc = result.spikes["stdp_input"], result.spikes["stdp_exc"]
+        n_in = s_in.n_neurons
+        rank = a["stdp_class_rank"]  # excitatory neurons drawn grouped by assigned class
+        plots.raster(ax, s_in.i, s_in.t, color="0.65", markersize=1.2, t_stop=s_in.t_stop)
+        plots.raster(ax, rank[s_exc.i] + n_in + 4, s_exc.t, color=plots.COLORS["stdp"],
+                     markersize=3, t_stop=s_exc.t_stop,
+                     ylabel="input neurons (grey) | excitatory, by class (red)")
+        period = float(a["stdp_period_s"])
+        for k, lab in enumerate(labels):
+            ax.axvline(k * period, color="k", lw=0.5, alpha=0.4)
+            ax.text((k + 0.35) * period, n_in + s_exc.n_neurons + 8, lab, ha="center")
+        ax.set_ylim(-1, n_in + s_exc.n_neurons + 16)
+    else:
+        ax.text(0.5, 0.5, "the STDP arm did not finish", ha="center", transform=ax.transAxes)
+    ax.set_title("(a) STDP network: spikes for test digits")
+
+    # (b) the MLP's loss curve
+    ax = axes[0, 1]
+    if "mlp_epochs" in c:
+        plots.loss_curve(ax, c["mlp_epochs"], ylabel="cross-entropy")
+    ax.set_title("(b) MLP: loss during backprop training")
+
+    # (c) accuracy vs samples seen, every arm
+    ax = axes[0, 2]
+    for arm in ARMS:
+        t = c.get(f"{arm}_learning")
+        if t is not None and len(t["samples_seen"]):
+            plots.curve(ax, t["samples_seen"], t["test_accuracy"], label=ARM_TITLES[arm],
+                        color=plots.COLORS[arm], marker="o", markersize=3)
+    ax.set_xscale("log")
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("training samples seen (log)")
+    ax.set_ylabel(f"test accuracy (first {m.get('n_eval')} digits)")
+    ax.set_title("(c) learning on a common axis")
+
+    # (d) accuracy vs presentation time of the converted network
+    ax = axes[0, 3]
+    t = c.get("mlp_spiking_time")
+    if t is not None:
+        plots.curve(ax, t["time_ms"], t["accuracy"], label="converted (spikes)",
+                    color=plots.COLORS["mlp_spiking"], xlabel="presentation time (ms)",
+                    ylabel="test accuracy")
+        if "mlp" in m:
+            ax.axhline(m["mlp"]["test_accuracy"], color=plots.COLORS["mlp"], ls="--",
+                       label=f"MLP {m['mlp']['test_accuracy']:.3f}")
+            ax.legend(frameon=False, loc="lower right")
+        ax.set_ylim(0, 1)
+    ax.set_title("(d) MLP converted to spikes: accuracy vs time")
+
+    # (e, f) memory in connection strengths
+    if "mlp_W1" in a:
+        W1 = a["mlp_W1"]
+        plots.receptive_fields(axes[1, 0], W1[:, :min(100, W1.shape[1])], shape,
+                               cmap="RdBu_r", signed=True,
+                               title="(e) MLP first-layer weights\n(red +, blue -)")
+    else:
+        axes[1, 0].set_axis_off()
+    if "stdp_receptive_fields" in a:
+        plots.receptive_fields(axes[1, 1], a["stdp_receptive_fields"], shape, cmap="RdBu_r",
+                               signed=True, title="(f) STDP receptive fields\n"
+                                                  "(ON - OFF weight: red ink, blue paper)")
+    else:
+        axes[1, 1].set_axis_off()
+
+    # (g, h) robustness
+    for ax, kind, xlabel, title in (
+            (axes[1, 2], "lesion", "fraction of synapses removed", "(g) removing synapses"),
+            (axes[1, 3], "noise", "pixel noise sd (pixels in [0, 1])", "(h) noisy input")):
+        col = "fraction_removed" if kind == "lesion" else "noise_sd"
+        for arm in ARMS:
+            t = c.get(f"{arm}_{kind}")
+            if t is not None:
+                plots.mean_band(ax, t[col], t["accuracy_mean"], t["accuracy_sd"],
+                                label=ARM_TITLES[arm], color=plots.COLORS[arm], marker="o",
+                                markersize=3, xlabel=xlabel, ylabel="test accuracy")
+        ax.axhline(0.1, color="k", lw=0.5, ls=":")
+        ax.set_ylim(0, 1)
+        ax.set_title(f"{title}: mean ± sd of {m.get('repeats')} draws")
+
+    # (i, j) hidden activations beside excitatory spike counts for the same digits
+    if "mlp_hidden_raster" in a:
+        plots.activity_map(axes[2, 0], a["mlp_hidden_raster"], column_labels=labels,
+                           xlabel="test digit (label)",
+                           ylabel="hidden unit, grouped by preferred class",
+                           colorbar_label="ReLU activation", cmap="magma",
+                           boundaries=a["mlp_hidden_class_starts"], group_labels=CLASS_NAMES,
+                           title="(i) MLP hidden activations")
+    if "stdp_counts_raster" in a:
+        plots.activity_map(axes[2, 1], a["stdp_counts_raster"], column_labels=labels,
+                           xlabel="test digit (label)",
+                           ylabel="excitatory neuron, grouped by assigned class",
+                           colorbar_label="spikes", cmap="magma",
+                           boundaries=a["stdp_class_starts"], group_labels=CLASS_NAMES,
+                           title="(j) STDP excitatory spike counts")
+    else:
+        axes[2, 1].set_axis_off()
+
+    # (k) energy per inference, (l) sparseness and synchrony
+    present = [arm for arm in ARMS if arm in m]
+    names = [ARM_TITLES[arm].replace(" ", "\n", 1) for arm in present]
+    plots.grouped_bars(axes[2, 2], names, {
+        "synaptic ops only": [m[arm].get("energy_ops_nj", np.nan) for arm in present],
+        "+ memory, neuron updates": [m[arm].get("energy_total_nj", np.nan) for arm in present]},
+        colors={"synaptic ops only": "0.8", "+ memory, neuron updates": "0.4"},
+        ylabel="energy per digit (nJ, log)", logy=True)
+    axes[2, 2].legend(frameon=False, fontsize=8, loc="upper left")
+    axes[2, 2].set_title("(k) cost of one inference (Horowitz 2014)")
+    groups = {"active_fraction": "active\nfraction", "treves_rolls_sparseness":
+              "Treves-Rolls\nsparseness", "sttc": "STTC", "spike_contrast": "spike\ncontrast"}
+    plots.grouped_bars(axes[2, 3], list(groups.values()), {
+        ARM_TITLES[arm]: [m[arm].get(k, np.nan) for k in groups] for arm in present},
+        colors={ARM_TITLES[arm]: plots.COLORS[arm] for arm in present}, ylabel="value",
+        annotate="{:.2f}")
+    width, label = 0.8 / max(len(present), 1), "ISI-shuffled surrogate"
+    for g, key in enumerate(groups):  # the surrogates' value across each spiking arm's bar
+        for k, arm in enumerate(present):
+            sur = m[arm].get(f"{key}_surrogate")
+            if sur is not None:
+                x = g + (k - (len(present) - 1) / 2) * width
+                axes[2, 3].plot([x - width / 2, x + width / 2], [sur, sur], "k-", lw=2,
+                                label=label)
+                label = None
+    axes[2, 3].legend(frameon=False, fontsize=7)
+    axes[2, 3].set_title("(l) sparseness and synchrony")
+    fig.suptitle("Brain vs. artificial network on the same digits: MLP (backprop), "
+                 "STDP spiking network, and the MLP converted to spikes", fontsize=13)
+    return fig

@@ -1,0 +1,129 @@
+"""Data and the measurements every arm shares: the split and its coding, the common checkpoints,
+accuracy, robustness sweeps, energy per inference and population activity."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from neurosim import data, lesion
+from neurosim.experiments.brain_vs_ann.config import (
+    N_CLASSES,
+    Config,
+)
+from neurosim.snn import activity
+from neurosim.snn.encoding import on_off
+from neurosim.snn.readout import assign_labels
+
+# --- data --------------------------------------------------------------------------------------
+
+
+def load(cfg: Config, seed: int) -> data.Dataset:
+    """Pixels in [0, 1], split as stdp_digits splits them (the STDP arm codes them ON/OFF)."""
+    return data.load_images(cfg.dataset, seed, data_dir=cfg.data_dir, n_train=cfg.n_train,
+                            n_test=cfg.n_test, val_fraction=cfg.val_fraction)
+
+
+def stdp_coding(cfg: Config, X: np.ndarray) -> np.ndarray:
+    return on_off(X) if cfg.input_coding == "on_off" else np.asarray(X, dtype=float)
+
+
+def chunk_ends(n: int, epochs: int, chunk: int) -> list[int]:
+    """Samples seen after each chunk of an STDP training run (where it can be snapshotted)."""
+    return sorted({e * n + min(c * chunk, n) for e in range(epochs)
+                   for c in range(1, math.ceil(n / chunk) + 1)})
+
+
+def checkpoint_plan(cfg: Config, n: int) -> dict[str, list[int]]:
+    """Samples seen at which each arm is scored: the configured checkpoints moved to the
+    STDP network's next chunk end (where it can be snapshotted), plus each arm's end.
+
+    Returns
+    -------
+    dict
+        ``stdp`` and ``mlp`` (also the converted network's) lists of sample counts; the
+        ones both reach are equal.
+    """
+    stdp_total, mlp_total = cfg.stdp_epochs * n, cfg.mlp_epochs * n
+    ends = chunk_ends(n, cfg.stdp_epochs, cfg.chunk)
+    stdp = {min(e for e in ends if e >= c) for c in cfg.checkpoints if c <= stdp_total}
+    stdp.add(stdp_total)
+    mlp = {c for c in stdp if c <= mlp_total}
+    mlp |= {c for c in cfg.checkpoints if stdp_total < c <= mlp_total}
+    mlp.add(mlp_total)
+    return {"stdp": sorted(stdp), "mlp": sorted(mlp)}
+
+
+# --- shared measurements -----------------------------------------------------------------------
+
+
+def mlp_logits(weights: list[np.ndarray], X: np.ndarray) -> np.ndarray:
+    """Bias-free ReLU network: the output layer's pre-activations."""
+    a = np.asarray(X, dtype=np.float64)
+    for W in weights[:-1]:
+        a = np.maximum(a @ W, 0.0)
+    return a @ weights[-1]
+
+
+def accuracy(pred: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean(np.asarray(pred) == np.asarray(y)))
+
+
+def robustness(levels: tuple[float, ...], repeats: int, score) -> np.ndarray:
+    """``score(level, repeat)`` for every level and repeat: array (n_levels, repeats)."""
+    return np.array([[score(level, r) for r in range(repeats)] for level in levels])
+
+
+def sweep_summary(levels: tuple[float, ...], accs: np.ndarray, column: str,
+                  extra: dict[str, np.ndarray] | None = None):
+    """Curve table and metrics of a robustness sweep (sample sd over the draws)."""
+    stats = [lesion.mean_sd(row) for row in accs]
+    table = {column: np.asarray(levels, float),
+             "accuracy_mean": np.array([m for m, _ in stats]),
+             "accuracy_sd": np.array([np.nan if s is None else s for _, s in stats])}
+    for r in range(accs.shape[1]):
+        table[f"accuracy_draw{r}"] = accs[:, r]
+    table.update(extra or {})
+    metrics = {lesion.percent_key(lv): {"mean": m, "sd": s}
+               for lv, (m, s) in zip(levels, stats, strict=True)}
+    return table, metrics
+
+
+def curve_metrics(learning: dict) -> dict[str, float]:
+    """A learning curve as metrics: samples seen (as a string key) -> accuracy."""
+    return {str(int(s)): float(acc) for s, acc in
+            zip(learning["samples_seen"], learning["test_accuracy"], strict=True)}
+
+
+def energy(cfg: Config, *, macs: float = 0.0, events: float = 0.0, units: float = 0.0,
+           updates: float = 0.0, leaky: bool = False) -> dict[str, float]:
+    """Energy per inference (nJ) from operation counts and Horowitz's per-operation energies.
+
+    ``energy_ops_nj`` counts the synaptic operations only (MACs at `mac_pj`, synaptic events
+    at `add_pj`), the figure most SNN-vs-ANN comparisons quote. ``energy_total_nj`` adds
+    what a time-stepped machine also pays: one memory access (`mem_pj`) per weight read
+    (per MAC or synaptic event), a read and a write of the target's state per synaptic event,
+    a read and a write of every neuron's state at every time step (`updates`), one MAC per
+    neuron update for a leak, and a write and a read of every MLP unit's activation (`units`).
+    """
+    ops = macs * cfg.mac_pj + events * cfg.add_pj
+    memory = (macs + 3 * events + 2 * updates + 2 * units) * cfg.mem_pj
+    leak = updates * cfg.mac_pj if leaky else 0.0
+    return {"energy_ops_nj": ops / 1000.0, "energy_total_nj": (ops + memory + leak) / 1000.0,
+            "energy_memory_nj": memory / 1000.0}
+
+
+def population_activity(counts_or_acts: np.ndarray) -> dict[str, float]:
+    return {"active_fraction": activity.active_fraction(counts_or_acts),
+            "treves_rolls_sparseness": activity.treves_rolls(counts_or_acts)}
+
+
+def order_by_class(responses: np.ndarray, y: np.ndarray, assignments=None):
+    """Units sorted by the class they answer most (or by given assignments): the order and
+    where each class's block starts (for the activity panels)."""
+    if assignments is None:
+        assignments = assign_labels(responses, y, N_CLASSES)
+    order = np.lexsort((-responses.mean(axis=0), assignments))
+    starts = np.searchsorted(assignments[order], np.arange(N_CLASSES))
+    return order, starts

@@ -1,0 +1,292 @@
+"""Arm 2: the Diehl & Cook STDP network, trained without labels, labelled afterwards, and its
+snapshots and damaged copies scored as frozen replicas side by side."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import replace
+
+import numpy as np
+
+from neurosim import data, lesion
+from neurosim.experiments.brain_vs_ann.config import (
+    N_CLASSES,
+    N_RASTER,
+    Config,
+)
+from neurosim.experiments.brain_vs_ann.measures import (
+    accuracy,
+    curve_metrics,
+    energy,
+    order_by_class,
+    population_activity,
+    stdp_coding,
+    sweep_summary,
+)
+from neurosim.results import Context
+from neurosim.snn import activity
+from neurosim.snn.readout import assign_labels, predict
+
+
+def stdp_arm(cfg: Config, ctx: Context, ds: data.Dataset, plan: dict, eval_idx: np.ndarray):
+    """Train the Diehl & Cook network without labels, label it, score it; then score its
+    checkpoint snapshots, lesions and noise in one pass of frozen replicas."""
+    from neurosim.snn import backend
+
+    rng = ctx.rng_for("stdp")
+    ctx.scratch_dir.mkdir(parents=True, exist_ok=True)
+    dirs = [tempfile.mkdtemp(prefix="brian2-standalone-", dir=ctx.scratch_dir)
+            for _ in range(2)]
+    try:
+        trained = _stdp_train(cfg, ctx, ds, plan, rng, dirs[0])
+        if trained is None:
+            return None, "DIVERGED"
+        replicas = _stdp_replicas(cfg, ctx, ds, eval_idx, rng, trained, dirs[1])
+        return (trained, replicas), "COMPLETED"
+    finally:
+        backend.reset_device()
+        for d in dirs:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def _select(cfg: Config, ctx: Context, directory: str):
+    from neurosim.snn import backend
+
+    requested = "cpp_standalone" if cfg.backend == "auto" else cfg.backend
+    target = backend.select(requested, standalone_dir=directory)
+    if cfg.backend == "auto":
+        target = replace(target, requested="auto")
+    ctx.partial.meta.update(target.meta())
+    return target
+
+
+def _stdp_train(cfg, ctx, ds, plan, rng, directory) -> dict | None:
+    from neurosim.snn import backend, wta
+
+    X_train = stdp_coding(cfg, ds.X_train)
+    target = _select(cfg, ctx, directory)
+    backend.seed(rng)
+    params = replace(cfg.snn, n_input=X_train.shape[1])
+    t_build = time.perf_counter()
+    net = wta.WTANetwork(params, rng, chunk=cfg.chunk)
+    build_seconds = time.perf_counter() - t_build
+    n = len(X_train)
+    total = cfg.stdp_epochs * n
+    bar = ctx.progress(range(total), total=total, desc="stdp training samples")
+    snapshots: dict[int, tuple] = {}
+    done = [0]
+
+    def on_chunk(counts: np.ndarray, labels: np.ndarray) -> None:
+        for _ in range(len(counts) - done[0]):
+            next(bar, None)
+        done[0] = len(counts)
+        seen = len(counts)
+        if seen in plan["stdp"]:
+            snapshots[seen] = (normalised(net.weights, params), net.theta_mv.copy())
+
+    def after_epoch(epoch: int, record) -> None:
+        if not wta.check_finite(net):
+            raise _Diverged(epoch)
+
+    t0 = time.perf_counter()
+    try:
+        wta.fit(net, X_train, ds.y_train, epochs=cfg.stdp_epochs, rng=rng,
+                lr_decay=cfg.lr_decay, on_chunk=on_chunk, after_epoch=after_epoch)
+    except _Diverged as exc:
+        ctx.partial.warnings.append(f"stdp: weights or thresholds became NaN/inf in epoch "
+                                    f"{exc.epoch}")
+        return None
+    train_seconds = time.perf_counter() - t0
+
+    assignments, label_counts = wta.label_neurons(net, X_train, ds.y_train, N_CLASSES)
+    scores = {"train_accuracy": accuracy(predict(label_counts, assignments, N_CLASSES),
+                                         ds.y_train)}
+    if ds.X_val is not None:
+        pred_val, _ = wta.classify(net, stdp_coding(cfg, ds.X_val), assignments, N_CLASSES)
+        scores["val_accuracy"] = accuracy(pred_val, ds.y_val)
+    pred_test, test_counts = wta.classify(net, stdp_coding(cfg, ds.X_test), assignments,
+                                          N_CLASSES, record_input=True)
+    i_exc, t_exc, i_in, t_in = net.recorded
+    return {"params": params, "weights": normalised(net.weights, params),
+            "theta": net.theta_mv.copy(),
+            "assignments": assignments, "label_counts": label_counts,
+            "pred_test": pred_test, "test_counts": test_counts, "scores": scores,
+            "recorded": (i_exc, t_exc, i_in, t_in),
+            "recorded_digits": min(cfg.chunk, len(ds.X_test)), "period_s": net.period_s,
+            "snapshots": snapshots, "target": target, "build_seconds": build_seconds,
+            "train_seconds": train_seconds}
+
+
+def normalised(W: np.ndarray, p) -> np.ndarray:
+    """Input weights as the network uses them: `WTANetwork` scales each neuron's input weights
+    to sum ``norm_total`` before every sample, and the weights read after a chunk are not yet
+    scaled (the last winner's sum can be 40% above the total, enough to make it answer every
+    digit in a frozen copy)."""
+    total = W.sum(axis=0, keepdims=True)
+    return np.where(total > 0, W * p.norm_total / np.where(total > 0, total, 1.0), W)
+
+
+def stratified_first(y: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the first ``n // 10`` samples of every class (at least one each)."""
+    per_class = max(1, n // N_CLASSES)
+    return np.sort(np.concatenate([np.flatnonzero(y == c)[:per_class]
+                                   for c in range(N_CLASSES)]))
+
+
+def _stdp_replicas(cfg, ctx, ds, eval_idx, rng, tr: dict, directory: str):
+    """Snapshots, lesions and noise as replicas of the trained network, scored in one pass.
+
+    Every replica is shown a few labelled training digits, then the evaluation digits. The
+    snapshots (and the undamaged trained network, for the last point of the learning curve)
+    are labelled from their responses to the training digits; the damaged replicas keep the
+    trained network's labels (a lesion does not get a new readout).
+    """
+    from neurosim.snn import backend
+    from neurosim.snn.replicas import WTAReplicas, chunk_for
+
+    p, W, theta = tr["params"], tr["weights"], tr["theta"]
+    lab = stratified_first(ds.y_train, cfg.snapshot_label_digits)
+    X_lab, y_lab = ds.X_train[lab], ds.y_train[lab]
+    X_eval, y_eval = ds.X_test[eval_idx], ds.y_test[eval_idx]
+    final = max(tr["snapshots"])
+    specs = []  # (kind, level, weights, theta, pixels of the evaluation digits)
+    for seen in sorted(tr["snapshots"]):
+        if seen != final:
+            Ws, ths = tr["snapshots"][seen]
+            specs.append(("snapshot", seen, Ws, ths, X_eval))
+    for f in cfg.lesion_fractions:
+        for _ in range(cfg.repeats):
+            specs.append(("lesion", f, lesion.remove_synapses(W, f, rng), theta, X_eval))
+    for sd in cfg.noise_sds:
+        if sd == 0:
+            continue  # the undamaged draws of the lesion sweep
+        for _ in range(cfg.repeats):
+            specs.append(("noise", sd, W, theta, lesion.noisy(X_eval, sd, rng)))
+    k = len(specs)
+    t0 = time.perf_counter()
+    _select(cfg, ctx, directory)
+    backend.seed(rng)
+    n_lab, n_digits = len(lab), len(lab) + len(X_eval)
+    reps = WTAReplicas(p, k, rng, chunk=chunk_for(p, k, n_digits))
+    bar = ctx.progress(range(n_digits), total=n_digits, desc=f"stdp replicas ({k} networks)")
+    done = [0]
+
+    def on_chunk(n_done: int) -> None:
+        for _ in range(n_done - done[0]):
+            next(bar, None)
+        done[0] = n_done
+
+    X = np.stack([stdp_coding(cfg, np.concatenate([X_lab, s[4]])) for s in specs])
+    counts = reps.present(X, np.stack([s[2] for s in specs]), np.stack([s[3] for s in specs]),
+                          on_chunk=on_chunk)
+    inh = reps.inh_counts[:, n_lab:]
+    label_counts, counts = counts[:, :n_lab], counts[:, n_lab:]
+    seconds = time.perf_counter() - t0
+    backend.reset_device()
+
+    def acc(r: int, assignments=None) -> float:
+        if assignments is None:  # labelled from its own responses to the training digits
+            assignments = assign_labels(label_counts[r], y_lab, N_CLASSES)
+        return accuracy(predict(counts[r], assignments, N_CLASSES), y_eval)
+
+    rows: dict[str, dict[float, list[int]]] = {"snapshot": {}, "lesion": {}, "noise": {}}
+    for r, s in enumerate(specs):
+        rows[s[0]].setdefault(s[1], []).append(r)
+    rows["noise"][0.0] = undamaged = rows["lesion"][0.0]
+    learning = {"samples_seen": [*sorted(rows["snapshot"]), final],
+                "test_accuracy": [*(acc(rs[0]) for _, rs in sorted(rows["snapshot"].items())),
+                                  float(np.mean([acc(r) for r in undamaged]))]}
+    sweeps = {kind: np.array([[acc(r, tr["assignments"]) for r in rows[kind][level]]
+                              for level in levels])
+              for kind, levels in (("lesion", cfg.lesion_fractions), ("noise", cfg.noise_sds))}
+    spikes_per_digit = np.array([counts[rows["lesion"][f]].sum(axis=2).mean()
+                                 for f in cfg.lesion_fractions])
+    lesion_table, lesion_metrics = sweep_summary(
+        cfg.lesion_fractions, sweeps["lesion"], "fraction_removed",
+        {"spikes_per_digit": spikes_per_digit})
+    noise_table, noise_metrics = sweep_summary(cfg.noise_sds, sweeps["noise"], "noise_sd")
+    return {"learning": learning, "lesion_table": lesion_table, "lesion_metrics": lesion_metrics,
+            "noise_table": noise_table, "noise_metrics": noise_metrics,
+            "replicas": k, "replica_digits": n_digits, "snapshot_label_digits": n_lab,
+            "replica_seconds": seconds,
+            "inh_per_exc_spike": float(inh[undamaged].sum() / max(1, counts[undamaged].sum()))}
+
+
+def stdp_metrics(cfg: Config, ctx: Context, ds: data.Dataset, tr: dict, rep: dict):
+    """Metrics, curves, arrays and spikes of the STDP arm from its training and replicas."""
+    p = tr["params"]
+    rng = ctx.rng_for("stdp_activity")
+    test_counts = tr["test_counts"]
+    i_exc, t_exc, i_in, t_in = tr["recorded"]
+    period = tr["period_s"]
+    digits = tr["recorded_digits"]
+    in_per_digit = np.bincount(np.floor(t_in / period).astype(int), minlength=digits)[:digits]
+    exc_per_digit = test_counts.sum(axis=1)
+    inh_per_digit = exc_per_digit * rep["inh_per_exc_spike"]
+    events = (in_per_digit.mean() * p.n_exc + exc_per_digit.mean()
+              + inh_per_digit.mean() * (p.n_exc - 1))
+    updates = 2 * p.n_exc * p.present_ms / p.dt_ms
+    sync = activity.synchrony(i_exc, t_exc, p.n_exc, digits * period, rng,
+                              sttc_dt_ms=cfg.sttc_dt_ms, max_neurons=cfg.sync_neurons,
+                              n_surrogates=cfg.n_surrogates)
+    n_train = len(ds.X_train)
+    metrics = {
+        "test_accuracy": accuracy(tr["pred_test"], ds.y_test),
+        **tr["scores"],
+        "n_exc": p.n_exc,
+        "epochs": cfg.stdp_epochs,
+        "samples_seen": cfg.stdp_epochs * n_train,
+        "labels_used": n_train,
+        "labels_drive_learning": False,
+        "train_seconds": round(tr["train_seconds"], 3),
+        "build_seconds": round(tr["build_seconds"], 3),
+        "replica_seconds": round(rep["replica_seconds"], 3),
+        "replicas": rep["replicas"],
+        "snapshot_label_digits": rep["snapshot_label_digits"],
+        "trainable_parameters": int(p.n_input * p.n_exc + p.n_exc),
+        "learning_rule": "STDP (Diehl & Cook 2015) + adaptive thresholds, no labels; "
+                         "neurons labelled afterwards",
+        "locality": "local: each weight changes with the spike times of its own two neurons",
+        "neurons_assigned": int(np.sum(tr["assignments"] >= 0)),
+        "silent_test_fraction": float(np.mean(exc_per_digit == 0)),
+        "spikes_per_test_digit": float(exc_per_digit.mean()),
+        "presentation_ms": p.present_ms,
+        "synaptic_ops_per_inference": float(events),
+        "neuron_updates_per_inference": float(updates),
+        **energy(cfg, events=float(events), updates=float(updates), leaky=True),
+        "mean_rate_hz": activity.mean_rate_hz(test_counts, p.present_ms / 1000.0),
+        **population_activity(test_counts),
+        **{k: sync[k] for k in ("spike_contrast", "spike_contrast_surrogate", "sttc",
+                                "sttc_surrogate")},
+        "sync_neurons_active": sync["n_active"],
+        "learning_curve": curve_metrics(rep["learning"]),
+        "lesion_accuracy": rep["lesion_metrics"],
+        "noise_accuracy": rep["noise_metrics"],
+    }
+    W = tr["weights"]
+    rf = W[: W.shape[0] // 2] - W[W.shape[0] // 2:] if cfg.input_coding == "on_off" else W
+    order, starts = order_by_class(tr["label_counts"], ds.y_train, tr["assignments"])
+    raster_end = N_RASTER * period
+    keep, keep_in = t_exc < raster_end, t_in < raster_end
+    arrays = {"stdp_receptive_fields": rf, "stdp_theta_mv": tr["theta"],
+              "stdp_assignments": tr["assignments"],
+              "stdp_counts_raster": test_counts[:N_RASTER][:, order].T,
+              "stdp_class_starts": starts, "stdp_class_rank": np.argsort(order),
+              "stdp_period_s": np.array(period),
+              "stdp_present_s": np.array(p.present_ms / 1000.0),
+              "raster_labels": ds.y_test[:N_RASTER]}
+    spikes = {"stdp_exc": {"i": i_exc[keep], "t": t_exc[keep], "t_stop": raster_end,
+                           "n_neurons": p.n_exc},
+              "stdp_input": {"i": i_in[keep_in], "t": t_in[keep_in], "t_stop": raster_end,
+                             "n_neurons": p.n_input}}
+    curves = {"stdp_learning": rep["learning"], "stdp_lesion": rep["lesion_table"],
+              "stdp_noise": rep["noise_table"]}
+    return metrics, curves, arrays, spikes
+
+
+class _Diverged(Exception):
+    def __init__(self, epoch: int):
+        super().__init__(f"diverged in epoch {epoch}")
+        self.epoch = epoch
