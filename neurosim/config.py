@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import difflib
 import inspect
 import math
-import reprlib
 import textwrap
 import tomllib
 import types
@@ -22,81 +20,24 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from neurosim.validation import (  # noqa: F401  (re-exported for configs)
+    InvalidParameterError,
+    closest,
+    lookup,
+    require,
+    require_choice,
+    require_fraction,
+    require_non_negative,
+    require_positive,
+    short,
+)
+
 C = TypeVar("C")
-V = TypeVar("V")
 
 
-class ConfigError(ValueError):
-    """A user-caused problem with a config: unknown key, wrong type, value out of range."""
-
-
-_short = reprlib.Repr()
-_short.maxstring = _short.maxother = 60
-_short.maxlist = _short.maxtuple = 6
-
-
-def short(value: Any) -> str:
-    """``repr(value)`` cut to a readable length, for error messages (a 100 KB value must not
-    be echoed whole)."""
-    return _short.repr(value)
-
-
-# --- validation helpers used by the configs' __post_init__ -------------------------------------
-
-
-def require(condition: bool, message: str) -> None:
-    """Raise `ConfigError(message)` unless `condition` holds."""
-    if not condition:
-        raise ConfigError(message)
-
-
-def require_positive(name: str, value: float) -> None:
-    require(value > 0, f"{name} must be > 0, got {value}")
-
-
-def require_non_negative(name: str, value: float) -> None:
-    require(value >= 0, f"{name} must be >= 0, got {value}")
-
-
-def require_fraction(name: str, value: float, *, open_right: bool = True) -> None:
-    """`value` in [0, 1) (or [0, 1] with ``open_right=False``)."""
-    ok = 0 <= value < 1 if open_right else 0 <= value <= 1
-    right = ")" if open_right else "]"
-    require(ok, f"{name} must be in [0, 1{right}, got {value}")
-
-
-def require_choice(name: str, value: str, choices: Iterable[str]) -> None:
-    choices = sorted(choices)
-    require(value in choices, f"unknown {name} {short(value)}; choose from {', '.join(choices)}")
-
-
-def lookup(table: Mapping[str, V], name: str, what: str) -> V:
-    """``table[name]``, or ``ValueError("unknown <what> 'name'; choose from a, b, ...")``.
-
-    The one way a name is looked up in a table of choices (activations, losses, rules, ...).
-
-    Parameters
-    ----------
-    table : mapping of str to anything
-    name : str
-        The key asked for.
-    what : str
-        What the table holds, for the message (``activation``, ``loss``, ...).
-    """
-    try:
-        return table[name]
-    except (KeyError, TypeError):  # TypeError: an unhashable name such as a list
-        choices = ", ".join(sorted(table))
-        raise ValueError(f"unknown {what} {short(name)}; choose from {choices}") from None
-
-
-def closest(name: str, candidates: Iterable[str]) -> str:
-    """A ``did you mean`` suffix naming the closest candidates, or the full list."""
-    candidates = sorted(candidates)
-    near = difflib.get_close_matches(name, candidates, n=3, cutoff=0.5)
-    if near:
-        return f"did you mean {', '.join(near)}?"
-    return f"valid: {', '.join(candidates)}"
+#: A user-caused problem with a config (unknown key, wrong type, value out of range) is the
+#: library's own `InvalidParameterError`: one error type, which the command line maps to exit 2.
+ConfigError = InvalidParameterError
 
 
 # --- parsing -----------------------------------------------------------------------------------

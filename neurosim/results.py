@@ -44,6 +44,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from neurosim.spikes import Spikes, SpikesError
+
 T = TypeVar("T")
 
 #: Run statuses written to meta.json; a `Result` carries one of the last three.
@@ -67,50 +69,6 @@ def _check_name(kind: str, name: Any) -> None:
 
 
 # --- the pieces of a Result --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Spikes:
-    """The spikes of one population.
-
-    Attributes
-    ----------
-    i : ndarray of shape (n_spikes,), int64
-        Neuron index of each spike, in [0, n_neurons).
-    t : ndarray of shape (n_spikes,), float64
-        Spike times in seconds, in [0, t_stop].
-    t_stop : float
-        End of the recorded window (seconds).
-    n_neurons : int
-        Size of the population (silent neurons included).
-    """
-
-    i: np.ndarray
-    t: np.ndarray
-    t_stop: float
-    n_neurons: int
-
-    def __post_init__(self):
-        i = np.asarray(self.i).ravel()
-        t = np.asarray(self.t, dtype=float).ravel()
-        if i.size and not np.issubdtype(i.dtype, np.integer):
-            if not np.all(i == np.round(i)):
-                raise ResultError("spike indices i must be integers")
-        i = i.astype(np.int64)
-        object.__setattr__(self, "i", i)
-        object.__setattr__(self, "t", t)
-        object.__setattr__(self, "t_stop", float(self.t_stop))
-        object.__setattr__(self, "n_neurons", int(self.n_neurons))
-        if len(i) != len(t):
-            raise ResultError(f"spikes: {len(i)} indices but {len(t)} times")
-        if self.n_neurons < 0 or (i.size and (i.min() < 0 or i.max() >= self.n_neurons)):
-            raise ResultError(f"spike indices must lie in [0, {self.n_neurons})")
-        if not np.isfinite(self.t_stop) or not np.all(np.isfinite(t)):
-            raise ResultError("spike times and t_stop must be finite")
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        return {"i": self.i, "t": self.t, "t_stop": np.array(self.t_stop),
-                "n_neurons": np.array(self.n_neurons)}
 
 
 def as_table(name: str, columns: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -166,7 +124,7 @@ def as_spikes(name: str, value: Any) -> Spikes:
             raise ResultError(f"spike population '{name}' lacks {', '.join(sorted(missing))}")
         try:
             return Spikes(value["i"], value["t"], value["t_stop"], value["n_neurons"])
-        except ResultError as exc:
+        except SpikesError as exc:
             raise ResultError(f"spike population '{name}': {exc}") from None
     raise ResultError(f"spike population '{name}' must be a Spikes or a mapping")
 

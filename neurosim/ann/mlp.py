@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from neurosim.ann.functions import ACTIVATIONS, DERIVATIVES, INITIALISERS, LOSSES, Loss
-from neurosim.config import lookup
+from neurosim.validation import lookup
 
 FORMAT_VERSION = 1  # of the .npz files written by MLP.save
 

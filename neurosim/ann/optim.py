@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.linalg.blas import daxpy, dscal, saxpy, sscal
 
-from neurosim.config import lookup
+from neurosim.validation import lookup
 
 _BLAS = {"f": (saxpy, sscal), "d": (daxpy, dscal)}
 RESCALE_BELOW = 1e-6  # Adam folds the moment decay into a scale; fold it back below this

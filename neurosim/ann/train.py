@@ -26,7 +26,7 @@ from threadpoolctl import threadpool_limits
 from neurosim.ann.functions import ACTIVATIONS, Loss
 from neurosim.ann.mlp import MLP, Cache, backward, forward, loss_and_delta, loss_value
 from neurosim.ann.optim import DEFAULT_LR, OPTIMIZERS, SCHEDULES, Optimizer, make_optimizer
-from neurosim.config import lookup
+from neurosim.validation import lookup
 
 METRICS = ("accuracy", "mae")
 STATUSES = ("COMPLETED", "DIVERGED", "INTERRUPTED")

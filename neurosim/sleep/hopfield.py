@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neurosim.config import require, require_fraction, require_non_negative
+from neurosim.validation import require, require_fraction, require_non_negative
 
 TIE = 1e-9  # |field| below this counts as zero (state kept): incremental field updates leave
 #             ~1e-15 residues where the exact Hebbian field is 0 (it is a multiple of 1/N)

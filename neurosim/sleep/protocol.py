@@ -33,15 +33,15 @@ from threadpoolctl import threadpool_limits
 
 from neurosim.ann import LOSSES, MLP, History, Optimizer, make_optimizer, train
 from neurosim.ann.functions import UNIFORM_SCALE
-from neurosim.config import (
+from neurosim.data import one_hot, task_classes
+from neurosim.sleep.src import SleepParams, SleepResult, sleep_network
+from neurosim.validation import (
     require,
     require_choice,
     require_fraction,
     require_non_negative,
     require_positive,
 )
-from neurosim.data import one_hot, task_classes
-from neurosim.sleep.src import SleepParams, SleepResult, sleep_network
 
 __all__ = [
     "CONDITIONS",

@@ -44,14 +44,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from neurosim.config import (
+from neurosim.snn.convert import CHAINS, check_convertible, normalisation_factors
+from neurosim.validation import (
     require,
     require_choice,
     require_fraction,
     require_non_negative,
     require_positive,
 )
-from neurosim.snn.convert import CHAINS, check_convertible, normalisation_factors
 
 __all__ = [
     "ENGINES",

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neurosim.config import require, require_positive
+from neurosim.validation import require, require_positive
 
 __all__ = [
     "CHAINS",

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neurosim.config import lookup, require
+from neurosim.validation import lookup, require
 
 
 def hebb(w: np.ndarray, x: np.ndarray, eta: float) -> np.ndarray:

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import brian2 as b2
 import numpy as np
 
-from neurosim.config import require
 from neurosim.snn.models import LIF_SONG2000, STDP_ADDITIVE
 from neurosim.snn.units import brian_namespace
+from neurosim.validation import require
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,6 @@ import brian2 as b2
 import numpy as np
 from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
 
-from neurosim.config import require
 from neurosim.snn.encoding import Schedule, check_intensities, counts_per_sample, poisson_rates
 from neurosim.snn.models import (
     LIF_ADAPTIVE,
@@ -41,6 +40,7 @@ from neurosim.snn.models import (
 )
 from neurosim.snn.readout import assign_labels, predict
 from neurosim.snn.units import brian_namespace
+from neurosim.validation import require
 
 #: Integration of the membranes. D&C's code used forward Euler at dt = 0.5 ms, which is stable
 #: only while dt * (1 + ge + gi) / tau_e < 2, i.e. a summed inhibitory conductance below 399:
