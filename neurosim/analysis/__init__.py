@@ -1,0 +1,1 @@
+"""Analysis of what networks did: paired statistics across seeds (`paired`)."""
