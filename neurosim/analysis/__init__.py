@@ -1,1 +1,2 @@
-"""Analysis of what networks did: paired statistics across seeds (`paired`)."""
+"""Analysis of what networks did: paired statistics across seeds (`paired`), the label-budget
+protocol and its scikit-learn baselines (`budgets`)."""
