@@ -77,7 +77,9 @@ def score_classifiers(factories: Mapping[str, Callable[[int], Any]], X_lab: np.n
     out = {}
     for name, make in factories.items():
         clf = make(len(y_lab))
-        with warnings.catch_warnings():  # NearestCentroid's spread check: moot for its means
+        # NearestCentroid also estimates within-class spreads, which one example per class
+        # (or constant pixels) leaves at zero: moot for the class means it classifies by
+        with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
             warnings.filterwarnings("ignore", "self.within_class_std_dev_", UserWarning)
             clf.fit(X_lab, y_lab)
         out[name] = float(np.mean(clf.predict(X_eval) == y_eval))
