@@ -404,8 +404,11 @@ def check_split(
     if n_train < need:
         held = ", ".join(f"{k} {what}" for k, what in ((n_test, "test"), (n_val, "validation"))
                          if k)
+        given = ", ".join(f"{keys[role]}={value}" for role, value in (
+            ("n", n), ("test_fraction", test_fraction), ("val_fraction", val_fraction))
+            if role in keys and value is not None)
         raise InvalidParameterError(
-            f"{n_name} leaves {n_train} sample{'s' * (n_train != 1)} to train on ({held}), "
+            f"{given or f'{n} samples'}: {n_train} of {n} samples left to train on ({held}), "
             f"need >= {need}{per_class}"
             + change("lower val_fraction", "lower test_fraction", "raise n"))
     return n_train, n_val, n_test
@@ -745,8 +748,8 @@ def mnist(
     if image_shape is not None and shape != tuple(image_shape):
         raise DataError(
             f"{paths['train_images']} holds {'x'.join(map(str, shape))} images; this needs "
-            f"{'x'.join(map(str, image_shape))} ({title} files: "
-            f"{', '.join(s for s in IMAGE_SETS if s != 'digits')})"
+            f"{'x'.join(map(str, image_shape))} images (the files of "
+            f"{' or '.join(s for s in IMAGE_SETS if s != 'digits')})"
         )
     ds = Dataset(*out["train"], *out["test"], n_classes=10, name=name, feature_shape=shape)
     return with_validation(ds, val_fraction, seed) if val_fraction else ds
@@ -960,7 +963,7 @@ def fetch(
                              else "")
                     reason = tried + failures[-1] if failures else "no mirror given"
                     raise DataError(
-                        f"cannot download {remote.title} ({reason}); put its four files "
+                        f"cannot download {remote.title} ({reason}); put its files "
                         f"({files}) in a folder and pass data_dir=FOLDER, or in {folder}"
                     )
     except BaseException:
