@@ -396,8 +396,8 @@ def check_split(
             + change("raise test_fraction", "raise n"))
     if val_fraction and n_val < each:
         raise InvalidParameterError(
-            f"a validation split of {n_val} of the {n - n_test} training samples ({n_name}) "
-            f"is too small, need >= {each}{per_class}"
+            f"a validation split of {n_val} of the {n - n_test} training samples"
+            f"{f' ({n_name})' if 'n' in keys else ''} is too small, need >= {each}{per_class}"
             + change("raise val_fraction", "raise n") + (", or set it to 0 for none"
                                                           if "val_fraction" in keys else ""))
     need = max(MIN_TRAIN, each)
