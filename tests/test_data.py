@@ -411,7 +411,8 @@ def test_check_split_passes_workable_splits():
     with pytest.raises(InvalidParameterError, match="need >= 2"):
         data.check_split(2, 0.5)  # one sample is no training set
     assert data.check_split(100, None, 0.1, n_classes=10) == (90, 10, 0)
-    with pytest.raises(InvalidParameterError, match="val_fraction=0.6: 0 of 1 samples left to train on"):
+    with pytest.raises(InvalidParameterError,
+                       match="val_fraction=0.6: 0 of 1 samples left to train on"):
         data.carve_validation(data.linear_regression(2, np.random.default_rng(0)), 0.6)
 
 
