@@ -6,6 +6,8 @@ import gzip
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from neurosim import data
 from neurosim.data import DataError, Dataset, load_idx, mnist, write_idx
@@ -441,3 +443,41 @@ def test_mnist_config_checks_dataset_and_validation_split():
                        r"samples \(n_train=20\) is too small, need >= 10"):
         Config(n_train=20, val_fraction=0.1)
     assert Config(n_train=200, val_fraction=0.1).val_fraction == 0.1
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(n=st.integers(2, 80), test_fraction=st.floats(0.05, 0.9),
+       val_fraction=st.sampled_from([0.0, 0.1, 0.3, 0.6]))
+def test_split_sizes_are_the_sizes_the_splitters_make(n, test_fraction, val_fraction):
+    """check_split's arithmetic is the splitters' own: what it passes, they cut as it says."""
+    ds = data.nonlinear_regression(n, np.random.default_rng(0), test_fraction=test_fraction)
+    try:
+        sizes = data.check_split(n, test_fraction, val_fraction)
+    except InvalidParameterError:
+        sizes = None
+    n_train, n_val, n_test = data.split_sizes(n, test_fraction, val_fraction)
+    assert len(ds.X_test) == n_test
+    if sizes is None:
+        assert n_train < data.MIN_TRAIN or (val_fraction and n_val < 1)
+        if val_fraction:  # the toy splitter itself keeps its 1-and-1 split of 2 samples
+            with pytest.raises(InvalidParameterError):
+                data.carve_validation(ds, val_fraction)
+        return
+    out = data.carve_validation(ds, val_fraction)
+    assert sizes == (len(out.X_train), 0 if out.X_val is None else len(out.X_val), n_test)
+    assert len(out.X_train) >= data.MIN_TRAIN
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(n=st.integers(20, 200), fraction=st.floats(0.02, 0.9))
+def test_stratified_sizes_are_scikit_learns(n, fraction):
+    y = np.arange(n) % 5
+    X = np.zeros((n, 1))
+    n_train, _, n_test = data.split_sizes(n, fraction, stratified=True)
+    try:
+        data.check_split(n, fraction, n_classes=5)
+    except InvalidParameterError:
+        assert min(n_train, n_test) < 5
+        return
+    X_tr, X_te, _, _ = data.stratified_split(X, y, fraction, seed=0)
+    assert (len(X_tr), len(X_te)) == (n_train, n_test)
