@@ -938,6 +938,13 @@ def fetch(
     # which folders this call creates, so that a failure removes them again
     created = [p for p in (folder, *folder.parents) if not p.exists()]
     try:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataError(
+                f"cannot create the data cache {folder} ({exc.strerror or exc}); pass "
+                f"cache_dir=DIR or set ${CACHE_ENV} to a writable folder, or pass "
+                f"data_dir=FOLDER holding the files") from None
         with _quiet_pooch():
             for fname, digest in sums.items():
                 failures: list[str] = []

@@ -155,6 +155,15 @@ def test_server_down_gives_one_line_and_leaves_nothing(tmp_path):
     assert not cache.exists()  # no empty cache folder made just for the failure
 
 
+def test_a_cache_that_cannot_be_made_is_one_line(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(DataError) as info:
+        data.fetch("kmnist", blocker / "cache", mirrors=[dead_url()])
+    assert str(info.value).startswith(f"cannot create the data cache {blocker / 'cache/kmnist'} (")
+    assert "NEUROSIM_DATA_DIR" in str(info.value) and "\n" not in str(info.value)
+
+
 def test_mirrors_are_tried_in_order(server, tmp_path):
     sums = server.sums()
     # the first mirror is down: the second serves every file
