@@ -385,20 +385,21 @@ def check_split(
     per_class = f" (one of each of the {n_classes} classes)" if n_classes else ""
     n_name = f"{keys['n']}={n}" if "n" in keys else f"{n} samples"
 
-    def change(*moves: str) -> str:
-        named = [f"{verb} {keys[role]}" for verb, role in (m.split() for m in moves)
-                 if role in keys]
+    def change(*moves: tuple[str, str]) -> str:
+        """": raise n_samples, or lower val_fraction" for the (verb, role) moves whose role is
+        a key the user can set."""
+        named = [f"{verb} {keys[role]}" for verb, role in moves if role in keys]
         return ": " + ", or ".join(named) if named else ""
 
     if test_fraction is not None and n_test < each:
         raise InvalidParameterError(
             f"a test split of {n_test} of {n_name} is too small, need >= {each}{per_class}"
-            + change("raise test_fraction", "raise n"))
+            + change(("raise", "test_fraction"), ("raise", "n")))
     if val_fraction and n_val < each:
         raise InvalidParameterError(
             f"a validation split of {n_val} of the {n - n_test} training samples"
             f"{f' ({n_name})' if 'n' in keys else ''} is too small, need >= {each}{per_class}"
-            + change("raise val_fraction", "raise n") + (", or set it to 0 for none"
+            + change(("raise", "val_fraction"), ("raise", "n")) + (", or set it to 0 for none"
                                                           if "val_fraction" in keys else ""))
     need = max(MIN_TRAIN, each)
     if n_train < need:
@@ -410,7 +411,7 @@ def check_split(
         raise InvalidParameterError(
             f"{given or f'{n} samples'}: {n_train} of {n} samples left to train on ({held}), "
             f"need >= {need}{per_class}"
-            + change("lower val_fraction", "lower test_fraction", "raise n"))
+            + change(("lower", "val_fraction"), ("lower", "test_fraction"), ("raise", "n")))
     return n_train, n_val, n_test
 
 
