@@ -957,12 +957,16 @@ def fetch(
                         pooch.retrieve(url, known_hash=f"sha256:{digest}", fname=fname,
                                        path=folder, downloader=downloader)
                         break
-                    except ValueError as exc:  # pooch's hash mismatch; the download is deleted
+                    except (requests.RequestException, OSError) as exc:
+                        failures.append(f"{url}: {_reason(exc)}")
+                    except ValueError as exc:
+                        if "does not match the known hash" not in str(exc):
+                            failures.append(f"{url}: {_reason(exc)}")  # e.g. a bad URL scheme
+                            continue
+                        # pooch has already deleted the download
                         got = str(exc).split(" but got ")[-1].split(".")[0]
                         bad_sum = (f"{fname} from {url} failed its SHA256 check (expected "
                                    f"{digest}, got {got}); the download was discarded")
-                    except (requests.RequestException, OSError) as exc:
-                        failures.append(f"{url}: {_reason(exc)}")
                 else:
                     if bad_sum:
                         raise DataError(f"{remote.title}: {bad_sum}")

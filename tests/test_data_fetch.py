@@ -155,6 +155,14 @@ def test_server_down_gives_one_line_and_leaves_nothing(tmp_path):
     assert not cache.exists()  # no empty cache folder made just for the failure
 
 
+def test_progress_bar_on_request_and_bad_mirror_urls(server, tmp_path, capfd):
+    data.fetch("kmnist", tmp_path, mirrors=["nonsense://x/", server.url], sha256=server.sums(),
+               progressbar=True)
+    assert "100%" in capfd.readouterr().err  # tqdm's bar, drawn by pooch
+    with pytest.raises(DataError, match=r"cannot download KMNIST \(nonsense://x/train-images"):
+        data.fetch("kmnist", tmp_path / "b", mirrors=["nonsense://x/"], progressbar=False)
+
+
 def test_a_cache_that_cannot_be_made_is_one_line(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
