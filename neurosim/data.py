@@ -1,34 +1,56 @@
-"""Data sets: XOR, toy regression / classification, sklearn digits, MNIST IDX files, task splits.
+"""Data sets: XOR, toy regression / classification, sklearn digits, MNIST-class image sets by
+name (fetched once into a cache with pooch), IDX files, splits and their sizes, task splits.
 
-Everything is made or read locally: nothing is downloaded at run time. Features are float32 by
-default and pixels are scaled to [0, 1]. Randomness comes from an explicit
-`np.random.Generator` (or, where scikit-learn needs one, an integer seed).
+The toy sets are made in memory and digits ships with scikit-learn; ``mnist``, ``fashion_mnist``
+and ``kmnist`` are read from a folder of the four IDX files (``data_dir``) or fetched on first use
+into a cache (`cache_root`) and checked against their published SHA256 (`load_dataset`).
+Features are float32 by default and pixels are scaled to [0, 1]. Randomness comes from an
+explicit `np.random.Generator` (or, where scikit-learn needs one, an integer seed).
 
-A missing or corrupt data file raises `DataError` (a `ValueError`) with one line naming the file
-and what is wrong; the runner turns it into an exit status of 2 without a traceback.
+A missing, corrupt or undownloadable data file raises `DataError` (a `ValueError`) with one line
+naming the file and what is wrong; the runner turns it into an exit status of 2 without a
+traceback. Split sizes that leave a part (train, validation, test) too small raise
+`InvalidParameterError` naming the keys to change (`check_split`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import logging
 import math
+import os
+import re
+import sys
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
+from neurosim.validation import InvalidParameterError, lookup
+
 __all__ = [
     "DATASETS",
+    "IMAGE_SETS",
+    "MIN_TRAIN",
+    "REMOTE_SETS",
     "DataError",
     "Dataset",
     "MNIST_FILES",
+    "RemoteSet",
+    "cache_root",
+    "carve_validation",
+    "check_split",
     "class_incremental_tasks",
     "digits",
+    "fetch",
     "find_idx",
     "get_loader",
     "linear_regression",
+    "load_dataset",
     "load_idx",
     "load_images",
     "mnist",
@@ -276,6 +298,142 @@ def _split(X, y, test_fraction, rng, n_classes, name, params) -> Dataset:
     return Dataset(X[train], y[train], X[test], y[test], n_classes, name, params=params)
 
 
+# --- split sizes: checked where the split is defined, before anything is allocated -------------
+
+MIN_TRAIN = 2  # a fit on one sample drives its loss to 0 and says nothing about the task
+
+
+def split_sizes(
+    n: int, test_fraction: float | None, val_fraction: float = 0.0, *, stratified: bool = False
+) -> tuple[int, int, int]:
+    """The sizes (n_train, n_val, n_test) that this module's splitters give `n` samples.
+
+    Parameters
+    ----------
+    n : int
+        Samples to split.
+    test_fraction : float or None
+        Share held out for testing; None when the test part is a separate, fixed set (the IDX
+        sets' t10k files) and only the validation part is carved from `n`.
+    val_fraction : float
+        Share of what is left after the test part held out for validation (0: none).
+    stratified : bool
+        Round like `stratified_split` (scikit-learn: the held-out part is ``ceil(f * n)``)
+        instead of like the toy sets' shuffled split and `carve_validation` (``round(f * n)``,
+        the toy test part at least 1 and at most n - 1).
+
+    Returns
+    -------
+    (n_train, n_val, n_test) : tuple of int
+    """
+    if test_fraction is None:
+        n_test = 0
+    elif stratified:
+        n_test = math.ceil(test_fraction * n)
+    else:
+        n_test = min(n - 1, max(1, int(round(test_fraction * n))))
+    rest = n - n_test
+    if not val_fraction:
+        n_val = 0
+    elif stratified:
+        n_val = math.ceil(val_fraction * rest)
+    else:
+        n_val = int(round(val_fraction * rest))
+    return rest - n_val, n_val, n_test
+
+
+def check_split(
+    n: int,
+    test_fraction: float | None,
+    val_fraction: float = 0.0,
+    *,
+    n_classes: int | None = None,
+    keys: Mapping[str, str] | None = None,
+) -> tuple[int, int, int]:
+    """Refuse a split that leaves a part too small, naming the keys to change.
+
+    Every part gets a minimum: the training part at least `MIN_TRAIN` samples, and, for a
+    stratified split (`n_classes` given), at least one sample of every class in every part.
+    Experiments call this from their ``Config.__post_init__`` where the sizes are known up front,
+    so a sweep refuses before any run starts.
+
+    Parameters
+    ----------
+    n, test_fraction, val_fraction
+        As in `split_sizes`.
+    n_classes : int or None
+        Classes of a stratified split; None for a plain shuffled split.
+    keys : mapping of str to str or None
+        The config keys behind the roles ``"n"``, ``"test_fraction"`` and ``"val_fraction"``,
+        e.g. ``{"n": "n_samples", "val_fraction": "val_fraction"}``; the message names only the
+        roles listed here as things to change (all three, under these names, when None).
+
+    Returns
+    -------
+    (n_train, n_val, n_test) : tuple of int
+
+    Raises
+    ------
+    InvalidParameterError
+        One line: which part is too small, its size, and the keys to change.
+    """
+    keys = dict(keys) if keys is not None else {r: r for r in ("n", "test_fraction",
+                                                                 "val_fraction")}
+    n_train, n_val, n_test = split_sizes(n, test_fraction, val_fraction,
+                                         stratified=n_classes is not None)
+    each = n_classes or 1  # the smallest useful held-out part: one sample of every class
+    per_class = f" (one of each of the {n_classes} classes)" if n_classes else ""
+    n_name = f"{keys['n']}={n}" if "n" in keys else f"{n} samples"
+
+    def change(*moves: tuple[str, str]) -> str:
+        """": raise n_samples, or lower val_fraction" for the (verb, role) moves whose role is
+        a key the user can set."""
+        named = [f"{verb} {keys[role]}" for verb, role in moves if role in keys]
+        return ": " + ", or ".join(named) if named else ""
+
+    if test_fraction is not None and n_test < each:
+        raise InvalidParameterError(
+            f"a test split of {n_test} of {n_name} is too small, need >= {each}{per_class}"
+            + change(("raise", "test_fraction"), ("raise", "n")))
+    if val_fraction and n_val < each:
+        raise InvalidParameterError(
+            f"a validation split of {n_val} of the {n - n_test} training samples"
+            f"{f' ({n_name})' if 'n' in keys else ''} is too small, need >= {each}{per_class}"
+            + change(("raise", "val_fraction"), ("raise", "n")) + (", or set it to 0 for none"
+                                                          if "val_fraction" in keys else ""))
+    need = max(MIN_TRAIN, each)
+    if n_train < need:
+        held = ", ".join(f"{k} {what}" for k, what in ((n_test, "test"), (n_val, "validation"))
+                         if k)
+        given = ", ".join(f"{keys[role]}={value}" for role, value in (
+            ("n", n), ("test_fraction", test_fraction), ("val_fraction", val_fraction))
+            if role in keys and value is not None)
+        raise InvalidParameterError(
+            f"{given or f'{n} samples'}: {n_train} of {n} samples left to train on ({held}), "
+            f"need >= {need}{per_class}"
+            + change(("lower", "val_fraction"), ("lower", "test_fraction"), ("raise", "n")))
+    return n_train, n_val, n_test
+
+
+def carve_validation(ds: Dataset, val_fraction: float) -> Dataset:
+    """`ds` with the first ``round(val_fraction * n_train)`` training rows as its validation split.
+
+    For the shuffled toy sets (their splitter permutes before it cuts, so the first rows are a
+    random sample); class-balanced sets use `with_validation`.
+
+    Raises
+    ------
+    InvalidParameterError
+        When a part would be too small (`check_split`).
+    """
+    if not val_fraction:
+        return ds
+    n_train, n_val, _ = check_split(len(ds.X_train), None, val_fraction,
+                                    keys={"val_fraction": "val_fraction"})
+    return replace(ds, X_train=ds.X_train[n_val:], y_train=ds.y_train[n_val:],
+                   X_val=ds.X_train[:n_val], y_val=ds.y_train[:n_val])
+
+
 # --- sklearn digits ----------------------------------------------------------------------------
 
 
@@ -478,8 +636,10 @@ MNIST_FILES = {
 }
 
 
-def find_idx(folder: Path, stem: str) -> Path:
+def find_idx(folder: Path, stem: str, title: str = "MNIST") -> Path:
     """``folder/stem`` or ``folder/stem.gz`` (also the ``train-images.idx3-ubyte`` spelling).
+
+    `title` names the data set in the message (``MNIST``, ``KMNIST``, ...).
 
     Raises
     ------
@@ -492,8 +652,8 @@ def find_idx(folder: Path, stem: str) -> Path:
         if (folder / name).is_file():
             return folder / name
     raise DataError(
-        f"MNIST file {stem}(.gz) not found in {folder}; put the four MNIST IDX files there "
-        f"or pass data_dir=DIR"
+        f"{title} file {stem}(.gz) not found in {folder}; put the four {title} IDX files "
+        f"({', '.join(f + '.gz' for f in MNIST_FILES.values())}) there or pass data_dir=DIR"
     )
 
 
@@ -504,8 +664,12 @@ def mnist(
     dtype: str = "float32",
     val_fraction: float = 0.0,
     seed: int = 0,
+    *,
+    name: str = "mnist",
+    image_shape: tuple[int, int] | None = None,
 ) -> Dataset:
-    """MNIST from its four IDX files in `data_dir`; nothing is downloaded.
+    """MNIST (or an MNIST-format set: Fashion-MNIST, KMNIST) from its four IDX files in
+    `data_dir`; nothing is downloaded (`load_dataset` fetches them).
 
     Looks for ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
     ``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte``, each plain or ``.gz``.
@@ -519,6 +683,11 @@ def mnist(
     val_fraction : float
         Share of the (kept) training images held out as a stratified validation split
         (0: none), drawn with `seed`.
+    name : str
+        The set's name in `IMAGE_SETS`, kept as ``Dataset.name`` and used in messages.
+    image_shape : (rows, cols) or None
+        The image size the caller needs, e.g. (28, 28) for a 784-input network: files of another
+        size are refused at load (not after training, in a figure). None: any size.
 
     Returns
     -------
@@ -530,18 +699,20 @@ def mnist(
     ------
     DataError
         One line naming the folder or file at fault: missing, corrupt, images not 3-D uint8,
-        labels not 1-D uint8 in 0-9, image and label counts that disagree.
+        labels not 1-D uint8 in 0-9, image and label counts that disagree, images not of
+        `image_shape`.
     """
-    for name, n in (("n_train", n_train), ("n_test", n_test)):
+    title = REMOTE_SETS[name].title if name in REMOTE_SETS else name
+    for key, n in (("n_train", n_train), ("n_test", n_test)):
         if n is not None and n < 0:
-            raise DataError(f"{name} must be >= 0 or None, got {n}")
+            raise DataError(f"{key} must be >= 0 or None, got {n}")
     folder = Path(data_dir).expanduser()
     if not folder.is_dir():
         raise DataError(
-            f"MNIST folder {folder} not found; pass data_dir=DIR holding the four IDX files "
+            f"{title} folder {folder} not found; pass data_dir=DIR holding the four IDX files "
             f"(train-images-idx3-ubyte.gz, ...)"
         )
-    paths = {key: find_idx(folder, stem) for key, stem in MNIST_FILES.items()}
+    paths = {key: find_idx(folder, stem, title) for key, stem in MNIST_FILES.items()}
     arrays = {key: load_idx(path) for key, path in paths.items()}
     out = {}
     for split, limit in (("train", n_train), ("test", n_test)):
@@ -575,40 +746,320 @@ def mnist(
             f"{paths['test_images'].name} holds {arrays['test_images'].shape[1:]}"
         )
     shape = tuple(int(s) for s in arrays["train_images"].shape[1:])
-    ds = Dataset(*out["train"], *out["test"], n_classes=10, name="mnist", feature_shape=shape)
+    if image_shape is not None and shape != tuple(image_shape):
+        raise DataError(
+            f"{paths['train_images']} holds {'x'.join(map(str, shape))} images; this needs "
+            f"{'x'.join(map(str, image_shape))} images (the files of "
+            f"{' or '.join(s for s in IMAGE_SETS if s != 'digits')})"
+        )
+    ds = Dataset(*out["train"], *out["test"], n_classes=10, name=name, feature_shape=shape)
     return with_validation(ds, val_fraction, seed) if val_fraction else ds
 
 
-# --- choosing a classification set by name ----------------------------------------------------
+# --- MNIST-class sets by name: fetched once into a cache with pooch ---------------------------
 
 
-def load_images(name: str, seed: int, *, data_dir: str | Path = "data/mnist", n_train: int = 0,
-                n_test: int = 0, val_fraction: float = 0.0) -> Dataset:
-    """The image classification set `name` (``digits`` or ``mnist``), cut and split.
+@dataclass(frozen=True)
+class RemoteSet:
+    """Where an MNIST-format set is published and the SHA256 of its four gzipped IDX files."""
+
+    title: str  # the name a reader knows, for messages
+    mirrors: tuple[str, ...]  # base URLs tried in order; each serves the four files by name
+    sha256: dict[str, str]  # file name -> published SHA256 of the .gz file
+
+
+# The SHA256 sums are those tensorflow-datasets publishes for the official files
+# (tensorflow_datasets/url_checksums/{mnist,fashion_mnist,kmnist}.txt), the same as in
+# torchvision's prototype data sets (datasets/_builtin/mnist.py `_CHECKSUMS`). The mirrors are
+# the ones those libraries download from; MNIST's original site (yann.lecun.com) is last because
+# it often refuses scripted downloads.
+REMOTE_SETS: dict[str, RemoteSet] = {
+    "mnist": RemoteSet(
+        title="MNIST",
+        mirrors=(
+            "https://ossci-datasets.s3.amazonaws.com/mnist/",
+            "https://storage.googleapis.com/cvdf-datasets/mnist/",
+            "http://yann.lecun.com/exdb/mnist/",
+        ),
+        sha256={
+            "train-images-idx3-ubyte.gz":
+                "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+            "train-labels-idx1-ubyte.gz":
+                "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+            "t10k-images-idx3-ubyte.gz":
+                "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+            "t10k-labels-idx1-ubyte.gz":
+                "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+        },
+    ),
+    "fashion_mnist": RemoteSet(
+        title="Fashion-MNIST",
+        mirrors=(
+            "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+            "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+        ),
+        sha256={
+            "train-images-idx3-ubyte.gz":
+                "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+            "train-labels-idx1-ubyte.gz":
+                "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+            "t10k-images-idx3-ubyte.gz":
+                "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+            "t10k-labels-idx1-ubyte.gz":
+                "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+        },
+    ),
+    "kmnist": RemoteSet(
+        title="KMNIST",
+        mirrors=(
+            "https://codh.rois.ac.jp/kmnist/dataset/kmnist/",
+            "http://codh.rois.ac.jp/kmnist/dataset/kmnist/",
+        ),
+        sha256={
+            "train-images-idx3-ubyte.gz":
+                "51467d22d8cc72929e2a028a0428f2086b092bb31cfb79c69cc0a90ce135fde4",
+            "train-labels-idx1-ubyte.gz":
+                "e38f9ebcd0f3ebcdec7fc8eabdcdaef93bb0df8ea12bee65224341c8183d8e17",
+            "t10k-images-idx3-ubyte.gz":
+                "edd7a857845ad6bb1d0ba43fe7e794d164fe2dce499a1694695a792adfac43c5",
+            "t10k-labels-idx1-ubyte.gz":
+                "20bb9a0ef54c7db3efc55a92eef5582c109615df22683c380526788f98e42a1c",
+        },
+    ),
+}
+
+#: The image classification sets `load_dataset` knows: 8x8 digits ships with scikit-learn, the
+#: three 28x28 sets are fetched.
+IMAGE_SETS = ("digits", *REMOTE_SETS)
+
+CACHE_ENV = "NEUROSIM_DATA_DIR"  # overrides the cache folder (a shared disk, a cluster's scratch)
+MIRRORS_ENV = "NEUROSIM_DATA_MIRRORS"  # comma-separated base URLs used instead of the built-in
+#                                        mirrors; "{name}" in one is replaced by the set's name
+
+
+def cache_root(cache_dir: str | Path | None = None) -> Path:
+    """The folder that holds one subfolder of downloaded files per data set.
+
+    `cache_dir` when given, else ``$NEUROSIM_DATA_DIR``, else pooch's per-user cache
+    (``~/.cache/neurosim`` on Linux). Nothing is created here.
+    """
+    if cache_dir:
+        return Path(cache_dir).expanduser()
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    import pooch
+
+    return Path(pooch.os_cache("neurosim"))
+
+
+def _mirrors(name: str) -> tuple[str, ...]:
+    custom = [m.strip() for m in os.environ.get(MIRRORS_ENV, "").split(",") if m.strip()]
+    return tuple(m.replace("{name}", name) for m in custom) or REMOTE_SETS[name].mirrors
+
+
+@contextlib.contextmanager
+def _quiet_pooch() -> Iterator[None]:
+    """Silence pooch's "Downloading data from ..." log lines (the library never prints); its
+    tqdm progress bar, shown only on a terminal, says the same."""
+    import pooch
+
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _reason(exc: BaseException) -> str:
+    """The useful end of a download error, on one line: requests wraps the system's reason
+    ("[Errno 111] Connection refused", "[Errno -3] Temporary failure in name resolution") in
+    two layers of repr."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    errno = re.search(r"\[Errno -?\d+\] [^'\")\]]+", text)
+    if errno:
+        return errno.group(0).strip()
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def fetch(
+    name: str,
+    cache_dir: str | Path | None = None,
+    *,
+    mirrors: Sequence[str] | None = None,
+    sha256: Mapping[str, str] | None = None,
+    progressbar: bool | None = None,
+    timeout: float = 30.0,
+) -> Path:
+    """The folder holding the four IDX files of `name`, downloading the missing ones first.
+
+    Each file is fetched with pooch from the first mirror that serves it, into a temporary file
+    that is checked against its SHA256 and only then renamed, so the cache never holds a partial
+    or corrupt file. Files already in the cache are checked against their SHA256 and not fetched
+    again; an interrupted fetch resumes with the files still missing.
 
     Parameters
     ----------
-    name : {"digits", "mnist"}
-    seed : int
-        Fixes the digits' stratified train/test split and every validation split.
-    data_dir : str or Path
-        MNIST's folder of IDX files (``mnist`` only).
-    n_train, n_test : int
-        Keep only the first n training / test images (0: all).
-    val_fraction : float
-        Stratified share of the training images kept (after the cut) held out as the
-        validation split (0: none).
+    name : {"mnist", "fashion_mnist", "kmnist"}
+    cache_dir : str or Path or None
+        The cache root (see `cache_root`); the files go to ``cache_root / name``.
+    mirrors : sequence of str or None
+        Base URLs to try in order (default: ``$NEUROSIM_DATA_MIRRORS``, else the set's
+        published mirrors).
+    sha256 : mapping of file name to hex digest, or None
+        The files to fetch and their sums (default: the published ones in `REMOTE_SETS`).
+    progressbar : bool or None
+        tqdm progress bars on stderr; None: only when stderr is a terminal.
+    timeout : float
+        Seconds to wait for a server before trying the next mirror.
+
+    Returns
+    -------
+    Path
+        ``cache_root(cache_dir) / name``.
+
+    Raises
+    ------
+    DataError
+        One line: a file that failed its SHA256 check on every mirror that served it, or, when
+        no mirror could be reached, where to put which four files instead. Folders created for a
+        failed fetch are removed again.
     """
-    if name == "mnist":
-        ds = mnist(data_dir, n_train=n_train or None, n_test=n_test or None)
-    elif name == "digits":
-        ds = digits(seed=seed)
+    import pooch
+    import requests
+
+    remote = lookup(REMOTE_SETS, name, "downloadable data set")
+    sums = dict(sha256) if sha256 is not None else remote.sha256
+    bases = tuple(mirrors) if mirrors is not None else _mirrors(name)
+    root = cache_root(cache_dir)
+    folder = root / name
+    if progressbar is None:
+        progressbar = sys.stderr.isatty()
+    # which folders this call creates, so that a failure removes them again
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
+    try:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataError(
+                f"cannot create the data cache {folder} ({exc.strerror or exc}); pass "
+                f"cache_dir=DIR or set ${CACHE_ENV} to a writable folder, or pass "
+                f"data_dir=FOLDER holding the files") from None
+        with _quiet_pooch():
+            for fname, digest in sums.items():
+                failures: list[str] = []
+                bad_sum = None
+                for base in bases:
+                    url = base.rstrip("/") + "/" + fname
+                    downloader = pooch.HTTPDownloader(progressbar=progressbar, timeout=timeout)
+                    try:
+                        pooch.retrieve(url, known_hash=f"sha256:{digest}", fname=fname,
+                                       path=folder, downloader=downloader)
+                        break
+                    except (requests.RequestException, OSError) as exc:
+                        failures.append(f"{url}: {_reason(exc)}")
+                    except ValueError as exc:
+                        if "does not match the known hash" not in str(exc):
+                            failures.append(f"{url}: {_reason(exc)}")  # e.g. a bad URL scheme
+                            continue
+                        # pooch has already deleted the download
+                        got = str(exc).split(" but got ")[-1].split(".")[0]
+                        bad_sum = (f"{fname} from {url} failed its SHA256 check (expected "
+                                   f"{digest}, got {got}); the download was discarded")
+                else:
+                    if bad_sum:
+                        raise DataError(f"{remote.title}: {bad_sum}")
+                    files = ", ".join(sums)
+                    tried = (f"{len(bases)} mirrors failed, the last with " if len(bases) > 1
+                             else "")
+                    reason = tried + failures[-1] if failures else "no mirror given"
+                    raise DataError(
+                        f"cannot download {remote.title} ({reason}); put its files "
+                        f"({files}) in a folder and pass data_dir=FOLDER, or in {folder}"
+                    )
+    except BaseException:
+        for path in created:  # deepest first; only folders this call made, and only if empty
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        raise
+    return folder
+
+
+def load_dataset(
+    name: str,
+    data_dir: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    *,
+    seed: int = 0,
+    n_train: int | None = None,
+    n_test: int | None = None,
+    val_fraction: float = 0.0,
+    image_shape: tuple[int, int] | None = None,
+    dtype: str = "float32",
+    mirrors: Sequence[str] | None = None,
+    sha256: Mapping[str, str] | None = None,
+    progressbar: bool | None = None,
+) -> Dataset:
+    """An image classification set by name: digits, or an MNIST-class set read or fetched.
+
+    Parameters
+    ----------
+    name : {"digits", "mnist", "fashion_mnist", "kmnist"}
+    data_dir : str or Path or None
+        A folder already holding the four IDX files (plain or ``.gz``): they are read as they
+        are, offline, without a checksum (a subset or a re-compressed copy works). None or "":
+        use the cache, downloading what is missing (`fetch`).
+    cache_dir : str or Path or None
+        The cache root when `data_dir` is not given (see `cache_root`).
+    seed : int
+        Fixes digits' stratified train/test split and every validation split.
+    n_train, n_test : int or None
+        Keep only the first n training / test images (None or 0: all).
+    val_fraction : float
+        Stratified share of the kept training images held out as the validation split (0: none).
+    image_shape : (rows, cols) or None
+        Refuse files whose images are not of this size (e.g. 8x8 files for a 784-input net).
+    mirrors, sha256, progressbar
+        Passed to `fetch`.
+
+    Returns
+    -------
+    Dataset
+        X of shape (n_split, rows*cols) in [0, 1], y of int64 classes 0-9, ``feature_shape``
+        (8, 8) for digits and (28, 28) for the fetched sets, ``name`` the set's name.
+
+    Raises
+    ------
+    InvalidParameterError
+        An unknown name, or digits asked for with another `image_shape`.
+    DataError
+        A missing, corrupt or undownloadable file, or images of the wrong size (one line).
+    """
+    lookup(dict.fromkeys(IMAGE_SETS), name, "dataset")
+    if name == "digits":
+        if image_shape is not None and tuple(image_shape) != (8, 8):
+            raise InvalidParameterError(
+                f"dataset=digits holds 8x8 images; this needs "
+                f"{'x'.join(map(str, image_shape))}: choose from "
+                f"{', '.join(REMOTE_SETS)}")
+        ds = digits(seed=seed, dtype=dtype)
         n_tr, n_te = n_train or len(ds.X_train), n_test or len(ds.X_test)
         ds = replace(ds, X_train=ds.X_train[:n_tr], y_train=ds.y_train[:n_tr],
                      X_test=ds.X_test[:n_te], y_test=ds.y_test[:n_te])
     else:
-        raise ValueError(f"unknown image set {name!r}; choose from digits, mnist")
+        folder = data_dir or fetch(name, cache_dir, mirrors=mirrors, sha256=sha256,
+                                   progressbar=progressbar)
+        ds = mnist(folder, n_train=n_train or None, n_test=n_test or None, dtype=dtype,
+                   name=name, image_shape=image_shape)
     return with_validation(ds, val_fraction, seed) if val_fraction else ds
+
+
+def load_images(name: str, seed: int, *, data_dir: str | Path | None = None, n_train: int = 0,
+                n_test: int = 0, val_fraction: float = 0.0) -> Dataset:
+    """`load_dataset` with the experiments' argument order (kept for their callers)."""
+    return load_dataset(name, data_dir, seed=seed, n_train=n_train, n_test=n_test,
+                        val_fraction=val_fraction)
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -685,7 +1136,10 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
     "nonlinear_regression": nonlinear_regression,
     "digits": digits,
     "mnist": mnist,
+    "fashion_mnist": partial(load_dataset, "fashion_mnist"),  # data_dir=None: fetched
+    "kmnist": partial(load_dataset, "kmnist"),
 }
+
 
 
 def get_loader(name: str) -> Callable[..., Dataset]:

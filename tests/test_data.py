@@ -6,9 +6,12 @@ import gzip
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from neurosim import data
 from neurosim.data import DataError, Dataset, load_idx, mnist, write_idx
+from neurosim.validation import InvalidParameterError
 
 # --- toy tasks ---------------------------------------------------------------------------------
 
@@ -349,3 +352,132 @@ def test_datasets_table():
     assert set(data.DATASETS) >= {"xor", "digits", "mnist", "threshold_task"}
     with pytest.raises(ValueError, match="unknown dataset 'foo'; choose from xor, "):
         data.get_loader("foo")
+
+
+# --- split sizes: refused before anything is allocated -----------------------------------------
+
+
+def test_split_sizes_follow_the_splitters():
+    # the toy split: round(0.25 * 12) = 3 test; round(0.5 * 9) = 4 validation (half to even)
+    assert data.split_sizes(12, 0.25, 0.5) == (5, 4, 3)
+    ds = data.carve_validation(data.nonlinear_regression(12, np.random.default_rng(0)), 0.5)
+    assert (len(ds.X_train), len(ds.X_val), len(ds.X_test)) == (5, 4, 3)
+    # stratified, as scikit-learn rounds: ceil(0.33 * 1797) = 594 test, ceil(0.2 * 1203) = 241
+    assert data.split_sizes(1797, 0.33, 0.2, stratified=True) == (962, 241, 594)
+    d = data.digits(seed=0, val_fraction=0.2)
+    assert (len(d.X_train), len(d.X_val), len(d.X_test)) == (962, 241, 594)
+    # a fixed test set (IDX files): only the validation part is carved
+    assert data.split_sizes(100, None, 0.1, stratified=True) == (90, 10, 0)
+
+
+def test_carve_validation_takes_the_first_rows():
+    """The rows mlp_regression held out before carve_validation existed: its metrics stay."""
+    ds = data.nonlinear_regression(40, np.random.default_rng(1))
+    out = data.carve_validation(ds, 0.2)
+    n_val = 6  # round(0.2 * 30)
+    np.testing.assert_array_equal(out.X_val, ds.X_train[:n_val])
+    np.testing.assert_array_equal(out.y_train, ds.y_train[n_val:])
+    assert data.carve_validation(ds, 0.0) is ds
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        # issue 15: mlp_regression --quick val_fraction=0.99 n_samples=12 -> "X has no rows"
+        ((12, 0.25, 0.99), {}, "n=12, test_fraction=0.25, val_fraction=0.99: 0 of 12 samples "
+         "left to train on (3 test, 9 validation), need >= 2: lower val_fraction, or lower "
+         "test_fraction, or raise n"),
+        # and 1 sample trained on silently
+        ((12, 0.25, 0.9), {}, "1 of 12 samples left to train on (3 test, 8 validation)"),
+        ((3, 0.5, 0.3), {}, "a validation split of 0 of the 1 training samples (n=3) is too "
+         "small, need >= 1: raise val_fraction, or raise n, or set it to 0 for none"),
+        ((30, 0.1), {"n_classes": 10}, "a test split of 3 of n=30 is too small, need >= 10 (one "
+         "of each of the 10 classes): raise test_fraction, or raise n"),
+        ((100, None, 0.05), {"n_classes": 10, "keys": {"n": "n_train",
+                                                        "val_fraction": "val_fraction"}},
+         "a validation split of 5 of the 100 training samples (n_train=100) is too small, "
+         "need >= 10"),
+        ((25, None, 0.65), {"n_classes": 10, "keys": {"val_fraction": "val_fraction"}},
+         "val_fraction=0.65: 8 of 25 samples left to train on (17 validation), need >= 10 (one "
+         "of each of the 10 classes): lower val_fraction"),
+    ],
+)
+def test_check_split_names_the_keys(args, kwargs, message):
+    with pytest.raises(InvalidParameterError) as info:
+        data.check_split(*args, **kwargs)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_check_split_passes_workable_splits():
+    assert data.check_split(12, 0.25, 0.5) == (5, 4, 3)
+    with pytest.raises(InvalidParameterError, match="need >= 2"):
+        data.check_split(2, 0.5)  # one sample is no training set
+    assert data.check_split(100, None, 0.1, n_classes=10) == (90, 10, 0)
+    with pytest.raises(InvalidParameterError,
+                       match="val_fraction=0.6: 0 of 1 samples left to train on"):
+        data.carve_validation(data.linear_regression(2, np.random.default_rng(0)), 0.6)
+
+
+def test_mlp_regression_config_refuses_before_allocating():
+    from neurosim.experiments.mlp_regression import Config
+
+    with pytest.raises(InvalidParameterError) as info:
+        Config(n_samples=12, val_fraction=0.99)
+    assert str(info.value) == (
+        "n_samples=12, val_fraction=0.99: 0 of 12 samples left to train on (3 test, 9 "
+        "validation), need >= 2: lower val_fraction, or raise n_samples")
+    with pytest.raises(InvalidParameterError, match="1 of 12 samples left to train on"):
+        Config(n_samples=12, val_fraction=0.9)
+    assert Config(n_samples=12, val_fraction=0.5).n_samples == 12
+    Config()  # the defaults: 1000 -> 600 train, 150 validation, 250 test
+
+
+def test_mnist_config_checks_dataset_and_validation_split():
+    from neurosim.experiments.mnist import Config
+
+    assert Config().dataset == "mnist" and Config().data_dir == ""
+    with pytest.raises(InvalidParameterError, match="unknown dataset 'digits'; choose from "
+                       "fashion_mnist, kmnist, mnist"):
+        Config(dataset="digits")
+    with pytest.raises(InvalidParameterError, match=r"validation split of 2 of the 20 training "
+                       r"samples \(n_train=20\) is too small, need >= 10"):
+        Config(n_train=20, val_fraction=0.1)
+    assert Config(n_train=200, val_fraction=0.1).val_fraction == 0.1
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(n=st.integers(2, 80), test_fraction=st.floats(0.05, 0.9),
+       val_fraction=st.sampled_from([0.0, 0.1, 0.3, 0.6]))
+def test_split_sizes_are_the_sizes_the_splitters_make(n, test_fraction, val_fraction):
+    """check_split's arithmetic is the splitters' own: what it passes, they cut as it says."""
+    ds = data.nonlinear_regression(n, np.random.default_rng(0), test_fraction=test_fraction)
+    try:
+        sizes = data.check_split(n, test_fraction, val_fraction)
+    except InvalidParameterError:
+        sizes = None
+    n_train, n_val, n_test = data.split_sizes(n, test_fraction, val_fraction)
+    assert len(ds.X_test) == n_test
+    if sizes is None:
+        assert n_train < data.MIN_TRAIN or (val_fraction and n_val < 1)
+        if val_fraction:  # the toy splitter itself keeps its 1-and-1 split of 2 samples
+            with pytest.raises(InvalidParameterError):
+                data.carve_validation(ds, val_fraction)
+        return
+    out = data.carve_validation(ds, val_fraction)
+    assert sizes == (len(out.X_train), 0 if out.X_val is None else len(out.X_val), n_test)
+    assert len(out.X_train) >= data.MIN_TRAIN
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(n=st.integers(20, 200), fraction=st.floats(0.02, 0.9))
+def test_stratified_sizes_are_scikit_learns(n, fraction):
+    y = np.arange(n) % 5
+    X = np.zeros((n, 1))
+    n_train, _, n_test = data.split_sizes(n, fraction, stratified=True)
+    try:
+        data.check_split(n, fraction, n_classes=5)
+    except InvalidParameterError:
+        assert min(n_train, n_test) < 5
+        return
+    X_tr, X_te, _, _ = data.stratified_split(X, y, fraction, seed=0)
+    assert (len(X_tr), len(X_te)) == (n_train, n_test)

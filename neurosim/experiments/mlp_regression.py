@@ -17,6 +17,8 @@ from neurosim.config import require, require_fraction, require_non_negative, req
 from neurosim.experiments.common import fit, history_curves
 from neurosim.results import Context, Result
 
+TEST_FRACTION = 0.25  # share of n_samples held out for testing (fixed, not a key)
+
 
 @dataclass(frozen=True)
 class Config:
@@ -37,22 +39,24 @@ class Config:
         require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
         require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         require_fraction("val_fraction", self.val_fraction)
+        # every part big enough before anything is allocated (a sweep refuses up front)
+        data.check_split(self.n_samples, TEST_FRACTION, self.val_fraction,
+                         keys={"n": "n_samples", "val_fraction": "val_fraction"})
 
 
 QUICK = {"epochs": 20}
 
 
 def run(cfg: Config, ctx: Context) -> Result:
-    ds = data.nonlinear_regression(cfg.n_samples, ctx.rng, noise=cfg.noise)
+    ds = data.nonlinear_regression(cfg.n_samples, ctx.rng, noise=cfg.noise,
+                                   test_fraction=TEST_FRACTION)
+    ds = data.carve_validation(ds, cfg.val_fraction)
     net = MLP([2, *cfg.hidden, 1], hidden_activation="relu", output_activation="identity",
               init="he", rng=ctx.rng)
-    n_val = int(round(cfg.val_fraction * len(ds.X_train)))
-    X_tr, y_tr = ds.X_train[n_val:], ds.y_train[n_val:]
-    X_val, y_val = ds.X_train[:n_val], ds.y_train[:n_val]
+    X_tr, y_tr = ds.X_train, ds.y_train
     history, seconds = fit(net, X_tr, y_tr, ctx, epochs=cfg.epochs, loss="mse",
                            optimizer="adam", lr=cfg.lr, batch_size=cfg.batch_size,
-                           metrics=("mae",), X_val=X_val if n_val else None,
-                           y_val=y_val if n_val else None)
+                           metrics=("mae",), X_val=ds.X_val, y_val=ds.y_val)
     pred = net.forward(ds.X_test)
     with np.errstate(all="ignore"):
         metrics = {
