@@ -481,3 +481,16 @@ def test_stratified_sizes_are_scikit_learns(n, fraction):
         return
     X_tr, X_te, _, _ = data.stratified_split(X, y, fraction, seed=0)
     assert (len(X_tr), len(X_te)) == (n_train, n_test)
+
+
+def test_test_split_is_one_for_every_seed_and_never_holds_validation_digits():
+    """Issue 16: every seed re-split the data, so one seed's validation digits were another's
+    test digits. Now the test split is fixed; seeds only move the validation split."""
+    runs = [data.load_dataset("digits", seed=s, val_fraction=0.2) for s in (0, 1, 7)]
+    for ds in runs[1:]:
+        np.testing.assert_array_equal(ds.X_test, runs[0].X_test)
+        np.testing.assert_array_equal(ds.y_test, runs[0].y_test)
+    test_rows = {r.tobytes() for r in runs[0].X_test}
+    for ds in runs:
+        assert not any(r.tobytes() in test_rows for r in ds.X_val)
+    assert not np.array_equal(runs[0].X_val, runs[1].X_val)  # seeds still differ
