@@ -167,6 +167,11 @@ def decision_surface(ax: Axes, xx: np.ndarray, yy: np.ndarray, zz: np.ndarray,
     return filled
 
 
+def score(value: float | None, spec: str = ".3f") -> str:
+    """`value` formatted for a title; "n/a" for a metric a diverged run could not measure."""
+    return "n/a" if value is None else format(value, spec)
+
+
 def classifier_figure(result: Any, image_shape: tuple[int, int], title: str,
                       table: str = "epochs") -> Figure:
     """Loss and accuracy (train beside validation/test), confusion matrix and first-layer
@@ -179,7 +184,7 @@ def classifier_figure(result: Any, image_shape: tuple[int, int], title: str,
         loss_curve(axes[0, 1], curves, key="accuracy", ylabel="accuracy", logy=False)
     axes[0, 1].set_title("accuracy")
     confusion_matrix(axes[0, 2], result.arrays["confusion"],
-                     title=f"test accuracy {result.metrics['test_accuracy']:.3f}")
+                     title=f"test accuracy {score(result.metrics['test_accuracy'])}")
     W1 = result.arrays["W1"]
     if np.isfinite(W1).all():
         receptive_fields(axes[0, 3], W1[:, : min(64, W1.shape[1])], image_shape, cmap="RdBu_r",

@@ -14,7 +14,7 @@ import numpy as np
 from neurosim import data, plots
 from neurosim.ann import MLP
 from neurosim.config import require, require_non_negative, require_positive
-from neurosim.experiments.common import fit, history_curves
+from neurosim.experiments.common import fit, history_curves, trained_result
 from neurosim.results import Context, Result
 
 
@@ -57,8 +57,8 @@ def run(cfg: Config, ctx: Context) -> Result:
         "train_seconds": round(seconds, 4),
     }
     arrays = {"X": ds.X_train, "y": ds.y_train}
-    return Result(metrics=metrics, curves={"epochs": history_curves(history)}, arrays=arrays,
-                  status=history.status)
+    return trained_result(net, history, metrics, curves={"epochs": history_curves(history)},
+                          arrays=arrays, scored=("test_mse", "test_mae"))
 
 
 def figures(result: Result) -> dict:

@@ -14,7 +14,7 @@ import numpy as np
 from neurosim import data, plots
 from neurosim.ann import MLP
 from neurosim.config import require, require_positive
-from neurosim.experiments.common import fit, history_curves
+from neurosim.experiments.common import fit, history_curves, trained_result
 from neurosim.results import Context, Result
 
 
@@ -54,8 +54,8 @@ def run(cfg: Config, ctx: Context) -> Result:
     }
     xs = np.linspace(0, 1, 201, dtype=net.dtype)[:, None]
     arrays = {"X": ds.X_train, "y": ds.y_train, "xs": xs.ravel(), "p": net.forward(xs).ravel()}
-    return Result(metrics=metrics, curves={"epochs": history_curves(history)}, arrays=arrays,
-                  status=history.status)
+    return trained_result(net, history, metrics, curves={"epochs": history_curves(history)},
+                          arrays=arrays, scored=("test_accuracy", "train_accuracy"))
 
 
 def figures(result: Result) -> dict:
@@ -70,5 +70,5 @@ def figures(result: Result) -> dict:
     ax.set_xlabel("input x")
     ax.set_ylabel("class / probability")
     ax.legend(frameon=False, loc="center right")
-    ax.set_title(f"one sigmoid neuron: {m['test_accuracy']:.0%} test accuracy")
+    ax.set_title(f"one sigmoid neuron: {plots.score(m['test_accuracy'], '.0%')} test accuracy")
     return {"logistic_regression": fig}

@@ -185,9 +185,10 @@ def run(cfg: Config, ctx: Context) -> Result:
                 kept[condition] = r
             if r.status != "COMPLETED":
                 status = r.status
-            # an interrupted run keeps every replicate finished so far
-            ctx.partial = summarise(cfg, splits, done, kept, time.perf_counter() - t0,
-                                    "COMPLETED" if status == "INTERRUPTED" else status, meta)
+            # a KeyboardInterrupt passes on out of run_condition to the runner, which keeps
+            # this: every replicate finished so far
+            ctx.partial = summarise(cfg, splits, done, kept, time.perf_counter() - t0, status,
+                                    meta)
             if status != "COMPLETED":
                 break
         if status != "COMPLETED":
@@ -333,8 +334,8 @@ def divergence(r: ConditionResult) -> str:
     if r.sleeps and not r.sleeps[-1].finite:
         return f"sleep phase {len(r.sleeps)} made weights NaN/inf"
     after = f" (after sleep phase {len(r.sleeps)})" if r.sleeps else ""
-    return (f"training on task {len(r.histories)}{after} ran away (a NaN/inf loss or weight, "
-            "or a loss a million times the first)")
+    what = r.histories[-1].diverged if r.histories else None
+    return f"training on task {len(r.histories)}{after} ran away: {what}"
 
 
 def silent_warnings(done: dict[str, list[ConditionResult]], names: list[str]) -> list[str]:
