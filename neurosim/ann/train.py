@@ -24,8 +24,24 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from neurosim.ann.functions import ACTIVATIONS, Loss
-from neurosim.ann.mlp import MLP, Cache, backward, forward, loss_and_delta, loss_value
-from neurosim.ann.optim import DEFAULT_LR, OPTIMIZERS, SCHEDULES, Optimizer, make_optimizer
+from neurosim.ann.mlp import (
+    MLP,
+    Cache,
+    backward,
+    forward,
+    loss_and_delta,
+    loss_value,
+    n_parameters,
+    require_memory,
+)
+from neurosim.ann.optim import (
+    DEFAULT_LR,
+    OPTIMIZERS,
+    SCHEDULES,
+    STATE_ARRAYS,
+    Optimizer,
+    make_optimizer,
+)
 from neurosim.validation import lookup
 
 METRICS = ("accuracy", "mae")
@@ -169,6 +185,37 @@ def runaway_description(what: str, epoch: int, weights: list[np.ndarray],
     bad = [b for b in bad if b]
     state = ", ".join(bad) if bad else "weights still finite"
     return f"{what} at epoch {epoch} ({state})"
+
+
+def training_memory(sizes, *, batch_size: int, optimizer: str = "sgd",
+                    dtype: str = "float32", bias: bool = True, eval_rows: int = 0,
+                    keep_best: bool = False) -> dict[str, int]:
+    """Bytes that training an MLP of layer sizes `sizes` needs, by part, before allocating.
+
+    Parameters and their gradient buffer, the optimiser's state (`STATE_ARRAYS`), a copy of
+    the best epoch's parameters (`keep_best`, early stopping), and the activations: ``z``,
+    ``a`` and ``delta`` of every layer for one batch, or ``z`` and ``a`` for a whole set
+    scored at once (`eval_rows`: validation, monitor and prediction sets), whichever is more.
+
+    Returns
+    -------
+    dict of str -> int
+        ``parameters``, ``optimiser state``, ``activations``.
+    """
+    item = np.dtype(dtype).itemsize
+    n = n_parameters(sizes, bias)
+    units = sum(int(k) for k in sizes[1:])
+    rows = max(3 * int(batch_size), 2 * int(eval_rows))
+    return {"parameters": n * item * (2 + int(keep_best)),
+            "optimiser state": n * item * lookup(STATE_ARRAYS, optimizer, "optimizer"),
+            "activations": rows * units * item}
+
+
+def require_training_memory(what: str, sizes, **kwargs) -> None:
+    """`training_memory` checked against this machine (`neurosim.ann.mlp.require_memory`): an
+    `InvalidParameterError` naming `what` (e.g. ``hidden=[3000000]``) when it cannot fit."""
+    parts = training_memory(sizes, **kwargs)
+    require_memory(sum(parts.values()), what, parts)
 
 
 def _check(ok: bool, message: str) -> None:
@@ -361,6 +408,12 @@ def train(
         Xm = model.as_input(Xm)
         sets[name] = (Xm, check_targets(model, ym, spec, len(Xm), f"y of monitor '{name}'"))
     batch = n if batch_size is None else min(int(batch_size), n)
+    require_training_memory(
+        f"training an MLP of sizes {model.sizes} in batches of {batch}", model.sizes,
+        batch_size=batch, optimizer=opt.rule,
+        dtype=str(model.dtype), bias=model.biases is not None,
+        eval_rows=max((len(Xs) for Xs, _ in sets.values()), default=0),
+        keep_best=patience is not None)
 
     if history is None:
         history = History()
