@@ -28,7 +28,13 @@ from matplotlib.ticker import MaxNLocator
 from neurosim import data, plots
 from neurosim.config import require, require_choice
 from neurosim.results import Context, Result
-from neurosim.sleep.protocol import CONDITIONS, ConditionResult, ProtocolConfig, run_condition
+from neurosim.sleep.protocol import (
+    CONDITIONS,
+    ConditionResult,
+    ProtocolConfig,
+    protocol_sleep,
+    run_condition,
+)
 from neurosim.sleep.protocol import sleep_steps as phase_steps
 
 DATASETS = ("digits", "mnist")
@@ -64,6 +70,7 @@ class Config(ProtocolConfig):
     beta_layer3: float | None = None  # sets sleep.beta[2] (None: keep it)
 
     def __post_init__(self):
+        object.__setattr__(self, "sleep", protocol_sleep(self.sleep, self.hidden))
         beta = list(self.sleep.beta)
         for k, value in enumerate((self.beta_layer1, self.beta_layer2, self.beta_layer3)):
             if value is None:

@@ -55,8 +55,10 @@ from neurosim.validation import (
 
 __all__ = [
     "ENGINES",
+    "TUNED_BETA",
     "SleepParams",
     "SleepResult",
+    "default_beta",
     "gain",
     "sleep",
     "sleep_input",
@@ -64,6 +66,22 @@ __all__ = [
     "sleep_scales",
     "window_masks",
 ]
+
+
+#: beta of the tuned digits network [64, 256, 256, 10], by layer (see `SleepParams`): a high
+#: threshold into the first hidden layer and into the output, a low one between hidden layers.
+TUNED_BETA = (1.5159550040520944, 0.0818339300250498, 2.549412927784909)
+
+
+def default_beta(n_layers: int) -> tuple[float, ...]:
+    """`TUNED_BETA` by role for a network of `n_layers` weight layers: the first layer's value,
+    the middle value for every layer between, the last layer's value (three layers: exactly
+    `TUNED_BETA`). One layer is both first and last, whose tuned values disagree: it needs
+    its beta given."""
+    require(n_layers >= 2, "a one-layer network needs its sleep beta given (beta=(b,)): the "
+                           "tuned first- and last-layer values differ")
+    first, middle, last = TUNED_BETA
+    return (first, *(middle,) * (n_layers - 2), last)
 
 
 @dataclass(frozen=True)
@@ -84,8 +102,8 @@ class SleepParams:
     dt_s: float = 0.001  # step of the released code; only max_rate_hz * dt_s matters
     inc: float = 0.00043656557682822606  # potentiation when pre and post fired in one step
     dec: float = 0.001311960854288962  # depression when post fired and pre did not
-    beta: tuple[float, ...] = (1.5159550040520944, 0.0818339300250498,
-                               2.549412927784909)  # threshold multiplier per layer
+    beta: tuple[float, ...] = ()  # threshold multiplier per layer; one value: every layer;
+    # (): the tuned values by role for any depth (`default_beta`; 3 layers: `TUNED_BETA`)
     alpha_scale: float = 2.58  # weight scale alpha_l = alpha_scale * normalisation factor_l
     mask: int = 7  # input window of (mask + 1)^2 pixels per step (7: all of 8x8); -1: none
     decay: float = 0.999  # membrane factor per step (1: perfect integrator)
@@ -107,7 +125,7 @@ class SleepParams:
         require_positive("dt_s", self.dt_s)
         require_non_negative("inc", self.inc)
         require_non_negative("dec", self.dec)
-        require(len(self.beta) >= 1 and all(b > 0 for b in self.beta),
+        require(all(b > 0 for b in self.beta),
                 f"beta must hold one positive value per layer, got {self.beta}")
         require_positive("alpha_scale", self.alpha_scale)
         require(int(self.mask) == self.mask and self.mask >= -1,
@@ -121,6 +139,24 @@ class SleepParams:
         require_choice("chain", self.chain, CHAINS)
         require_choice("engine", self.engine, ENGINES)
         object.__setattr__(self, "beta", tuple(float(b) for b in self.beta))
+
+    def betas(self, n_layers: int) -> tuple[float, ...]:
+        """One threshold multiplier per layer of a network of `n_layers` weight layers:
+        `beta` itself, its one value broadcast, or `default_beta` when it is empty.
+
+        Raises
+        ------
+        InvalidParameterError
+            When `beta` holds another number of values than the network has layers.
+        """
+        if not self.beta:
+            return default_beta(n_layers)
+        if len(self.beta) == 1:
+            return self.beta * n_layers
+        require(len(self.beta) == n_layers,
+                f"beta has {len(self.beta)} values for a network of {n_layers} layers: give "
+                "one per layer, one for all, or none (the tuned defaults)")
+        return self.beta
 
     @property
     def p_max(self) -> float:
@@ -289,7 +325,7 @@ def run_numpy(
     WTs = [np.array(np.asarray(W).T, dtype=np.float64, order="C") for W in weights]
     scaled = [np.ascontiguousarray(alpha * WT.T) for alpha, WT in zip(alphas, WTs, strict=True)]
     T = input_spikes.shape[0]
-    thresholds = [params.threshold * b for b in params.beta]
+    thresholds = [params.threshold * b for b in params.betas(len(WTs))]
     sizes = [WT.shape[0] for WT in WTs]
     v_all = np.zeros(sum(sizes))  # one array, so one multiplication decays every layer
     v = np.split(v_all, np.cumsum(sizes)[:-1])  # views of v_all, written in place
@@ -356,7 +392,7 @@ def run_brian2(
     b2.defaultclock.dt = dt_ms * b2.ms
     net, obj = build_chain(
         weights, np.asarray(input_spikes, dtype=np.float64), dt_ms,
-        thresholds=[params.threshold * b for b in params.beta], scales=alphas,
+        thresholds=[params.threshold * b for b in params.betas(len(weights))], scales=alphas,
         decay=params.decay, on_post=SRC_ON_POST,
         post_namespace={"inc": params.inc, "dec": params.dec, "w0": params.gain_width},
         prefix="sleep_",
@@ -400,7 +436,7 @@ def sleep(
     n_steps : int
         Length of the phase (ignored when `input_spikes` is given).
     params : SleepParams
-        ``beta`` needs one value per layer.
+        ``beta`` holds one value per layer, one for all, or none (`default_beta`).
     rng : numpy.random.Generator
         Draws the windows and input spikes.
     image_shape : (rows, cols), optional
@@ -432,8 +468,7 @@ def _sleep(weights, X_seen, n_steps, params, rng, image_shape, input_spikes, alp
     engine = params.engine if engine is None else engine
     if engine not in ENGINES:
         raise ValueError(f"unknown engine '{engine}'; choose from {', '.join(ENGINES)}")
-    if len(params.beta) != len(weights):
-        raise ValueError(f"params.beta has {len(params.beta)} values for {len(weights)} layers")
+    params.betas(len(weights))  # one per layer: refused here, before any input is drawn
     X_seen = np.asarray(X_seen, dtype=np.float64)
     if alphas is None:
         alphas = sleep_scales(weights, X_seen, params)
