@@ -15,6 +15,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from neurosim.spikes import Spikes
+
 #: One colour per arm, used wherever the MLP and the spiking network share a figure.
 COLORS = {"mlp": "tab:blue", "snn": "tab:red", "train": "tab:blue", "val": "tab:orange",
           "test": "tab:green", "stdp": "tab:red", "mlp_spiking": "tab:purple"}
@@ -43,10 +45,16 @@ def curve(ax: Axes, x: np.ndarray, y: np.ndarray, *, label: str | None = None,
     return line
 
 
-def loss_curve(ax: Axes, curves: Mapping[str, np.ndarray], *, key: str = "loss",
+def loss_curve(ax: Axes, curves: Mapping[str, np.ndarray] | Any, *, key: str = "loss",
                ylabel: str = "loss", logy: bool = True):
     """Training `key` against epoch, with the validation and test curves where the table has
-    them (``val_<key>``, ``test_<key>``); returns the training line."""
+    them (``val_<key>``, ``test_<key>``); returns the training line.
+
+    `curves` is a curve table (a run's ``result.curves["epochs"]``) or the
+    `neurosim.ann.History` that `neurosim.ann.train` returns (its ``epochs`` series).
+    """
+    if not isinstance(curves, Mapping) and isinstance(getattr(curves, "epochs", None), Mapping):
+        curves = curves.epochs  # a History: per-epoch series, epochs counted from 1
     if len(curves.get(key, ())) == 0:  # e.g. diverged or interrupted inside the first epoch
         ax.text(0.5, 0.5, "no epoch completed", ha="center", va="center",
                 transform=ax.transAxes, color="0.4")
@@ -65,14 +73,40 @@ def loss_curve(ax: Axes, curves: Mapping[str, np.ndarray], *, key: str = "loss",
     return line
 
 
-def raster(ax: Axes, i: np.ndarray, t: np.ndarray, *, n_neurons: int | None = None,
-           t_stop: float | None = None, color: str = "k", markersize: float = 2.0,
-           ylabel: str = "neuron index", t_unit: str = "s"):
-    """Spike raster: one dot per spike of neuron `i` at time `t` (seconds); returns the Line2D."""
-    scale = {"s": 1.0, "ms": 1e3}[t_unit]
+def raster(ax: Axes, i: np.ndarray | Spikes, t: np.ndarray | None = None, *,
+           n_neurons: int | None = None, t_stop: float | None = None, color: str = "k",
+           markersize: float = 2.0, ylabel: str = "neuron index", t_unit: str = "s",
+           dt_s: float | None = None):
+    """Spike raster: one dot per spike of neuron `i` at time `t` (seconds); returns the Line2D.
+
+    Parameters
+    ----------
+    i : ndarray of shape (n_spikes,), or Spikes, or ndarray of shape (n_steps, n_neurons), bool
+        Neuron indices (with `t`); or a `neurosim.spikes.Spikes`, which brings its own times,
+        population size and window; or a dense boolean raster of a network simulated in time
+        steps (e.g. a sleep phase's), drawn with steps of `dt_s` seconds.
+    t : ndarray of shape (n_spikes,), optional
+        Spike times in seconds, with indices `i`.
+    dt_s : float, optional
+        Step of a dense raster (None: the x axis counts steps).
+    """
+    if t is None:
+        spikes = i if isinstance(i, Spikes) else None
+        if spikes is None:
+            dense = np.asarray(i)
+            if dense.ndim != 2:
+                raise ValueError("raster needs indices and times, a Spikes, or a 2-D dense "
+                                 f"raster of shape (n_steps, n_neurons); got shape {dense.shape}")
+            spikes = Spikes.from_dense(dense, 1.0 if dt_s is None else dt_s)
+            if dt_s is None:
+                t_unit = "step"
+        i, t = spikes.i, spikes.t
+        n_neurons = spikes.n_neurons if n_neurons is None else n_neurons
+        t_stop = spikes.t_stop if t_stop is None else t_stop
+    scale = {"s": 1.0, "ms": 1e3, "step": 1.0}[t_unit]
     (dots,) = ax.plot(np.asarray(t) * scale, i, "|" if len(t) < 5000 else ".",
                       color=color, markersize=markersize, linestyle="none")
-    ax.set_xlabel(f"time ({t_unit})")
+    ax.set_xlabel("time step" if t_unit == "step" else f"time ({t_unit})")
     ax.set_ylabel(ylabel)
     if n_neurons is not None:
         ax.set_ylim(-0.5, n_neurons - 0.5)
