@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from neurosim.plasticity import src as src_rule
+from neurosim.plasticity import src_gain
 from neurosim.snn.convert import CHAINS, check_convertible, normalisation_factors
 from neurosim.validation import (
     require,
@@ -215,13 +217,8 @@ class SleepResult:
 # --- the maths ---------------------------------------------------------------------------------
 
 
-def gain(w: np.ndarray, width: float) -> np.ndarray:
-    r"""The weight-dependent step :math:`g(w) = 2(1 - \sigma(w / w_0)) = 2 / (1 + e^{w/w_0})`.
-
-    2 for strongly negative weights, 1 at zero, ~0 beyond a few ``width`` above zero.
-    """
-    with np.errstate(over="ignore"):
-        return 2.0 / (1.0 + np.exp(w / width))
+#: The weight-dependent step g(w) of the rule (`neurosim.plasticity.src_gain`).
+gain = src_gain
 
 
 def sleep_scales(
@@ -331,9 +328,8 @@ def run_numpy(
     v = np.split(v_all, np.cumsum(sizes)[:-1])  # views of v_all, written in place
     spikes = [np.asarray(input_spikes, dtype=bool)]
     spikes += [np.zeros((T, n), dtype=bool) for n in sizes]
-    # 2 inc and -2 dec: doubling is exact, so these are Brian2's 2 (inc s - dec (1 - s))
-    two_inc, two_dec, decay = 2.0 * params.inc, -2.0 * params.dec, params.decay
-    inv_width = 1.0 / params.gain_width
+    decay = params.decay
+    rule = {"inc": params.inc, "dec": params.dec, "width": params.gain_width}
     plastic = params.inc != 0 or params.dec != 0
     # exp(w / w0) -> inf for large w: g = 0, as it should; a weight that ran away (inf, then
     # NaN) is caught after the phase (SleepResult.finite -> DIVERGED), not warned about here
@@ -354,13 +350,10 @@ def run_numpy(
                 fired = post.nonzero()[0]
                 if fired.size:
                     if plastic:
-                        # w + 2 step / (1 + exp(w / w0)) evaluated as Brian2 evaluates SRC_ON_POST
+                        # the rows of the neurons that fired, with this step's pre spikes;
+                        # the rule is evaluated as Brian2 evaluates SRC_ON_POST
                         rows = WT[fired]
-                        g = np.multiply(rows, inv_width)
-                        np.exp(g, out=g)
-                        g += 1.0
-                        np.divide(np.where(pre, two_inc, two_dec), g, out=g)
-                        rows += g
+                        rows += src_rule(rows, pre, None, **rule)
                         WT[fired] = rows
                         scaled[l][:, fired] = alphas[l] * rows.T
                     v[l][fired] = 0.0

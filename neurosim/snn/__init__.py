@@ -5,8 +5,9 @@
 `wta` the Diehl & Cook STDP winner-take-all network and its procedure (`fit`, `label_neurons`,
 `classify`), `convert` a trained bias-free ReLU MLP as integrate-and-fire neurons
 (`convert_and_simulate`, `ConversionParams`), `readout` the labelling of an unsupervised layer,
-`song2000` the Song, Miller & Abbott STDP neuron, `hebbian` the rate-based Hebb / Oja / BCM
-rules (numpy only), `backend` the choice of Brian2 target, `units` the unit-suffix namespaces.
+`song2000` the Song, Miller & Abbott STDP neuron, `hebbian` a linear neuron under Hebb / Oja / BCM
+(numpy only; the rules are `neurosim.plasticity`'s), `backend` the choice of Brian2 target,
+`units` the unit-suffix namespaces.
 
 Brian2 is imported only by the modules that simulate (``import neurosim.snn.hebbian`` does not
 import it); the names below are loaded on first use.
