@@ -32,14 +32,16 @@ def figure(ncols: int = 1, nrows: int = 1, size: tuple[float, float] = (4.5, 3.4
 
 
 def curve(ax: Axes, x: np.ndarray, y: np.ndarray, *, label: str | None = None,
-          xlabel: str = "", ylabel: str = "", logy: bool = False, **style):
-    """One line ``y(x)``; returns the `Line2D`."""
+          xlabel: str = "", ylabel: str = "", logy: bool = False, legend: bool = True,
+          **style):
+    """One line ``y(x)``; returns the `Line2D`. A labelled line draws the legend unless
+    ``legend=False`` (a figure that places its own legend)."""
     (line,) = ax.plot(x, y, label=label, **style)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if logy:
         ax.set_yscale("log")
-    if label:
+    if label and legend:
         ax.legend(frameon=False)
     ax.grid(alpha=0.3)
     return line
@@ -229,17 +231,26 @@ def classifier_figure(result: Any, image_shape: tuple[int, int], title: str,
 
 def mean_band(ax: Axes, x: np.ndarray, mean: np.ndarray, sd: np.ndarray | None = None, *,
               label: str | None = None, xlabel: str = "", ylabel: str = "", color=None,
-              **style):
+              legend: bool = True, **style):
     """A mean curve with a shaded band of +-`sd` around it (no band where sd is NaN);
     returns the mean's `Line2D`."""
     line = curve(ax, x, mean, label=label, xlabel=xlabel, ylabel=ylabel, color=color,
-                 **style)
+                 legend=legend, **style)
     if sd is not None:
         mean, sd = np.asarray(mean, float), np.asarray(sd, float)
         ok = np.isfinite(sd)
         ax.fill_between(np.asarray(x, float)[ok], (mean - sd)[ok], (mean + sd)[ok],
                         color=line.get_color(), alpha=0.2, linewidth=0)
     return line
+
+
+def sequential_colors(n: int, cmap: str = "viridis") -> list[tuple]:
+    """`n` colours in order along `cmap` (its first 90%: viridis' last yellow is too pale on
+    white), for curves indexed by a number (loads, tasks, layers)."""
+    from matplotlib import colormaps
+
+    colors = colormaps[cmap]
+    return [colors(0.9 * k / max(n - 1, 1)) for k in range(n)]
 
 
 def activity_map(ax: Axes, activity: np.ndarray, *, column_labels: Sequence[str] = (),
