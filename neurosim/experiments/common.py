@@ -61,6 +61,16 @@ def trained_result(model: MLP, history: History, metrics: dict[str, Any], *,
                   warnings=diverged_warnings(history), **result)
 
 
+class Diverged(Exception):
+    """Control flow of an experiment whose training left the numbers in `epoch` (1-based):
+    raised from a callback inside a library loop, caught by the experiment, which marks its
+    Result DIVERGED and keeps the curves so far."""
+
+    def __init__(self, epoch: int):
+        super().__init__(f"diverged in epoch {epoch}")
+        self.epoch = epoch
+
+
 def history_curves(history: History) -> dict[str, np.ndarray]:
     """Per-epoch series of a `History` as equal-length arrays, with an ``epoch`` column."""
     curves = {k: np.asarray(v, dtype=float) for k, v in history.epochs.items() if len(v)}
