@@ -208,6 +208,25 @@ def score(value: float | None, spec: str = ".3f") -> str:
     return "n/a" if value is None else format(value, spec)
 
 
+def one_neuron_figure(result: Any, loss_label: str, *, markersize: float = 8):
+    """The figure of a one-neuron fit: training loss on the left; on the right the data
+    ``arrays["X"]``, ``arrays["y"]`` as grey dots, for the caller to draw the fit over.
+
+    Returns
+    -------
+    fig : Figure
+    ax : Axes, the data panel
+    """
+    a = result.arrays
+    fig, axes = figure(2)
+    loss_curve(axes[0, 0], result.curves["epochs"], ylabel=loss_label)
+    axes[0, 0].set_title("training loss")
+    ax = axes[0, 1]
+    ax.scatter(a["X"].ravel(), a["y"].ravel(), s=markersize, alpha=0.5, color="gray",
+               label="data")
+    return fig, ax
+
+
 def classifier_figure(result: Any, image_shape: tuple[int, int], title: str,
                       table: str = "epochs") -> Figure:
     """Loss and accuracy (train beside validation/test), confusion matrix and first-layer

@@ -63,11 +63,7 @@ def run(cfg: Config, ctx: Context) -> Result:
 
 def figures(result: Result) -> dict:
     m, a = result.metrics, result.arrays
-    fig, axes = plots.figure(2)
-    plots.loss_curve(axes[0, 0], result.curves["epochs"], ylabel="MSE")
-    axes[0, 0].set_title("training loss")
-    ax = axes[0, 1]
-    ax.scatter(a["X"].ravel(), a["y"].ravel(), s=8, alpha=0.5, color="gray", label="data")
+    fig, ax = plots.one_neuron_figure(result, "MSE")
     xs = np.array([a["X"].min(), a["X"].max()])
     ax.plot(xs, m["true_weight"] * xs + m["true_bias"], "k--",
             label=f"true: {m['true_weight']:.3g}x{m['true_bias']:+.3g}")

@@ -60,11 +60,7 @@ def run(cfg: Config, ctx: Context) -> Result:
 
 def figures(result: Result) -> dict:
     m, a = result.metrics, result.arrays
-    fig, axes = plots.figure(2)
-    plots.loss_curve(axes[0, 0], result.curves["epochs"], ylabel="binary cross-entropy")
-    axes[0, 0].set_title("training loss")
-    ax = axes[0, 1]
-    ax.scatter(a["X"].ravel(), a["y"].ravel(), s=10, alpha=0.5, color="gray", label="data")
+    fig, ax = plots.one_neuron_figure(result, "binary cross-entropy", markersize=10)
     ax.plot(a["xs"], a["p"], color=plots.COLORS["mlp"], label="P(class 1)")
     ax.axvline(m["true_threshold"], color="k", ls="--", lw=1, label="true threshold")
     ax.set_xlabel("input x")
