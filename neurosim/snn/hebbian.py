@@ -152,10 +152,18 @@ def train_bcm(patterns: np.ndarray, n_steps: int, w0: np.ndarray, p: BCMParams,
             "responses": responses}
 
 
+def runaway_step(trajectory: np.ndarray, limit: float = 1e6) -> int | None:
+    """The first row (step) of a trajectory that left the finite numbers or reached `limit`
+    in size; None when none did."""
+    t = np.asarray(trajectory, dtype=float).reshape(len(trajectory), -1)
+    with np.errstate(invalid="ignore", over="ignore"):
+        bad = ~(np.isfinite(t) & (np.abs(t) < limit)).all(axis=1)
+    return int(np.argmax(bad)) if bad.any() else None
+
+
 def ran_away(trajectory: np.ndarray, limit: float = 1e6) -> bool:
     """True when a weight trajectory left the finite numbers or grew past `limit` in size."""
-    with np.errstate(invalid="ignore", over="ignore"):
-        return not bool(np.all(np.isfinite(trajectory)) and np.abs(trajectory).max() < limit)
+    return runaway_step(trajectory, limit) is not None
 
 
 def correlated_gaussian(n: int, cov: np.ndarray, rng: np.random.Generator) -> np.ndarray:
