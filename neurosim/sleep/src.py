@@ -104,8 +104,7 @@ class SleepParams:
     dt_s: float = 0.001  # step of the released code; only max_rate_hz * dt_s matters
     inc: float = 0.00043656557682822606  # potentiation when pre and post fired in one step
     dec: float = 0.001311960854288962  # depression when post fired and pre did not
-    beta: tuple[float, ...] = ()  # threshold multiplier per layer; one value: every layer;
-    # (): the tuned values by role for any depth (`default_beta`; 3 layers: `TUNED_BETA`)
+    beta: tuple[float, ...] = ()  # threshold x per layer (1 value: all); (): tuned, default_beta
     alpha_scale: float = 2.58  # weight scale alpha_l = alpha_scale * normalisation factor_l
     mask: int = 7  # input window of (mask + 1)^2 pixels per step (7: all of 8x8); -1: none
     decay: float = 0.999  # membrane factor per step (1: perfect integrator)
