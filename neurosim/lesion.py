@@ -59,12 +59,6 @@ def noisy(X: np.ndarray, sd: float, rng: np.random.Generator) -> np.ndarray:
     return np.clip(X + sd * rng.standard_normal(X.shape), 0.0, 1.0).astype(X.dtype)
 
 
-def mean_sd(values: Sequence[float]) -> tuple[float, float | None]:
-    """Mean and *sample* standard deviation (ddof=1) of repeated draws; sd None for one draw."""
-    v = np.asarray(values, dtype=float)
-    return float(v.mean()), (float(v.std(ddof=1)) if v.size > 1 else None)
-
-
 def percent_key(value: float) -> str:
     """0.3 -> ``"30pct"``: a metric name for a fraction (dots would split dotted names)."""
     return f"{int(round(value * 100))}pct"

@@ -15,6 +15,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from neurosim.spikes import Spikes
+
 #: One colour per arm, used wherever the MLP and the spiking network share a figure.
 COLORS = {"mlp": "tab:blue", "snn": "tab:red", "train": "tab:blue", "val": "tab:orange",
           "test": "tab:green", "stdp": "tab:red", "mlp_spiking": "tab:purple"}
@@ -30,23 +32,31 @@ def figure(ncols: int = 1, nrows: int = 1, size: tuple[float, float] = (4.5, 3.4
 
 
 def curve(ax: Axes, x: np.ndarray, y: np.ndarray, *, label: str | None = None,
-          xlabel: str = "", ylabel: str = "", logy: bool = False, **style):
-    """One line ``y(x)``; returns the `Line2D`."""
+          xlabel: str = "", ylabel: str = "", logy: bool = False, legend: bool = True,
+          **style):
+    """One line ``y(x)``; returns the `Line2D`. A labelled line draws the legend unless
+    ``legend=False`` (a figure that places its own legend)."""
     (line,) = ax.plot(x, y, label=label, **style)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if logy:
         ax.set_yscale("log")
-    if label:
+    if label and legend:
         ax.legend(frameon=False)
     ax.grid(alpha=0.3)
     return line
 
 
-def loss_curve(ax: Axes, curves: Mapping[str, np.ndarray], *, key: str = "loss",
+def loss_curve(ax: Axes, curves: Mapping[str, np.ndarray] | Any, *, key: str = "loss",
                ylabel: str = "loss", logy: bool = True):
     """Training `key` against epoch, with the validation and test curves where the table has
-    them (``val_<key>``, ``test_<key>``); returns the training line."""
+    them (``val_<key>``, ``test_<key>``); returns the training line.
+
+    `curves` is a curve table (a run's ``result.curves["epochs"]``) or the
+    `neurosim.ann.History` that `neurosim.ann.train` returns (its ``epochs`` series).
+    """
+    if not isinstance(curves, Mapping) and isinstance(getattr(curves, "epochs", None), Mapping):
+        curves = curves.epochs  # a History: per-epoch series, epochs counted from 1
     if len(curves.get(key, ())) == 0:  # e.g. diverged or interrupted inside the first epoch
         ax.text(0.5, 0.5, "no epoch completed", ha="center", va="center",
                 transform=ax.transAxes, color="0.4")
@@ -65,14 +75,40 @@ def loss_curve(ax: Axes, curves: Mapping[str, np.ndarray], *, key: str = "loss",
     return line
 
 
-def raster(ax: Axes, i: np.ndarray, t: np.ndarray, *, n_neurons: int | None = None,
-           t_stop: float | None = None, color: str = "k", markersize: float = 2.0,
-           ylabel: str = "neuron index", t_unit: str = "s"):
-    """Spike raster: one dot per spike of neuron `i` at time `t` (seconds); returns the Line2D."""
-    scale = {"s": 1.0, "ms": 1e3}[t_unit]
+def raster(ax: Axes, i: np.ndarray | Spikes, t: np.ndarray | None = None, *,
+           n_neurons: int | None = None, t_stop: float | None = None, color: str = "k",
+           markersize: float = 2.0, ylabel: str = "neuron index", t_unit: str = "s",
+           dt_s: float | None = None):
+    """Spike raster: one dot per spike of neuron `i` at time `t` (seconds); returns the Line2D.
+
+    Parameters
+    ----------
+    i : ndarray of shape (n_spikes,), or Spikes, or ndarray of shape (n_steps, n_neurons), bool
+        Neuron indices (with `t`); or a `neurosim.spikes.Spikes`, which brings its own times,
+        population size and window; or a dense boolean raster of a network simulated in time
+        steps (e.g. a sleep phase's), drawn with steps of `dt_s` seconds.
+    t : ndarray of shape (n_spikes,), optional
+        Spike times in seconds, with indices `i`.
+    dt_s : float, optional
+        Step of a dense raster (None: the x axis counts steps).
+    """
+    if t is None:
+        spikes = i if isinstance(i, Spikes) else None
+        if spikes is None:
+            dense = np.asarray(i)
+            if dense.ndim != 2:
+                raise ValueError("raster needs indices and times, a Spikes, or a 2-D dense "
+                                 f"raster of shape (n_steps, n_neurons); got shape {dense.shape}")
+            spikes = Spikes.from_dense(dense, 1.0 if dt_s is None else dt_s)
+            if dt_s is None:
+                t_unit = "step"
+        i, t = spikes.i, spikes.t
+        n_neurons = spikes.n_neurons if n_neurons is None else n_neurons
+        t_stop = spikes.t_stop if t_stop is None else t_stop
+    scale = {"s": 1.0, "ms": 1e3, "step": 1.0}[t_unit]
     (dots,) = ax.plot(np.asarray(t) * scale, i, "|" if len(t) < 5000 else ".",
                       color=color, markersize=markersize, linestyle="none")
-    ax.set_xlabel(f"time ({t_unit})")
+    ax.set_xlabel("time step" if t_unit == "step" else f"time ({t_unit})")
     ax.set_ylabel(ylabel)
     if n_neurons is not None:
         ax.set_ylim(-0.5, n_neurons - 0.5)
@@ -167,6 +203,30 @@ def decision_surface(ax: Axes, xx: np.ndarray, yy: np.ndarray, zz: np.ndarray,
     return filled
 
 
+def score(value: float | None, spec: str = ".3f") -> str:
+    """`value` formatted for a title; "n/a" for a metric a diverged run could not measure."""
+    return "n/a" if value is None else format(value, spec)
+
+
+def one_neuron_figure(result: Any, loss_label: str, *, markersize: float = 8):
+    """The figure of a one-neuron fit: training loss on the left; on the right the data
+    ``arrays["X"]``, ``arrays["y"]`` as grey dots, for the caller to draw the fit over.
+
+    Returns
+    -------
+    fig : Figure
+    ax : Axes, the data panel
+    """
+    a = result.arrays
+    fig, axes = figure(2)
+    loss_curve(axes[0, 0], result.curves["epochs"], ylabel=loss_label)
+    axes[0, 0].set_title("training loss")
+    ax = axes[0, 1]
+    ax.scatter(a["X"].ravel(), a["y"].ravel(), s=markersize, alpha=0.5, color="gray",
+               label="data")
+    return fig, ax
+
+
 def classifier_figure(result: Any, image_shape: tuple[int, int], title: str,
                       table: str = "epochs") -> Figure:
     """Loss and accuracy (train beside validation/test), confusion matrix and first-layer
@@ -179,7 +239,7 @@ def classifier_figure(result: Any, image_shape: tuple[int, int], title: str,
         loss_curve(axes[0, 1], curves, key="accuracy", ylabel="accuracy", logy=False)
     axes[0, 1].set_title("accuracy")
     confusion_matrix(axes[0, 2], result.arrays["confusion"],
-                     title=f"test accuracy {result.metrics['test_accuracy']:.3f}")
+                     title=f"test accuracy {score(result.metrics['test_accuracy'])}")
     W1 = result.arrays["W1"]
     if np.isfinite(W1).all():
         receptive_fields(axes[0, 3], W1[:, : min(64, W1.shape[1])], image_shape, cmap="RdBu_r",
@@ -190,17 +250,26 @@ def classifier_figure(result: Any, image_shape: tuple[int, int], title: str,
 
 def mean_band(ax: Axes, x: np.ndarray, mean: np.ndarray, sd: np.ndarray | None = None, *,
               label: str | None = None, xlabel: str = "", ylabel: str = "", color=None,
-              **style):
+              legend: bool = True, **style):
     """A mean curve with a shaded band of +-`sd` around it (no band where sd is NaN);
     returns the mean's `Line2D`."""
     line = curve(ax, x, mean, label=label, xlabel=xlabel, ylabel=ylabel, color=color,
-                 **style)
+                 legend=legend, **style)
     if sd is not None:
         mean, sd = np.asarray(mean, float), np.asarray(sd, float)
         ok = np.isfinite(sd)
         ax.fill_between(np.asarray(x, float)[ok], (mean - sd)[ok], (mean + sd)[ok],
                         color=line.get_color(), alpha=0.2, linewidth=0)
     return line
+
+
+def sequential_colors(n: int, cmap: str = "viridis") -> list[tuple]:
+    """`n` colours in order along `cmap` (its first 90%: viridis' last yellow is too pale on
+    white), for curves indexed by a number (loads, tasks, layers)."""
+    from matplotlib import colormaps
+
+    colors = colormaps[cmap]
+    return [colors(0.9 * k / max(n - 1, 1)) for k in range(n)]
 
 
 def activity_map(ax: Axes, activity: np.ndarray, *, column_labels: Sequence[str] = (),

@@ -223,3 +223,48 @@ def test_parameters_live_in_one_flat_buffer():
     assert all(W.flags.f_contiguous for W in net.weights)
     flat[:] = 0
     assert not net.weights[0].any()
+
+
+# --- memory: refused up front, not a MemoryError half-way ---------------------------------------
+
+
+def test_memory_estimate_counts_parameters_state_and_activations():
+    from neurosim.ann.train import training_memory
+
+    # [64, 100, 10]: 64*100 + 100 + 100*10 + 10 = 7,510 parameters of 4 bytes
+    parts = training_memory([64, 100, 10], batch_size=32, optimizer="adam", eval_rows=40)
+    assert parts == {"parameters": 7510 * 4 * 2,  # the parameters and their gradient
+                     "optimiser state": 7510 * 4 * 2,  # Adam's two moments
+                     "activations": 3 * 32 * 110 * 4}  # z, a, delta of 32 rows > z, a of 40
+    assert training_memory([64, 100, 10], batch_size=32, optimizer="sgd", eval_rows=500,
+                           keep_best=True) == {"parameters": 7510 * 4 * 3,
+                                               "optimiser state": 0,
+                                               "activations": 2 * 500 * 110 * 4}
+
+
+def test_a_network_too_big_for_the_machine_is_refused_before_allocating(monkeypatch):
+    """Before: MLP([64, 100000000, 10]) died in a 25-line MemoryError (or ate the machine's
+    memory); now one InvalidParameterError line names the sizes and the bytes."""
+    from neurosim.ann import mlp as mlp_module
+    from neurosim.ann import train
+    from neurosim.validation import InvalidParameterError
+
+    monkeypatch.setattr(mlp_module, "physical_memory", lambda: 10**9)  # a 1 GB machine
+    with pytest.raises(InvalidParameterError, match=r"layer_sizes \[64, 3000000, 10\] needs "
+                       r"about 2\.7 GB .* more than 80% of this machine's 1\.0 GB"):
+        MLP([64, 3_000_000, 10], rng=np.random.default_rng(0))
+    net = MLP([64, 30_000, 10], "relu", "softmax", rng=np.random.default_rng(0))  # fits
+    with pytest.raises(InvalidParameterError, match=r"training an MLP of sizes \[64, 30000, "
+                       r"10\] in batches of 5000 needs .*a smaller batch"):
+        train(net, np.zeros((5000, 64)), np.zeros(5000, int), loss="categorical_cross_entropy",
+              batch_size=5000, rng=np.random.default_rng(0), epochs=1)
+
+
+def test_digits_refuses_a_hidden_layer_the_machine_cannot_hold():
+    from neurosim.config import build
+    from neurosim.experiments import digits
+    from neurosim.validation import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match=r"^hidden=\[100000000\] needs about "):
+        build(digits.Config, {"hidden": [100_000_000]})
+    build(digits.Config, {"hidden": [1000]})  # an ordinary size passes

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import signal
+
 import numpy as np
 import pytest
 
 from neurosim import data
-from neurosim.ann import DEFAULT_LR, MLP, evaluate, make_optimizer, train
+from neurosim.ann import DEFAULT_LR, MLP, History, evaluate, make_optimizer, train
 from neurosim.ann.optim import adam_moments
 
 
@@ -165,6 +167,19 @@ def test_divergence_stops_with_finite_history():
     assert 0 < history.n_epochs < 500
     assert np.all(np.isfinite(history.epochs["loss"]))
     assert np.all(np.isfinite(history.steps["loss"]))
+    # what ran away is named: the loss, its size, the epoch
+    assert history.diverged == (f"loss 9.9e+11 exceeded 1e+06 times its first value at epoch "
+                                f"{history.n_epochs + 1} (weights still finite)")
+
+
+def test_a_nan_loss_names_the_layer_whose_weights_left_the_numbers():
+    rng = np.random.default_rng(0)
+    net = MLP([3, 4, 2], "relu", "identity", rng=rng)
+    net.weights[1][0, 0] = np.inf
+    history = train(net, np.ones((4, 3)), np.zeros((4, 2)), loss="mse", rng=rng, epochs=3)
+    assert history.status == "DIVERGED" and history.n_epochs == 0
+    # relu(h) * inf is inf or nan (0 * inf): the loss is nan
+    assert history.diverged == "loss became nan at epoch 1 (layer 2 weights inf)"
 
 
 def test_early_stopping_restores_best_weights():
@@ -201,9 +216,58 @@ def test_interrupt_keeps_the_completed_epochs():
             raise KeyboardInterrupt
 
     seen: list[int] = []
-    _, history = digits_run(0, on_epoch=on_epoch)
+    history = History()
+    with pytest.raises(KeyboardInterrupt) as info:  # propagates: the caller decides
+        digits_run(0, on_epoch=on_epoch, history=history)
     assert history.status == "INTERRUPTED"
     assert seen == [1, 2] and history.n_epochs == 2
+    assert info.value.history is history
+
+
+def test_ctrl_c_in_a_plain_script_stops_train_and_keeps_its_history():
+    """Before: train() swallowed KeyboardInterrupt, so Ctrl-C in a research script carried on
+    with the next line. Now SIGINT (Python's default handler, no runner) raises out of
+    train(), and the epochs completed so far are in the History the script passed."""
+    def on_epoch(epoch, history):
+        if epoch == 3:
+            signal.raise_signal(signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    history = History()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            digits_run(0, epochs=50, on_epoch=on_epoch, history=history)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert history.status == "INTERRUPTED" and history.n_epochs == 3
+    assert len(history.epochs["accuracy"]) == 3
+
+
+def test_interrupt_with_patience_still_restores_the_best_weights():
+    ds = data.digits(seed=0)
+    best_net = {}
+
+    def on_epoch(epoch, history):
+        if epoch == history.best_epoch:
+            best_net["params"] = [p.copy() for p in net.params]
+        if epoch == 6:
+            raise KeyboardInterrupt
+
+    rng = np.random.default_rng(0)
+    net = MLP([64, 16, 10], "relu", "softmax", rng=rng)
+    with pytest.raises(KeyboardInterrupt):
+        train(net, ds.X_train[:60], ds.y_train[:60], loss="categorical_cross_entropy",
+              optimizer="adam", lr=0.05, epochs=50, batch_size=10, rng=rng,
+              X_val=ds.X_test, y_val=ds.y_test, patience=20, on_epoch=on_epoch)
+    assert all(np.array_equal(a, b) for a, b in zip(net.params, best_net["params"],
+                                                     strict=True))
+
+
+def test_train_refuses_a_history_that_already_holds_epochs():
+    history = History()
+    history.log(loss=1.0)
+    with pytest.raises(ValueError, match="new, empty History"):
+        digits_run(0, history=history)
 
 
 def test_history_per_step_and_lr_schedule():
@@ -343,6 +407,13 @@ def test_a_loss_that_explodes_without_nan_is_divergence():
     _, history = digits_run(0, optimizer="adam", lr=1e9, epochs=5)
     assert history.status == "DIVERGED"
     assert all(np.isfinite(history.epochs["loss"]))
+    assert history.diverged.startswith("loss ") and "exceeded 1e+06 times its first value" \
+        in history.diverged
+    assert history.diverged.endswith("(weights still finite)")
+
+
+def test_a_completed_history_names_no_divergence():
+    assert digits_run(0)[1].diverged is None
 
 
 def test_monitor_sets_are_recorded_and_change_nothing():

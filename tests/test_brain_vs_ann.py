@@ -158,6 +158,9 @@ def test_diverging_mlp_marks_the_run_and_keeps_its_curves(tmp_path):
     run = load_run(path)
     assert run["meta"]["status"] == "DIVERGED"
     assert "stdp" not in run["metrics"]  # stopped where the MLP diverged
+    # what ran away is named, not only that something did
+    assert any(w.startswith("mlp_epochs: loss ") and "at epoch 1" in w
+               for w in run["meta"]["warnings"]), run["meta"]["warnings"]
 
 
 def test_reads_mnist_idx_files(tmp_path):

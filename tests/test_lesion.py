@@ -48,9 +48,11 @@ def test_noise_clipped_and_zero_is_a_copy():
 
 
 def test_mean_and_sample_sd():
-    m, sd = lesion.mean_sd([0.5, 0.7, 0.9])
+    from neurosim.analysis.stats import summary  # mean_sd's one home
+
+    m, sd = summary([0.5, 0.7, 0.9])["mean"], summary([0.5, 0.7, 0.9])["sd"]
     assert m == pytest.approx(0.7) and sd == pytest.approx(0.2)  # ddof=1, not 0.163
-    assert lesion.mean_sd([0.4]) == (0.4, None)
+    assert (summary([0.4])["mean"], summary([0.4])["sd"]) == (0.4, None)
     assert lesion.percent_key(0.3) == "30pct" and lesion.percent_key(0.0) == "0pct"
 
 
@@ -59,3 +61,22 @@ def test_bad_values():
         lesion.remove_synapses(np.ones(3), 1.5, np.random.default_rng(0))
     with pytest.raises(ValueError, match="sd"):
         lesion.noisy(np.ones((1, 3)), -0.1, np.random.default_rng(0))
+
+
+def test_one_mean_sd_for_every_experiment():
+    """Before: three copies of mean_sd (dream_unlearning, sleep_replay, lesion), one of them
+    without the NaN handling. Now one, in neurosim.analysis.stats, used by all three."""
+    import inspect
+
+    from neurosim.analysis import stats
+    from neurosim.experiments import dream_unlearning, sleep_replay
+    from neurosim.experiments.brain_vs_ann import measures
+
+    assert dream_unlearning.mean_sd is stats.mean_sd and sleep_replay.mean_sd is stats.mean_sd
+    assert measures.summary is stats.summary and not hasattr(lesion, "mean_sd")
+    for module in (dream_unlearning, sleep_replay, measures, lesion):
+        source = inspect.getsource(module)  # nobody computes a spread by hand
+        assert ".std(" not in source and "def mean_sd" not in source
+    mean, sd = stats.mean_sd(np.array([[1.0, 2.0], [3.0, np.nan], [5.0, 4.0]]))
+    np.testing.assert_array_equal(mean, [3.0, 3.0])
+    np.testing.assert_array_equal(sd, [2.0, np.sqrt(2.0)])

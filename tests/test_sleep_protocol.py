@@ -194,3 +194,58 @@ def test_brian2_engine_through_the_protocol_matches_numpy(splits):
     np.testing.assert_array_equal(a.accuracy["v"], b.accuracy["v"])
     for W, V in zip(a.net.weights, b.net.weights, strict=True):
         np.testing.assert_array_equal(W, V)
+
+
+# --- SleepParams on any depth ---------------------------------------------------------------------
+
+
+def _relu_net(sizes, seed=0):
+    from neurosim.ann import MLP
+
+    return MLP(sizes, "relu", "relu", bias=False, init="he", dtype="float64",
+               rng=np.random.default_rng(seed))
+
+
+@pytest.mark.parametrize("sizes", [[64, 8, 4], [64, 8, 8, 4], [64, 8, 8, 8, 4]])
+def test_default_sleep_params_sleep_a_network_of_any_depth(sizes):
+    """Before: SleepParams() held three betas and refused every network but a three-layer
+    one. Now its default takes the tuned values by role (first, middle..., last)."""
+    from neurosim.sleep import sleep_network
+    from neurosim.sleep.src import TUNED_BETA
+
+    net = _relu_net(sizes)
+    X = np.random.default_rng(1).random((20, 64))
+    result = sleep_network(net, X, 50, SleepParams(), np.random.default_rng(2))
+    assert result.finite and len(result.spikes) == len(sizes)
+    n = len(sizes) - 1
+    assert SleepParams().betas(n) == (TUNED_BETA[0], *(TUNED_BETA[1],) * (n - 2), TUNED_BETA[2])
+
+
+def test_default_beta_on_three_layers_is_the_tuned_phase_bit_for_bit():
+    from neurosim.sleep import sleep
+    from neurosim.sleep.src import TUNED_BETA
+
+    Ws = _relu_net([64, 8, 8, 4]).weights
+    X = np.random.default_rng(1).random((20, 64))
+    a = sleep(Ws, X, 80, SleepParams(), np.random.default_rng(3))
+    b = sleep(Ws, X, 80, SleepParams(beta=TUNED_BETA), np.random.default_rng(3))
+    for x, y in zip(a.weights + a.spikes, b.weights + b.spikes, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_one_beta_broadcasts_and_a_wrong_count_is_named_when_sleeping():
+    from neurosim.sleep import sleep
+
+    assert SleepParams(beta=(0.5,)).betas(3) == (0.5, 0.5, 0.5)
+    Ws = _relu_net([64, 8, 4]).weights
+    with pytest.raises(ConfigError, match="beta has 3 values for a network of 2 layers"):
+        sleep(Ws, np.ones((2, 64)), 5, SleepParams(beta=(1.0, 1.0, 1.0)),
+              np.random.default_rng(0))
+    with pytest.raises(ConfigError, match="one-layer network needs its sleep beta"):
+        SleepParams().betas(1)
+
+
+def test_the_protocol_writes_the_tuned_beta_into_its_config():
+    from neurosim.sleep.src import TUNED_BETA
+
+    assert P.ProtocolConfig().sleep.beta == TUNED_BETA  # config.json records the values

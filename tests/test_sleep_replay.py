@@ -4,6 +4,7 @@ split kept out of searches, silent layers, divergence, Ctrl-C, MNIST and the Bri
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -157,6 +158,9 @@ def test_training_that_runs_away_after_sleep_is_named():
     r = E.run(tiny(conditions=["sleep"], n_seeds=1, lr=50.0), quick_context(0))
     assert r.status == "DIVERGED"
     assert any("training on task 1 ran away" in w for w in r.warnings), r.warnings
+    # and what ran away, when: the loss at an epoch, with the layers no longer finite
+    assert any(re.search(r"ran away: loss .* at epoch \d+ \(", w) for w in r.warnings), \
+        r.warnings
 
 
 def test_interrupt_keeps_the_finished_replicates(monkeypatch):

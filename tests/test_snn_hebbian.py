@@ -70,3 +70,20 @@ def test_quick_experiments_meet_their_targets_and_repeat(module):
         assert a["hebb_norm_step_100"] > 0 and a["hebb_normalised_cos_pc1_2d"] > 0.99
     else:
         assert a["selectivity"] > 0.9
+
+
+def test_a_runaway_is_named_with_its_step():
+    """Before: "oja 2-D ran away" without saying when; now the step where |w| left the
+    numbers (or passed 1e6) is in the warning."""
+    from neurosim.config import build
+    from neurosim.results import quick_context
+    from neurosim.snn.hebbian import runaway_step
+
+    traj = np.array([[0.1, 0.2], [3.0, 1.0], [2e6, 0.0], [np.nan, 1.0]])
+    assert runaway_step(traj) == 2 and runaway_step(traj[:2]) is None
+    assert runaway_step(np.array([1.0, np.inf])) == 1  # a 1-D series (a BCM threshold)
+    result = hebbian_oja.run(build(hebbian_oja.Config, {**hebbian_oja.QUICK, "eta": 10.0}),
+                             quick_context(0))
+    assert result.status == "DIVERGED"
+    (warning,) = result.warnings
+    assert warning.startswith("weights ran away (|w| >= 1e6 or NaN/inf): oja 2-D at step ")

@@ -24,15 +24,60 @@ matrix product is most of a training step. Shapes and values are unaffected.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from neurosim.ann.functions import ACTIVATIONS, DERIVATIVES, INITIALISERS, LOSSES, Loss
-from neurosim.validation import lookup
+from neurosim.validation import InvalidParameterError, lookup
 
 FORMAT_VERSION = 1  # of the .npz files written by MLP.save
+
+#: Share of the machine's physical memory a network may plan to fill: above it the run would
+#: swap for hours or be killed by the out-of-memory killer, so it is refused before allocating.
+MEMORY_SHARE = 0.8
+
+
+def physical_memory() -> int:
+    """Bytes of physical memory on this machine (POSIX ``sysconf``; 0 where unknown)."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows) or no such name
+        return 0
+
+
+def n_parameters(sizes, bias: bool = True) -> int:
+    """Trainable scalars of an MLP with layer sizes `sizes` (weights, and biases if `bias`)."""
+    sizes = [int(n) for n in sizes]
+    return sum(a * b + (b if bias else 0) for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+
+
+def _gb(n_bytes: float) -> str:
+    return f"{n_bytes / 1e9:,.1f} GB"
+
+
+def require_memory(need: int, what: str, parts: dict[str, int] | None = None) -> None:
+    """Raise `InvalidParameterError` (one line, naming `what`) when `need` bytes are more than
+    `MEMORY_SHARE` of this machine's physical memory; a no-op where that is unknown.
+
+    Parameters
+    ----------
+    need : int
+        Estimated bytes.
+    what : str
+        The parameter to change, as the user wrote it (``hidden=[3000000]``).
+    parts : dict of str -> int, optional
+        Where the bytes go (parameters, optimiser state, activations), for the message.
+    """
+    total = physical_memory()
+    if total and need > MEMORY_SHARE * total:
+        detail = ", ".join(f"{k} {_gb(v)}" for k, v in (parts or {}).items() if v)
+        raise InvalidParameterError(
+            f"{what} needs about {_gb(need)} of memory ({detail}), more than "
+            f"{MEMORY_SHARE:.0%} of this machine's {_gb(total)}: use fewer or smaller layers"
+            + (" or a smaller batch" if "activations" in (parts or {}) else ""))
 
 
 @dataclass
@@ -299,6 +344,12 @@ class MLP:
         lookup({"float32": 0, "float64": 0}, str(dtype), "dtype")
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        # refused before allocating: each layer is drawn in float64, then laid out in the
+        # network's dtype (a numpy MemoryError half-way would be the alternative)
+        n = n_parameters(sizes, bias)
+        item = np.dtype(dtype).itemsize
+        require_memory(n * (item + 8), f"layer_sizes {sizes}",
+                       {"parameters": n * item, "their initial float64 draw": n * 8})
         rng = rng if rng is not None else np.random.default_rng()
         self.sizes = sizes
         self.hidden_activation, self.output_activation = hidden_activation, output_activation

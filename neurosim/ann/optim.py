@@ -269,6 +269,9 @@ def adam_moments(opt: Optimizer) -> tuple[list[np.ndarray], list[np.ndarray]]:
 DEFAULT_LR = {"gd": 0.01, "sgd": 0.01, "momentum": 0.01, "nesterov": 0.01, "rmsprop": 0.001,
               "adam": 0.001}
 
+#: Arrays the size of the parameters each rule keeps as state (velocity, Adam's two moments).
+STATE_ARRAYS = {"gd": 0, "sgd": 0, "momentum": 1, "nesterov": 1, "rmsprop": 1, "adam": 2}
+
 OPTIMIZERS: dict[str, Callable[[Optimizer, list, list], None]] = {
     "gd": sgd,
     "sgd": sgd,

@@ -24,12 +24,28 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from neurosim.ann.functions import ACTIVATIONS, Loss
-from neurosim.ann.mlp import MLP, Cache, backward, forward, loss_and_delta, loss_value
-from neurosim.ann.optim import DEFAULT_LR, OPTIMIZERS, SCHEDULES, Optimizer, make_optimizer
+from neurosim.ann.mlp import (
+    MLP,
+    Cache,
+    backward,
+    forward,
+    loss_and_delta,
+    loss_value,
+    n_parameters,
+    require_memory,
+)
+from neurosim.ann.optim import (
+    DEFAULT_LR,
+    OPTIMIZERS,
+    SCHEDULES,
+    STATE_ARRAYS,
+    Optimizer,
+    make_optimizer,
+)
 from neurosim.validation import lookup
 
 METRICS = ("accuracy", "mae")
-STATUSES = ("COMPLETED", "DIVERGED", "INTERRUPTED")
+STATUSES = ("COMPLETED", "DIVERGED", "INTERRUPTED")  # INTERRUPTED: set, then re-raised
 
 
 @dataclass
@@ -50,6 +66,9 @@ class History:
         Early stopping ended training.
     best_epoch : int or None
         1-based epoch of the lowest validation loss (None without a validation set).
+    diverged : str or None
+        With ``status="DIVERGED"``: one line saying what ran away and when, e.g.
+        ``"loss became nan at epoch 12 (layer 2 weights inf)"``.
     """
 
     epochs: dict[str, list[float]] = field(default_factory=lambda: {"loss": []})
@@ -57,6 +76,7 @@ class History:
     status: str = "COMPLETED"
     stopped_early: bool = False
     best_epoch: int | None = None
+    diverged: str | None = None  # what ran away, e.g. "loss became nan at epoch 12 (...)"
 
     @property
     def n_epochs(self) -> int:
@@ -149,6 +169,55 @@ def _flat_buffers(model: MLP) -> tuple[np.ndarray, np.ndarray, tuple[list, list 
     return flat, grad_flat, (views[:n], views[n:] or None)
 
 
+def _nonfinite(name: str, a: np.ndarray) -> str | None:
+    """``"<name> nan"`` / ``"<name> inf"`` when `a` holds such values, else None."""
+    if np.isfinite(a).all():
+        return None
+    return f"{name} {'nan' if np.isnan(a).any() else 'inf'}"
+
+
+def runaway_description(what: str, epoch: int, weights: list[np.ndarray],
+                        biases: list[np.ndarray] | None) -> str:
+    """One line naming what ran away: `what` (e.g. ``"loss became nan"``) at 1-based `epoch`,
+    with the layers (1-based) whose weights or biases are no longer finite."""
+    bad = [_nonfinite(f"layer {k} weights", W) for k, W in enumerate(weights, 1)]
+    bad += [_nonfinite(f"layer {k} biases", b) for k, b in enumerate(biases or [], 1)]
+    bad = [b for b in bad if b]
+    state = ", ".join(bad) if bad else "weights still finite"
+    return f"{what} at epoch {epoch} ({state})"
+
+
+def training_memory(sizes, *, batch_size: int, optimizer: str = "sgd",
+                    dtype: str = "float32", bias: bool = True, eval_rows: int = 0,
+                    keep_best: bool = False) -> dict[str, int]:
+    """Bytes that training an MLP of layer sizes `sizes` needs, by part, before allocating.
+
+    Parameters and their gradient buffer, the optimiser's state (`STATE_ARRAYS`), a copy of
+    the best epoch's parameters (`keep_best`, early stopping), and the activations: ``z``,
+    ``a`` and ``delta`` of every layer for one batch, or ``z`` and ``a`` for a whole set
+    scored at once (`eval_rows`: validation, monitor and prediction sets), whichever is more.
+
+    Returns
+    -------
+    dict of str -> int
+        ``parameters``, ``optimiser state``, ``activations``.
+    """
+    item = np.dtype(dtype).itemsize
+    n = n_parameters(sizes, bias)
+    units = sum(int(k) for k in sizes[1:])
+    rows = max(3 * int(batch_size), 2 * int(eval_rows))
+    return {"parameters": n * item * (2 + int(keep_best)),
+            "optimiser state": n * item * lookup(STATE_ARRAYS, optimizer, "optimizer"),
+            "activations": rows * units * item}
+
+
+def require_training_memory(what: str, sizes, **kwargs) -> None:
+    """`training_memory` checked against this machine (`neurosim.ann.mlp.require_memory`): an
+    `InvalidParameterError` naming `what` (e.g. ``hidden=[3000000]``) when it cannot fit."""
+    parts = training_memory(sizes, **kwargs)
+    require_memory(sum(parts.values()), what, parts)
+
+
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise ValueError(message)
@@ -219,6 +288,7 @@ def train(
     shuffle: bool = True,
     on_epoch: Callable[[int, History], None] | None = None,
     blas_threads: int | None = 1,
+    history: History | None = None,
 ) -> History:
     """Train `model` in place by mini-batch gradient descent and return its `History`.
 
@@ -276,17 +346,25 @@ def train(
         Called after every completed epoch (1-based), e.g. to draw a progress bar.
     blas_threads : int or None
         BLAS threads inside the loop (None leaves BLAS alone).
+    history : History, optional
+        An empty `History` to fill in place (and return): what training recorded stays in
+        the caller's hands when a KeyboardInterrupt ends it. None: a new one.
 
     Returns
     -------
     History
         ``status="DIVERGED"`` when a batch loss or, checked after each epoch, a weight is NaN
         or inf, or a batch loss exceeds `RUNAWAY_FACTOR` times the first one (the epoch in
-        progress is dropped, the series so far are finite); ``status="INTERRUPTED"`` on
-        Ctrl-C (KeyboardInterrupt, also from `on_epoch`).
+        progress is dropped, the series so far are finite; `History.diverged` says what ran
+        away).
 
     Raises
     ------
+    KeyboardInterrupt
+        Ctrl-C (or any KeyboardInterrupt, also from `on_epoch`) is never swallowed: training
+        stops, the `History` passed as `history` keeps every completed epoch with
+        ``status="INTERRUPTED"`` (it is also the exception's ``history`` attribute), and the
+        interrupt propagates to the caller.
     ValueError
         For arguments that cannot work: labels outside the network's classes, targets whose
         shape does not fit the loss, a non-integer number of epochs, ...
@@ -330,8 +408,17 @@ def train(
         Xm = model.as_input(Xm)
         sets[name] = (Xm, check_targets(model, ym, spec, len(Xm), f"y of monitor '{name}'"))
     batch = n if batch_size is None else min(int(batch_size), n)
+    require_training_memory(
+        f"training an MLP of sizes {model.sizes} in batches of {batch}", model.sizes,
+        batch_size=batch, optimizer=opt.rule,
+        dtype=str(model.dtype), bias=model.biases is not None,
+        eval_rows=max((len(Xs) for Xs, _ in sets.values()), default=0),
+        keep_best=patience is not None)
 
-    history = History()
+    if history is None:
+        history = History()
+    _check(history.n_epochs == 0 and not history.steps,
+           "history must be a new, empty History (train() fills it in place)")
     if record_steps:
         history.steps["loss"] = []
     best_loss, best_params, waited = math.inf, None, 0
@@ -384,6 +471,11 @@ def train(
                     if runaway == math.inf:
                         runaway = RUNAWAY_FACTOR * max(abs(value), 1.0)
                     if not math.isfinite(value) or value > runaway:
+                        what = (f"loss became {value}" if not math.isfinite(value) else
+                                f"loss {value:.3g} exceeded {RUNAWAY_FACTOR:g} times its "
+                                "first value")
+                        history.diverged = runaway_description(what, epoch + 1, weights,
+                                                               biases)
                         history.status = "DIVERGED"
                         break
                     loss_sum += value * len(xb)
@@ -393,7 +485,11 @@ def train(
                         history.steps["loss"].append(value)
                     backward(cache, delta, weights, acts, with_bias, out=grad_out)
                     opt.step(params, grads)
-                if history.status == "DIVERGED" or not np.isfinite(flat).all():
+                if history.status == "DIVERGED":
+                    break
+                if not np.isfinite(flat).all():
+                    history.diverged = runaway_description(
+                        "parameters left the numbers", epoch + 1, weights, biases)
                     history.status = "DIVERGED"
                     break
                 history.log(loss=loss_sum / n, **{m: s / n for m, s in metric_sums.items()})
@@ -415,8 +511,13 @@ def train(
                     on_epoch(epoch + 1, history)
                 if history.stopped_early:
                     break
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
+            # recorded, then passed on: only the caller (the runner, a script) decides what
+            # an interrupt means
             history.status = "INTERRUPTED"
-    if best_params is not None:
-        model.set_params(best_params)
+            exc.history = history
+            raise
+        finally:
+            if best_params is not None:
+                model.set_params(best_params)
     return history

@@ -3,13 +3,11 @@ curve table, and score a classifier."""
 
 from __future__ import annotations
 
-import signal
 import time
 from typing import Any
 
 import numpy as np
 
-from neurosim import interrupts
 from neurosim.ann import MLP, History, train
 from neurosim.results import Context, Result
 
@@ -23,20 +21,54 @@ def fit(model: MLP, X: np.ndarray, y: np.ndarray, ctx: Context, *, epochs: int,
     """Train `model` with a progress bar on a terminal; returns the history and wall seconds.
 
     The curves go into ``ctx.partial`` as curve table `table` (one per arm) when training
-    ends. If a signal interrupted it, the interrupt is raised again once they are there: the
-    run stops, INTERRUPTED, keeping every arm's curves, instead of carrying on with a
-    half-trained model. `rng` defaults to the run's generator.
+    ends, however it ends: a KeyboardInterrupt (Ctrl-C, SIGTERM) passes on to the runner once
+    they are there, which marks the run INTERRUPTED keeping every arm's curves. A diverged
+    run's `History.diverged` becomes a warning of ``ctx.partial``. `rng` defaults to the
+    run's generator.
     """
     bar = ctx.progress(range(epochs), total=epochs, desc=f"{table}")
     t0 = time.perf_counter()
-    history = train(model, X, y, epochs=epochs, rng=ctx.rng if rng is None else rng,
-                    on_epoch=lambda epoch, history: next(bar, None), **train_kwargs)
-    ctx.partial.add_curves(table, history_curves(history))
-    if history.status == "INTERRUPTED":
-        raise interrupts.Stopped(interrupts.last_signal() or signal.SIGINT)
+    history = History()
+    try:
+        train(model, X, y, epochs=epochs, rng=ctx.rng if rng is None else rng,
+              on_epoch=lambda epoch, history: next(bar, None), history=history,
+              **train_kwargs)
+    finally:
+        ctx.partial.add_curves(table, history_curves(history))
     if history.status != "COMPLETED":
         ctx.partial.status = history.status
+        ctx.partial.warnings += diverged_warnings(history)
     return history, time.perf_counter() - t0
+
+
+def diverged_warnings(history: History) -> list[str]:
+    """The Result warning naming what ran away, e.g. ``["loss became nan at epoch 12 (layer 2
+    weights inf)"]``; empty when training did not diverge."""
+    return [history.diverged] if history.diverged else []
+
+
+def trained_result(model: MLP, history: History, metrics: dict[str, Any], *,
+                   scored: tuple[str, ...], **result: Any) -> Result:
+    """The Result of an experiment that trained `model`: status and warnings from `history`.
+
+    The metrics named in `scored` (computed from the model) become None when training
+    diverged: the weights are those of the moment values ran away (NaN/inf, or finite but
+    runaway), and an argmax of such logits is a class by accident, not a score.
+    """
+    if history.status == "DIVERGED":
+        metrics = {**metrics, **dict.fromkeys((k for k in scored if k in metrics), None)}
+    return Result(metrics=metrics, status=history.status,
+                  warnings=diverged_warnings(history), **result)
+
+
+class Diverged(Exception):
+    """Control flow of an experiment whose training left the numbers in `epoch` (1-based):
+    raised from a callback inside a library loop, caught by the experiment, which marks its
+    Result DIVERGED and keeps the curves so far."""
+
+    def __init__(self, epoch: int):
+        super().__init__(f"diverged in epoch {epoch}")
+        self.epoch = epoch
 
 
 def history_curves(history: History) -> dict[str, np.ndarray]:
@@ -74,5 +106,6 @@ def classifier_result(model: MLP, history: History, seconds: float, data: Any) -
         "confusion": confusion(data.y_test, pred_test, data.n_classes),
         "W1": model.weights[0],
     }
-    return Result(metrics=metrics, curves={"epochs": history_curves(history)}, arrays=arrays,
-                  status=history.status)
+    return trained_result(model, history, metrics, curves={"epochs": history_curves(history)},
+                          arrays=arrays,
+                          scored=("test_accuracy", "train_accuracy", "val_accuracy"))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from neurosim import data, plots
 from neurosim.ann import DEFAULT_LR, MLP
+from neurosim.ann.train import require_training_memory
 from neurosim.config import (
     require,
     require_choice,
@@ -21,6 +22,8 @@ from neurosim.config import (
 )
 from neurosim.experiments.common import OPTIMIZER_CHOICES, classifier_result, fit
 from neurosim.results import Context, Result
+
+N_DIGITS = 1797  # scikit-learn's 8x8 digits
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,10 @@ class Config:
                 f"test_fraction must be in (0, 1), got {self.test_fraction}")
         require_fraction("val_fraction", self.val_fraction)
         require(self.patience >= 1, f"patience must be >= 1, got {self.patience}")
+        # before any allocation: 64 pixels in, 10 classes out, every digit scored at once
+        require_training_memory(f"hidden={list(self.hidden)}", [64, *self.hidden, 10],
+                                batch_size=self.batch_size, optimizer=self.optimizer,
+                                eval_rows=N_DIGITS, keep_best=self.val_fraction > 0)
 
 
 QUICK = {"epochs": 5}

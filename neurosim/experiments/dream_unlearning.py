@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from neurosim import plots
+from neurosim.analysis.stats import mean_sd, summary
 from neurosim.config import require, require_fraction, require_positive
 from neurosim.results import Context, Result
 from neurosim.sleep.hopfield import CURVES, HopfieldParams, dreams_for, unlearning_curves
@@ -120,27 +121,6 @@ HEADLINE = ("capacity.before.load.mean", "capacity.after.load.mean",
 # --- statistics over networks ------------------------------------------------------------------
 
 
-def stat(values) -> dict:
-    """Mean, sample sd (ddof=1; None for one value) and count of the finite `values`."""
-    v = np.asarray(values, dtype=float).ravel()
-    v = v[np.isfinite(v)]
-    return {"mean": float(v.mean()) if v.size else None,
-            "sd": float(v.std(ddof=1)) if v.size > 1 else None, "n": int(v.size)}
-
-
-def mean_sd(a: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """NaN-aware mean and sample sd along `axis` (NaN where fewer than 1 / 2 finite values)."""
-    a = np.asarray(a, dtype=float)
-    ok = np.isfinite(a)
-    n = ok.sum(axis=axis)
-    total = np.where(ok, a, 0.0).sum(axis=axis)
-    mean = np.divide(total, n, out=np.full(n.shape, np.nan), where=n > 0)
-    dev = np.where(ok, a - np.expand_dims(mean, axis), 0.0)
-    var = np.divide((dev ** 2).sum(axis=axis), n - 1, out=np.full(n.shape, np.nan),
-                    where=n > 1)
-    return mean, np.sqrt(var)
-
-
 def falls_below(x: np.ndarray, y: np.ndarray, level: float, start: int = 0) -> float:
     """First x after index `start` where y drops below `level`, linearly interpolated between
     the grid points; NaN if y is already below at `start` or never drops below."""
@@ -222,13 +202,13 @@ def summarise(cfg: Config, grid: dict, counts: np.ndarray, hfp: dict, seconds: f
         ok = grid["recall_success"][:, a].mean(axis=0) >= 0.99
         by_load[f"P{n_pat}"] = {
             "load": float(load), "n_patterns": int(n_pat),
-            "before": {m: stat(grid[m][:, a, 0]) for m in MEASURES},
+            "before": {m: summary(grid[m][:, a, 0]) for m in MEASURES},
             "best": {"unlearned": float(x[b]), "dreams": int(counts[a, b]),
-                     **{m: stat(grid[m][:, a, b]) for m in MEASURES}},
+                     **{m: summary(grid[m][:, a, b]) for m in MEASURES}},
             "recall_window_unlearned": [float(x[ok].min()), float(x[ok].max())] if ok.any()
             else None,
-            "breakdown": {"unlearned": stat(breakdown[:, a]),
-                          "dreams": stat(breakdown_dreams[:, a])},
+            "breakdown": {"unlearned": summary(breakdown[:, a]),
+                          "dreams": summary(breakdown_dreams[:, a])},
         }
     per_load_breakdown = [v["breakdown"]["unlearned"]["mean"] for v in by_load.values()]
     per_load_breakdown = [v for v in per_load_breakdown if v is not None]
@@ -238,7 +218,7 @@ def summarise(cfg: Config, grid: dict, counts: np.ndarray, hfp: dict, seconds: f
                    "epsilon": cfg.hfp.epsilon, "n_networks": hfp["recall_overlap"].shape[0]}
     for j, d in enumerate(cfg.hfp.dreams):
         hfp_metrics[f"dreams_{d}"] = {"unlearned": float(hfp_x[j]),
-                                      **{m: stat(hfp[m][:, j]) for m in MEASURES}}
+                                      **{m: summary(hfp[m][:, j]) for m in MEASURES}}
 
     n_cues_total = cfg.n_cues * n_patterns[None, :, None]
     stuck = {
@@ -261,17 +241,17 @@ def summarise(cfg: Config, grid: dict, counts: np.ndarray, hfp: dict, seconds: f
         "capacity": {
             "criterion": f"load where the share of cues recalled (m >= {cfg.memory_overlap}) "
                          f"falls below {cfg.capacity_success}",
-            "before": {"load": stat(cap_before),
+            "before": {"load": summary(cap_before),
                        "n_above_largest_load": int(np.sum(success_before[:, -1]
                                                           >= cfg.capacity_success))},
-            "after": {"load": stat(cap_after),
+            "after": {"load": summary(cap_after),
                       "n_above_largest_load": int(np.sum(success_best[:, -1]
                                                          >= cfg.capacity_success))},
         },
         "breakdown": {
             "criterion": f"first x = epsilon*D/P past the best recall where the recall overlap "
                          f"falls below {cfg.breakdown_overlap}",
-            "unlearned": stat(breakdown),
+            "unlearned": summary(breakdown),
             "unlearned_range": ([min(per_load_breakdown), max(per_load_breakdown)]
                                 if per_load_breakdown else None),
         },
@@ -473,28 +453,12 @@ def _reading(m: dict) -> str:
 # --- figures -----------------------------------------------------------------------------------
 
 
-def _load_colors(loads) -> dict[float, tuple]:
-    from matplotlib import colormaps
-
-    cmap = colormaps["viridis"]
-    n = len(loads)
-    return {float(a): cmap(0.9 * k / max(n - 1, 1)) for k, a in enumerate(loads)}
-
-
-def _band(ax, x, mean, sd, color, label=None, xlabel="", ylabel="", **style):
-    line = plots.curve(ax, x, mean, label=None, xlabel=xlabel, ylabel=ylabel, color=color,
-                       **style)
-    line.set_label(label)
-    sd = np.nan_to_num(sd)
-    ax.fill_between(x, mean - sd, mean + sd, color=color, alpha=0.18, lw=0)
-    return line
-
-
 def figures(result: Result) -> dict:
     u, c, hf = result.curves["unlearning"], result.curves["capacity"], result.curves["hfp1983"]
     m = result.metrics
     loads = c["load"]
-    colors = _load_colors(loads)
+    colors = dict(zip((float(a) for a in loads), plots.sequential_colors(len(loads)),
+                      strict=True))
     n = m["n_networks"]
     x_label = r"weight unlearned per stored pattern  $x = \epsilon D/P$"
     br = m["breakdown"]["unlearned"]["mean"]
@@ -512,9 +476,10 @@ def figures(result: Result) -> dict:
     for ax, (key, ylabel, ylim, title) in zip(axes[0], panels, strict=True):
         for load, n_pat in zip(loads, c["n_patterns"], strict=True):
             rows = u["load"] == load
-            _band(ax, u["unlearned"][rows], u[f"{key}_mean"][rows], u[f"{key}_sd"][rows],
-                  colors[float(load)], label=f"P/N = {load:g} (P = {n_pat:.0f})",
-                  xlabel=x_label, ylabel=ylabel, marker=".", ms=4)
+            plots.mean_band(ax, u["unlearned"][rows], u[f"{key}_mean"][rows],
+                            u[f"{key}_sd"][rows], color=colors[float(load)],
+                            label=f"P/N = {load:g} (P = {n_pat:.0f})", xlabel=x_label,
+                            ylabel=ylabel, legend=False, marker=".", ms=4)
         if br is not None:
             ax.axvline(br, color="0.3", ls=":", lw=1.2,
                        label=f"mean breakdown (m < {level:g}), x = {br:.2f}")
@@ -576,9 +541,11 @@ def figures(result: Result) -> dict:
     ax = axes[0, 0]
     for load in loads:
         rows = u["load"] == load
-        _band(ax, u["unlearned"][rows], np.maximum(u["n_spurious_mean"][rows], 0.5),
-              u["n_spurious_sd"][rows], colors[float(load)], label=f"P/N = {load:g}",
-              xlabel=x_label, ylabel="distinct spurious fixed points reached", marker=".", ms=4)
+        plots.mean_band(ax, u["unlearned"][rows], np.maximum(u["n_spurious_mean"][rows], 0.5),
+                        u["n_spurious_sd"][rows], color=colors[float(load)],
+                        label=f"P/N = {load:g}", xlabel=x_label,
+                        ylabel="distinct spurious fixed points reached", legend=False,
+                        marker=".", ms=4)
     n_starts = m["settings"]["n_starts"]
     ax.axhline(n_starts, color="0.4", ls="--", lw=1, label=f"one per start ({n_starts})")
     ax.set_yscale("log")
@@ -589,8 +556,9 @@ def figures(result: Result) -> dict:
     for key, color, label in (("memory_share", "tab:blue", "starts ending at a memory"),
                               ("spurious_share", "tab:red", "starts ending spurious"),
                               ("recall_overlap", "k", "recall overlap m")):
-        _band(ax, hf["dreams"], hf[f"{key}_mean"], hf[f"{key}_sd"], color, label=label,
-              xlabel="dreams D", ylabel="share of starts / overlap", marker="o", ms=4)
+        plots.mean_band(ax, hf["dreams"], hf[f"{key}_mean"], hf[f"{key}_sd"], color=color,
+                        label=label, xlabel="dreams D", ylabel="share of starts / overlap",
+                        legend=False, marker="o", ms=4)
     ax.axvline(HFP_DREAMS, color="0.5", ls=":", lw=1.2, label=f"HFP: ~{HFP_DREAMS} dreams")
     ax.legend(frameon=False, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2),
               ncol=2)

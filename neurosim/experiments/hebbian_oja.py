@@ -16,7 +16,7 @@ import numpy as np
 from neurosim import plots
 from neurosim.config import require, require_positive
 from neurosim.results import Context, Result
-from neurosim.snn.hebbian import correlated_gaussian, first_pc, ran_away, train_rule
+from neurosim.snn.hebbian import correlated_gaussian, first_pc, runaway_step, train_rule
 
 
 @dataclass(frozen=True)
@@ -96,12 +96,14 @@ def run(cfg: Config, ctx: Context) -> Result:
                   "oja10_cos": _cos(oja10, pc10), "oja10_norm": np.linalg.norm(oja10, axis=1),
                   "eigenvalues_10d": EIGENVALUES_10D}
     result = Result(metrics=metrics, curves={"steps": curves}, arrays=arrays)
-    runaways = [name for name, traj in (("oja 2-D", oja2), ("normalised Hebb 2-D", hebbn2),
-                                        ("oja 10-D", oja10)) if ran_away(traj)]
+    steps = {name: runaway_step(traj) for name, traj in (
+        ("oja 2-D", oja2), ("normalised Hebb 2-D", hebbn2), ("oja 10-D", oja10))}
+    runaways = [f"{name} at step {k}" for name, k in steps.items() if k is not None]
     if runaways:  # plain Hebb is meant to run away; Oja's rule is not
         result.status = "DIVERGED"
-        result.warnings.append(f"{', '.join(runaways)} ran away (eta too large for the inputs' "
-                               "variance: eta * largest eigenvalue must be << 1)")
+        result.warnings.append(f"weights ran away (|w| >= 1e6 or NaN/inf): "
+                               f"{', '.join(runaways)}; eta too large for the inputs' "
+                               "variance: eta * largest eigenvalue must be << 1")
     return result
 
 

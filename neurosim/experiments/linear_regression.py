@@ -14,7 +14,7 @@ import numpy as np
 from neurosim import data, plots
 from neurosim.ann import MLP
 from neurosim.config import require, require_non_negative, require_positive
-from neurosim.experiments.common import fit, history_curves
+from neurosim.experiments.common import fit, history_curves, trained_result
 from neurosim.results import Context, Result
 
 
@@ -57,17 +57,13 @@ def run(cfg: Config, ctx: Context) -> Result:
         "train_seconds": round(seconds, 4),
     }
     arrays = {"X": ds.X_train, "y": ds.y_train}
-    return Result(metrics=metrics, curves={"epochs": history_curves(history)}, arrays=arrays,
-                  status=history.status)
+    return trained_result(net, history, metrics, curves={"epochs": history_curves(history)},
+                          arrays=arrays, scored=("test_mse", "test_mae"))
 
 
 def figures(result: Result) -> dict:
     m, a = result.metrics, result.arrays
-    fig, axes = plots.figure(2)
-    plots.loss_curve(axes[0, 0], result.curves["epochs"], ylabel="MSE")
-    axes[0, 0].set_title("training loss")
-    ax = axes[0, 1]
-    ax.scatter(a["X"].ravel(), a["y"].ravel(), s=8, alpha=0.5, color="gray", label="data")
+    fig, ax = plots.one_neuron_figure(result, "MSE")
     xs = np.array([a["X"].min(), a["X"].max()])
     ax.plot(xs, m["true_weight"] * xs + m["true_bias"], "k--",
             label=f"true: {m['true_weight']:.3g}x{m['true_bias']:+.3g}")

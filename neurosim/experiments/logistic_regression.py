@@ -14,7 +14,7 @@ import numpy as np
 from neurosim import data, plots
 from neurosim.ann import MLP
 from neurosim.config import require, require_positive
-from neurosim.experiments.common import fit, history_curves
+from neurosim.experiments.common import fit, history_curves, trained_result
 from neurosim.results import Context, Result
 
 
@@ -54,21 +54,17 @@ def run(cfg: Config, ctx: Context) -> Result:
     }
     xs = np.linspace(0, 1, 201, dtype=net.dtype)[:, None]
     arrays = {"X": ds.X_train, "y": ds.y_train, "xs": xs.ravel(), "p": net.forward(xs).ravel()}
-    return Result(metrics=metrics, curves={"epochs": history_curves(history)}, arrays=arrays,
-                  status=history.status)
+    return trained_result(net, history, metrics, curves={"epochs": history_curves(history)},
+                          arrays=arrays, scored=("test_accuracy", "train_accuracy"))
 
 
 def figures(result: Result) -> dict:
     m, a = result.metrics, result.arrays
-    fig, axes = plots.figure(2)
-    plots.loss_curve(axes[0, 0], result.curves["epochs"], ylabel="binary cross-entropy")
-    axes[0, 0].set_title("training loss")
-    ax = axes[0, 1]
-    ax.scatter(a["X"].ravel(), a["y"].ravel(), s=10, alpha=0.5, color="gray", label="data")
+    fig, ax = plots.one_neuron_figure(result, "binary cross-entropy", markersize=10)
     ax.plot(a["xs"], a["p"], color=plots.COLORS["mlp"], label="P(class 1)")
     ax.axvline(m["true_threshold"], color="k", ls="--", lw=1, label="true threshold")
     ax.set_xlabel("input x")
     ax.set_ylabel("class / probability")
     ax.legend(frameon=False, loc="center right")
-    ax.set_title(f"one sigmoid neuron: {m['test_accuracy']:.0%} test accuracy")
+    ax.set_title(f"one sigmoid neuron: {plots.score(m['test_accuracy'], '.0%')} test accuracy")
     return {"logistic_regression": fig}

@@ -14,7 +14,7 @@ import numpy as np
 from neurosim import data, plots
 from neurosim.ann import MLP
 from neurosim.config import require, require_fraction, require_non_negative, require_positive
-from neurosim.experiments.common import fit, history_curves
+from neurosim.experiments.common import fit, history_curves, trained_result
 from neurosim.results import Context, Result
 
 TEST_FRACTION = 0.25  # share of n_samples held out for testing (fixed, not a key)
@@ -68,8 +68,8 @@ def run(cfg: Config, ctx: Context) -> Result:
             "train_seconds": round(seconds, 4),
         }
     arrays = {"y_test": ds.y_test.ravel(), "pred_test": pred.ravel()}
-    return Result(metrics=metrics, curves={"epochs": history_curves(history)}, arrays=arrays,
-                  status=history.status)
+    return trained_result(net, history, metrics, curves={"epochs": history_curves(history)},
+                          arrays=arrays, scored=("test_mse", "test_mae", "train_mse"))
 
 
 def figures(result: Result) -> dict:
@@ -86,5 +86,5 @@ def figures(result: Result) -> dict:
     ax.plot([lo, hi], [lo, hi], "k--", lw=1)
     ax.set_xlabel("target (test set)")
     ax.set_ylabel("network output")
-    ax.set_title(f"test MAE {result.metrics['test_mae']:.3f}")
+    ax.set_title(f"test MAE {plots.score(result.metrics['test_mae'])}")
     return {"mlp_regression": fig}

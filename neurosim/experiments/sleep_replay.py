@@ -26,9 +26,16 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 
 from neurosim import data, plots
+from neurosim.analysis.stats import mean_sd
 from neurosim.config import require, require_choice
 from neurosim.results import Context, Result
-from neurosim.sleep.protocol import CONDITIONS, ConditionResult, ProtocolConfig, run_condition
+from neurosim.sleep.protocol import (
+    CONDITIONS,
+    ConditionResult,
+    ProtocolConfig,
+    protocol_sleep,
+    run_condition,
+)
 from neurosim.sleep.protocol import sleep_steps as phase_steps
 
 DATASETS = ("digits", "mnist")
@@ -64,6 +71,7 @@ class Config(ProtocolConfig):
     beta_layer3: float | None = None  # sets sleep.beta[2] (None: keep it)
 
     def __post_init__(self):
+        object.__setattr__(self, "sleep", protocol_sleep(self.sleep, self.hidden))
         beta = list(self.sleep.beta)
         for k, value in enumerate((self.beta_layer1, self.beta_layer2, self.beta_layer3)):
             if value is None:
@@ -185,9 +193,10 @@ def run(cfg: Config, ctx: Context) -> Result:
                 kept[condition] = r
             if r.status != "COMPLETED":
                 status = r.status
-            # an interrupted run keeps every replicate finished so far
-            ctx.partial = summarise(cfg, splits, done, kept, time.perf_counter() - t0,
-                                    "COMPLETED" if status == "INTERRUPTED" else status, meta)
+            # a KeyboardInterrupt passes on out of run_condition to the runner, which keeps
+            # this: every replicate finished so far
+            ctx.partial = summarise(cfg, splits, done, kept, time.perf_counter() - t0, status,
+                                    meta)
             if status != "COMPLETED":
                 break
         if status != "COMPLETED":
@@ -196,18 +205,6 @@ def run(cfg: Config, ctx: Context) -> Result:
 
 
 # --- statistics --------------------------------------------------------------------------------
-
-
-def mean_sd(a, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """NaN-aware mean and sample sd (ddof = 1) along `axis`; NaN where fewer than 1 / 2 values."""
-    a = np.asarray(a, dtype=float)
-    ok = np.isfinite(a)
-    n = ok.sum(axis=axis)
-    mean = np.divide(np.where(ok, a, 0.0).sum(axis=axis), n, out=np.full(n.shape, np.nan),
-                     where=n > 0)
-    dev = np.where(ok, a - np.expand_dims(mean, axis), 0.0)
-    var = np.divide((dev**2).sum(axis=axis), n - 1, out=np.full(n.shape, np.nan), where=n > 1)
-    return mean, np.sqrt(var)
 
 
 def _num(x) -> float | None:
@@ -333,8 +330,8 @@ def divergence(r: ConditionResult) -> str:
     if r.sleeps and not r.sleeps[-1].finite:
         return f"sleep phase {len(r.sleeps)} made weights NaN/inf"
     after = f" (after sleep phase {len(r.sleeps)})" if r.sleeps else ""
-    return (f"training on task {len(r.histories)}{after} ran away (a NaN/inf loss or weight, "
-            "or a loss a million times the first)")
+    what = r.histories[-1].diverged if r.histories else None
+    return f"training on task {len(r.histories)}{after} ran away: {what}"
 
 
 def silent_warnings(done: dict[str, list[ConditionResult]], names: list[str]) -> list[str]:
@@ -617,7 +614,7 @@ def _raster_figure(result: Result, source: str, task_names: list[str]):
     grid = fig.add_gridspec(len(pops), 2, width_ratios=[1, 2.3])
     ax = fig.add_subplot(grid[:, 0])
     loss = result.curves[f"loss_{source}"]
-    cmap = plots_colormap(len(task_names))
+    cmap = plots.sequential_colors(len(task_names))
     for t in range(1, int(loss["task"].max()) + 1):
         rows = loss["task"] == t
         ax.plot(loss["epoch"][rows], loss["loss_mean"][rows], "o-", ms=3, color=cmap[t - 1],
@@ -654,13 +651,6 @@ def _raster_figure(result: Result, source: str, task_names: list[str]):
     return fig
 
 
-def plots_colormap(n: int) -> list:
-    from matplotlib import colormaps
-
-    cmap = colormaps["viridis"]
-    return [cmap(k / max(n - 1, 1) * 0.9) for k in range(n)]
-
-
 def _weights_figure(result: Result):
     n = sum(1 for k in result.arrays if k.startswith("dw_") and k != "dw_condition")
     names = _layer_names(n)
@@ -672,7 +662,7 @@ def _weights_figure(result: Result):
         ax = axes[0, j]
         top = float(np.abs(dw).max()) or 1.0
         bins = np.linspace(-top, top, 61)
-        cmap = plots_colormap(dw.shape[0])
+        cmap = plots.sequential_colors(dw.shape[0])
         for p in range(dw.shape[0]):
             ax.hist(dw[p].ravel(), bins=bins, histtype="step", color=cmap[p], lw=1.2,
                     label=f"after task {p + 1}")

@@ -28,7 +28,7 @@ import numpy as np
 
 from neurosim import data, plots
 from neurosim.config import require, require_choice
-from neurosim.experiments.common import confusion
+from neurosim.experiments.common import Diverged, confusion
 from neurosim.results import Context, Result
 from neurosim.snn.encoding import on_off
 from neurosim.snn.readout import predict, running_accuracy
@@ -136,7 +136,7 @@ def _run(cfg: Config, ctx: Context, ds: data.Dataset, standalone_dir: str) -> Re
 
     def after_epoch(epoch: int, record: wta.TrainingRecord) -> None:
         if not wta.check_finite(net):
-            raise _Diverged(epoch)
+            raise Diverged(epoch)
         if not cfg.eval_every_epoch:
             return
         assignments, _ = wta.label_neurons(net, ds.X_train, ds.y_train, n_classes)
@@ -156,7 +156,7 @@ def _run(cfg: Config, ctx: Context, ds: data.Dataset, standalone_dir: str) -> Re
     try:
         record = wta.fit(net, ds.X_train, ds.y_train, epochs=cfg.epochs, rng=ctx.rng,
                          lr_decay=cfg.lr_decay, on_chunk=on_chunk, after_epoch=after_epoch)
-    except _Diverged as exc:  # weights or thresholds left the numbers: keep the curves so far
+    except Diverged as exc:  # weights or thresholds left the numbers: keep the curves so far
         ctx.partial.status = "DIVERGED"
         ctx.partial.warnings.append(f"weights or thresholds became NaN/inf in epoch {exc.epoch}")
         return ctx.partial
@@ -214,12 +214,6 @@ def _run(cfg: Config, ctx: Context, ds: data.Dataset, standalone_dir: str) -> Re
         result.warnings.append("the excitatory layer never fired on the test digits: raise "
                                "snn.max_rate_hz or lower the thresholds")
     return result
-
-
-class _Diverged(Exception):
-    def __init__(self, epoch: int):
-        super().__init__(f"diverged in epoch {epoch}")
-        self.epoch = epoch
 
 
 def figures(result: Result) -> dict:

@@ -14,7 +14,7 @@ import numpy as np
 from neurosim import data, plots
 from neurosim.ann import MLP
 from neurosim.config import require, require_choice, require_positive
-from neurosim.experiments.common import fit, history_curves
+from neurosim.experiments.common import fit, history_curves, trained_result
 from neurosim.results import Context, Result
 
 
@@ -55,8 +55,9 @@ def run(cfg: Config, ctx: Context) -> Result:
     }
     arrays = {"xx": xx, "yy": yy, "zz": zz, "X": ds.X_train, "y": ds.y_train,
               "hidden": net.forward_layers(ds.X_train)[1]}
-    return Result(metrics=metrics, curves={"epochs": history_curves(history)}, arrays=arrays,
-                  status=history.status)
+    return trained_result(net, history, metrics, curves={"epochs": history_curves(history)},
+                          arrays=arrays,
+                          scored=("correct", "train_accuracy", "test_accuracy", "outputs"))
 
 
 def figures(result: Result) -> dict:
@@ -65,7 +66,8 @@ def figures(result: Result) -> dict:
     plots.loss_curve(axes[0, 0], result.curves["epochs"], ylabel="MSE")
     axes[0, 0].set_title("training loss")
     plots.decision_surface(axes[0, 1], a["xx"], a["yy"], a["zz"], a["X"], a["y"])
-    axes[0, 1].set_title(f"decision surface ({result.metrics['correct']}/4 correct)")
+    axes[0, 1].set_title(f"decision surface ({plots.score(result.metrics['correct'], 'd')}/4 "
+                         "correct)")
     img = axes[0, 2].imshow(a["hidden"], cmap="viridis", vmin=0, vmax=1)
     axes[0, 2].set_xticks(range(a["hidden"].shape[1]))
     axes[0, 2].set_yticks(range(4), [f"({int(x1)},{int(x2)})" for x1, x2 in a["X"]])

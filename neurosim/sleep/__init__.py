@@ -4,7 +4,8 @@ own weights by a local rule.
 `src` holds one Sleep Replay Consolidation phase (Tadros et al. 2022) with a numpy and a Brian2
 engine proven equal; `protocol` the class-incremental digits protocol it is tested on
 (sequential, sleep, rehearsal, rehearsal + sleep, joint). Importing this package does not import
-Brian2: only ``engine="brian2"`` does.
+Brian2: only ``engine="brian2"`` does. The sleep rule itself is `neurosim.plasticity.src`;
+`SleepParams()` sleeps a network of any depth (`default_beta`).
 """
 
 from neurosim.sleep.protocol import (
@@ -14,7 +15,14 @@ from neurosim.sleep.protocol import (
     ProtocolConfig,
     run_condition,
 )
-from neurosim.sleep.src import SleepParams, SleepResult, sleep, sleep_network
+from neurosim.sleep.src import (
+    TUNED_BETA,
+    SleepParams,
+    SleepResult,
+    default_beta,
+    sleep,
+    sleep_network,
+)
 
 __all__ = [
     "CONDITIONS",
@@ -23,6 +31,8 @@ __all__ = [
     "ProtocolConfig",
     "SleepParams",
     "SleepResult",
+    "TUNED_BETA",
+    "default_beta",
     "run_condition",
     "sleep",
     "sleep_network",

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from neurosim.plasticity import rules
 from neurosim.validation import require, require_fraction, require_non_negative
 
 TIE = 1e-9  # |field| below this counts as zero (state kept): incremental field updates leave
@@ -96,9 +97,7 @@ def hebb_weights(patterns: np.ndarray) -> np.ndarray:
     ndarray of shape (n_neurons, n_neurons), symmetric, zero diagonal.
     """
     xi = np.asarray(patterns, dtype=float)
-    W = xi.T @ xi / xi.shape[1]
-    np.fill_diagonal(W, 0.0)
-    return W
+    return rules.hopfield(None, xi, xi)
 
 
 def energy(W: np.ndarray, S: np.ndarray) -> np.ndarray:
@@ -229,10 +228,7 @@ def unlearn_step(W: np.ndarray, s: np.ndarray, epsilon: float) -> np.ndarray:
     -------
     ndarray of shape (n_neurons, n_neurons), a new array.
     """
-    s = np.asarray(s, dtype=float)
-    dW = np.outer(s, s) * (epsilon / len(s))
-    np.fill_diagonal(dW, 0.0)
-    return W - dW
+    return W + rules.hopfield(W, s, s, eta=-epsilon)
 
 
 def dream(W: np.ndarray, rng: np.random.Generator, epsilon: float,

@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -34,7 +34,7 @@ from threadpoolctl import threadpool_limits
 from neurosim.ann import LOSSES, MLP, History, Optimizer, make_optimizer, train
 from neurosim.ann.functions import UNIFORM_SCALE
 from neurosim.data import one_hot, task_classes
-from neurosim.sleep.src import SleepParams, SleepResult, sleep_network
+from neurosim.sleep.src import TUNED_BETA, SleepParams, SleepResult, sleep_network
 from neurosim.validation import (
     require,
     require_choice,
@@ -133,10 +133,22 @@ class ProtocolConfig:
         require_non_negative("sleep_steps_per_task", self.sleep_steps_per_task)
         require(0 < self.rehearsal_fraction <= 1,
                 f"rehearsal_fraction must be in (0, 1], got {self.rehearsal_fraction}")
+        object.__setattr__(self, "sleep", protocol_sleep(self.sleep, self.hidden))
         require(len(self.sleep.beta) == len(self.hidden) + 1,
                 f"sleep.beta needs {len(self.hidden) + 1} values (one per layer), "
                 f"got {len(self.sleep.beta)}")
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+
+
+def protocol_sleep(sleep: SleepParams, hidden) -> SleepParams:
+    """`sleep` with its beta written out for the protocol's network (so config.json records
+    the values used): empty (`SleepParams`' default) becomes `TUNED_BETA`, but only for the
+    tuned depth of three layers. For another depth the protocol asks for sleep.beta rather
+    than guess: its results are held against references that untuned thresholds would not
+    reach, where a research script may take `SleepParams`' per-depth defaults."""
+    if sleep.beta or len(hidden) + 1 != len(TUNED_BETA):
+        return sleep
+    return replace(sleep, beta=TUNED_BETA)
 
 
 def sleep_steps(cfg: ProtocolConfig, k: int) -> int:

@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from neurosim.plasticity import src as src_rule
+from neurosim.plasticity import src_gain
 from neurosim.snn.convert import CHAINS, check_convertible, normalisation_factors
 from neurosim.validation import (
     require,
@@ -55,8 +57,10 @@ from neurosim.validation import (
 
 __all__ = [
     "ENGINES",
+    "TUNED_BETA",
     "SleepParams",
     "SleepResult",
+    "default_beta",
     "gain",
     "sleep",
     "sleep_input",
@@ -64,6 +68,22 @@ __all__ = [
     "sleep_scales",
     "window_masks",
 ]
+
+
+#: beta of the tuned digits network [64, 256, 256, 10], by layer (see `SleepParams`): a high
+#: threshold into the first hidden layer and into the output, a low one between hidden layers.
+TUNED_BETA = (1.5159550040520944, 0.0818339300250498, 2.549412927784909)
+
+
+def default_beta(n_layers: int) -> tuple[float, ...]:
+    """`TUNED_BETA` by role for a network of `n_layers` weight layers: the first layer's value,
+    the middle value for every layer between, the last layer's value (three layers: exactly
+    `TUNED_BETA`). One layer is both first and last, whose tuned values disagree: it needs
+    its beta given."""
+    require(n_layers >= 2, "a one-layer network needs its sleep beta given (beta=(b,)): the "
+                           "tuned first- and last-layer values differ")
+    first, middle, last = TUNED_BETA
+    return (first, *(middle,) * (n_layers - 2), last)
 
 
 @dataclass(frozen=True)
@@ -84,8 +104,7 @@ class SleepParams:
     dt_s: float = 0.001  # step of the released code; only max_rate_hz * dt_s matters
     inc: float = 0.00043656557682822606  # potentiation when pre and post fired in one step
     dec: float = 0.001311960854288962  # depression when post fired and pre did not
-    beta: tuple[float, ...] = (1.5159550040520944, 0.0818339300250498,
-                               2.549412927784909)  # threshold multiplier per layer
+    beta: tuple[float, ...] = ()  # threshold x per layer (1 value: all); (): tuned, default_beta
     alpha_scale: float = 2.58  # weight scale alpha_l = alpha_scale * normalisation factor_l
     mask: int = 7  # input window of (mask + 1)^2 pixels per step (7: all of 8x8); -1: none
     decay: float = 0.999  # membrane factor per step (1: perfect integrator)
@@ -107,7 +126,7 @@ class SleepParams:
         require_positive("dt_s", self.dt_s)
         require_non_negative("inc", self.inc)
         require_non_negative("dec", self.dec)
-        require(len(self.beta) >= 1 and all(b > 0 for b in self.beta),
+        require(all(b > 0 for b in self.beta),
                 f"beta must hold one positive value per layer, got {self.beta}")
         require_positive("alpha_scale", self.alpha_scale)
         require(int(self.mask) == self.mask and self.mask >= -1,
@@ -121,6 +140,24 @@ class SleepParams:
         require_choice("chain", self.chain, CHAINS)
         require_choice("engine", self.engine, ENGINES)
         object.__setattr__(self, "beta", tuple(float(b) for b in self.beta))
+
+    def betas(self, n_layers: int) -> tuple[float, ...]:
+        """One threshold multiplier per layer of a network of `n_layers` weight layers:
+        `beta` itself, its one value broadcast, or `default_beta` when it is empty.
+
+        Raises
+        ------
+        InvalidParameterError
+            When `beta` holds another number of values than the network has layers.
+        """
+        if not self.beta:
+            return default_beta(n_layers)
+        if len(self.beta) == 1:
+            return self.beta * n_layers
+        require(len(self.beta) == n_layers,
+                f"beta has {len(self.beta)} values for a network of {n_layers} layers: give "
+                "one per layer, one for all, or none (the tuned defaults)")
+        return self.beta
 
     @property
     def p_max(self) -> float:
@@ -179,13 +216,8 @@ class SleepResult:
 # --- the maths ---------------------------------------------------------------------------------
 
 
-def gain(w: np.ndarray, width: float) -> np.ndarray:
-    r"""The weight-dependent step :math:`g(w) = 2(1 - \sigma(w / w_0)) = 2 / (1 + e^{w/w_0})`.
-
-    2 for strongly negative weights, 1 at zero, ~0 beyond a few ``width`` above zero.
-    """
-    with np.errstate(over="ignore"):
-        return 2.0 / (1.0 + np.exp(w / width))
+#: The weight-dependent step g(w) of the rule (`neurosim.plasticity.src_gain`).
+gain = src_gain
 
 
 def sleep_scales(
@@ -289,15 +321,14 @@ def run_numpy(
     WTs = [np.array(np.asarray(W).T, dtype=np.float64, order="C") for W in weights]
     scaled = [np.ascontiguousarray(alpha * WT.T) for alpha, WT in zip(alphas, WTs, strict=True)]
     T = input_spikes.shape[0]
-    thresholds = [params.threshold * b for b in params.beta]
+    thresholds = [params.threshold * b for b in params.betas(len(WTs))]
     sizes = [WT.shape[0] for WT in WTs]
     v_all = np.zeros(sum(sizes))  # one array, so one multiplication decays every layer
     v = np.split(v_all, np.cumsum(sizes)[:-1])  # views of v_all, written in place
     spikes = [np.asarray(input_spikes, dtype=bool)]
     spikes += [np.zeros((T, n), dtype=bool) for n in sizes]
-    # 2 inc and -2 dec: doubling is exact, so these are Brian2's 2 (inc s - dec (1 - s))
-    two_inc, two_dec, decay = 2.0 * params.inc, -2.0 * params.dec, params.decay
-    inv_width = 1.0 / params.gain_width
+    decay = params.decay
+    rule = {"inc": params.inc, "dec": params.dec, "width": params.gain_width}
     plastic = params.inc != 0 or params.dec != 0
     # exp(w / w0) -> inf for large w: g = 0, as it should; a weight that ran away (inf, then
     # NaN) is caught after the phase (SleepResult.finite -> DIVERGED), not warned about here
@@ -318,13 +349,10 @@ def run_numpy(
                 fired = post.nonzero()[0]
                 if fired.size:
                     if plastic:
-                        # w + 2 step / (1 + exp(w / w0)) evaluated as Brian2 evaluates SRC_ON_POST
+                        # the rows of the neurons that fired, with this step's pre spikes;
+                        # the rule is evaluated as Brian2 evaluates SRC_ON_POST
                         rows = WT[fired]
-                        g = np.multiply(rows, inv_width)
-                        np.exp(g, out=g)
-                        g += 1.0
-                        np.divide(np.where(pre, two_inc, two_dec), g, out=g)
-                        rows += g
+                        rows += src_rule(rows, pre, None, **rule)
                         WT[fired] = rows
                         scaled[l][:, fired] = alphas[l] * rows.T
                     v[l][fired] = 0.0
@@ -356,7 +384,7 @@ def run_brian2(
     b2.defaultclock.dt = dt_ms * b2.ms
     net, obj = build_chain(
         weights, np.asarray(input_spikes, dtype=np.float64), dt_ms,
-        thresholds=[params.threshold * b for b in params.beta], scales=alphas,
+        thresholds=[params.threshold * b for b in params.betas(len(weights))], scales=alphas,
         decay=params.decay, on_post=SRC_ON_POST,
         post_namespace={"inc": params.inc, "dec": params.dec, "w0": params.gain_width},
         prefix="sleep_",
@@ -400,7 +428,7 @@ def sleep(
     n_steps : int
         Length of the phase (ignored when `input_spikes` is given).
     params : SleepParams
-        ``beta`` needs one value per layer.
+        ``beta`` holds one value per layer, one for all, or none (`default_beta`).
     rng : numpy.random.Generator
         Draws the windows and input spikes.
     image_shape : (rows, cols), optional
@@ -432,8 +460,7 @@ def _sleep(weights, X_seen, n_steps, params, rng, image_shape, input_spikes, alp
     engine = params.engine if engine is None else engine
     if engine not in ENGINES:
         raise ValueError(f"unknown engine '{engine}'; choose from {', '.join(ENGINES)}")
-    if len(params.beta) != len(weights):
-        raise ValueError(f"params.beta has {len(params.beta)} values for {len(weights)} layers")
+    params.betas(len(weights))  # one per layer: refused here, before any input is drawn
     X_seen = np.asarray(X_seen, dtype=np.float64)
     if alphas is None:
         alphas = sleep_scales(weights, X_seen, params)

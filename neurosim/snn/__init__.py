@@ -3,9 +3,11 @@
 `models` holds neuron and synapse equations as documented strings (LIF, conductances, STDP),
 `encoding` turns intensities into Poisson rates and presentation schedules (ON/OFF coding),
 `wta` the Diehl & Cook STDP winner-take-all network and its procedure (`fit`, `label_neurons`,
-`classify`), `readout` the labelling of an unsupervised layer, `song2000` the Song, Miller &
-Abbott STDP neuron, `hebbian` the rate-based Hebb / Oja / BCM rules (numpy only), `backend` the
-choice of Brian2 target, `units` the unit-suffix namespaces.
+`classify`), `convert` a trained bias-free ReLU MLP as integrate-and-fire neurons
+(`convert_and_simulate`, `ConversionParams`), `readout` the labelling of an unsupervised layer,
+`song2000` the Song, Miller & Abbott STDP neuron, `hebbian` a linear neuron under Hebb / Oja / BCM
+(numpy only; the rules are `neurosim.plasticity`'s), `backend` the choice of Brian2 target,
+`units` the unit-suffix namespaces.
 
 Brian2 is imported only by the modules that simulate (``import neurosim.snn.hebbian`` does not
 import it); the names below are loaded on first use.
@@ -27,6 +29,10 @@ _EXPORTS = {
     "BCMParams": "hebbian", "hebb": "hebbian", "oja": "hebbian", "bcm_step": "hebbian",
     "train_rule": "hebbian", "train_bcm": "hebbian",
     "select_backend": "backend",
+    "ConversionParams": "convert", "SpikeRun": "convert", "check_convertible": "convert",
+    "convert_and_simulate": "convert", "normalise": "convert", "simulate": "convert",
+    "poisson_input": "convert", "predict_from_counts": "convert",
+    "accuracy_vs_time": "convert",
 }
 
 __all__ = sorted(_EXPORTS)

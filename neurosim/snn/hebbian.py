@@ -1,4 +1,8 @@
-"""Rate-based Hebbian learning rules in numpy: plain Hebb, Oja, BCM.
+"""Rate-based Hebbian learning in numpy: a linear neuron trained by plain Hebb, Oja or BCM.
+
+The rules themselves live in `neurosim.plasticity`; this module runs them on one neuron (the
+step functions below, the trajectories of `train_rule` and `train_bcm`) for the `hebbian_oja`
+and `bcm_selectivity` experiments.
 
 A linear rate neuron ``y = w · x`` sees one input vector at a time; each rule changes ``w`` from
 quantities local to the synapse (pre-synaptic rate x_i, post-synaptic rate y), never from an
@@ -18,12 +22,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from neurosim.plasticity import rules
 from neurosim.validation import lookup, require
 
 
 def hebb(w: np.ndarray, x: np.ndarray, eta: float) -> np.ndarray:
-    r"""Plain Hebbian step. .. math:: \Delta w = \eta\, y\, x,\quad y = w \cdot x"""
-    return w + eta * (w @ x) * x
+    r"""Plain Hebbian step of a linear neuron (`neurosim.plasticity.hebb`).
+
+    .. math:: \Delta w = \eta\, y\, x,\quad y = w \cdot x
+    """
+    return w + rules.hebb(w, x, w @ x, eta=eta)
 
 
 def hebb_normalised(w: np.ndarray, x: np.ndarray, eta: float) -> np.ndarray:
@@ -36,9 +44,11 @@ def hebb_normalised(w: np.ndarray, x: np.ndarray, eta: float) -> np.ndarray:
 
 
 def oja(w: np.ndarray, x: np.ndarray, eta: float) -> np.ndarray:
-    r"""Oja's rule. .. math:: \Delta w = \eta\, y\, (x - y\, w)"""
-    y = w @ x
-    return w + eta * y * (x - y * w)
+    r"""Oja's rule on a linear neuron (`neurosim.plasticity.oja`).
+
+    .. math:: \Delta w = \eta\, y\, (x - y\, w),\quad y = w \cdot x
+    """
+    return w + rules.oja(w, x, w @ x, eta=eta)
 
 
 RULES: dict[str, Callable[[np.ndarray, np.ndarray, float], np.ndarray]] = {
@@ -104,9 +114,8 @@ def bcm_step(w: np.ndarray, theta: float, x: np.ndarray,
               \Delta\theta = (y^2 - \theta)/\tau_\theta
     """
     y = max(float(w @ x), 0.0)  # a firing rate cannot be negative
-    w = np.maximum(w + p.eta * x * y * (y - theta), p.w_min)
-    theta = theta + (y * y - theta) / p.tau_theta
-    return w, theta, y
+    w = np.maximum(w + rules.bcm(w, x, y, eta=p.eta, theta=theta), p.w_min)
+    return w, rules.bcm_threshold(theta, y, tau=p.tau_theta), y
 
 
 def train_bcm(patterns: np.ndarray, n_steps: int, w0: np.ndarray, p: BCMParams,
@@ -143,10 +152,18 @@ def train_bcm(patterns: np.ndarray, n_steps: int, w0: np.ndarray, p: BCMParams,
             "responses": responses}
 
 
+def runaway_step(trajectory: np.ndarray, limit: float = 1e6) -> int | None:
+    """The first row (step) of a trajectory that left the finite numbers or reached `limit`
+    in size; None when none did."""
+    t = np.asarray(trajectory, dtype=float).reshape(len(trajectory), -1)
+    with np.errstate(invalid="ignore", over="ignore"):
+        bad = ~(np.isfinite(t) & (np.abs(t) < limit)).all(axis=1)
+    return int(np.argmax(bad)) if bad.any() else None
+
+
 def ran_away(trajectory: np.ndarray, limit: float = 1e6) -> bool:
     """True when a weight trajectory left the finite numbers or grew past `limit` in size."""
-    with np.errstate(invalid="ignore", over="ignore"):
-        return not bool(np.all(np.isfinite(trajectory)) and np.abs(trajectory).max() < limit)
+    return runaway_step(trajectory, limit) is not None
 
 
 def correlated_gaussian(n: int, cov: np.ndarray, rng: np.random.Generator) -> np.ndarray:

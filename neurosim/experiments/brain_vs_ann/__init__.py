@@ -67,8 +67,8 @@ def run(cfg: Config, ctx: Context) -> Result:
     mlp, status = mlp_arm(cfg, ctx, ds, plan, eval_idx)
     if status != "COMPLETED":
         out.status = status
-        out.warnings.append("mlp: training diverged (NaN/inf or runaway loss); the arms "
-                            "after it were not run")
+        out.warnings.append("mlp: training diverged (see above); the arms after it were "
+                            "not run")
         return out
     mlp_m, mlp_curves, mlp_arrays, mlp_extra = mlp
     for name, table in mlp_curves.items():

@@ -106,22 +106,17 @@ def figure(result: Result):
         ax.set_title(f"{title}: mean ± sd of {m.get('repeats')} draws")
 
     # (i, j) hidden activations beside excitatory spike counts for the same digits
-    if "mlp_hidden_raster" in a:
-        plots.activity_map(axes[2, 0], a["mlp_hidden_raster"], column_labels=labels,
-                           xlabel="test digit (label)",
-                           ylabel="hidden unit, grouped by preferred class",
-                           colorbar_label="ReLU activation", cmap="magma",
-                           boundaries=a["mlp_hidden_class_starts"], group_labels=CLASS_NAMES,
-                           title="(i) MLP hidden activations")
-    if "stdp_counts_raster" in a:
-        plots.activity_map(axes[2, 1], a["stdp_counts_raster"], column_labels=labels,
-                           xlabel="test digit (label)",
-                           ylabel="excitatory neuron, grouped by assigned class",
-                           colorbar_label="spikes", cmap="magma",
-                           boundaries=a["stdp_class_starts"], group_labels=CLASS_NAMES,
-                           title="(j) STDP excitatory spike counts")
-    else:
-        axes[2, 1].set_axis_off()
+    for ax, (key, starts, units, unit, title) in zip(axes[2, :2], (
+            ("mlp_hidden_raster", "mlp_hidden_class_starts", "hidden unit, grouped by "
+             "preferred class", "ReLU activation", "(i) MLP hidden activations"),
+            ("stdp_counts_raster", "stdp_class_starts", "excitatory neuron, grouped by "
+             "assigned class", "spikes", "(j) STDP excitatory spike counts")), strict=True):
+        if key not in a:
+            ax.set_axis_off()
+            continue
+        plots.activity_map(ax, a[key], column_labels=labels, xlabel="test digit (label)",
+                           ylabel=units, colorbar_label=unit, cmap="magma",
+                           boundaries=a[starts], group_labels=CLASS_NAMES, title=title)
 
     # (k) energy per inference, (l) sparseness and synchrony
     present = [arm for arm in ARMS if arm in m]

@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from neurosim import data, lesion
+from neurosim.analysis.stats import summary
 from neurosim.experiments.brain_vs_ann.config import (
     N_CLASSES,
     Config,
@@ -78,7 +79,7 @@ def robustness(levels: tuple[float, ...], repeats: int, score) -> np.ndarray:
 def sweep_summary(levels: tuple[float, ...], accs: np.ndarray, column: str,
                   extra: dict[str, np.ndarray] | None = None):
     """Curve table and metrics of a robustness sweep (sample sd over the draws)."""
-    stats = [lesion.mean_sd(row) for row in accs]
+    stats = [(s["mean"], s["sd"]) for s in map(summary, accs)]
     table = {column: np.asarray(levels, float),
              "accuracy_mean": np.array([m for m, _ in stats]),
              "accuracy_sd": np.array([np.nan if s is None else s for _, s in stats])}

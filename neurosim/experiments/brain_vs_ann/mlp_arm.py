@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from neurosim import data, interrupts, lesion
+from neurosim import data, lesion
 from neurosim.ann import MLP, evaluate, make_optimizer, train
 from neurosim.experiments.brain_vs_ann.config import (
     LOSS,
@@ -28,18 +28,14 @@ from neurosim.experiments.brain_vs_ann.measures import (
 from neurosim.results import Context
 
 
-def _stop_if(status: str) -> None:
-    """train() caught Ctrl-C and stopped: stop the whole run (the runner keeps ctx.partial)."""
-    if status == "INTERRUPTED":
-        raise interrupts.Stopped(interrupts.last_signal() or 2)
-
-
 def train_mlp(net: MLP, ds: data.Dataset, cfg: Config, rng: np.random.Generator,
               checkpoints: list[int], on_checkpoint, ctx: Context, table: str):
     """Adam on mini-batches, epoch after epoch, stopping at every checkpoint (samples seen) to
     let `on_checkpoint(seen)` score the network; one optimiser keeps its state throughout.
 
-    Returns (per-epoch curve table, status).
+    Returns (per-epoch curve table, status). A KeyboardInterrupt passes on to the runner,
+    which keeps the curves already in ``ctx.partial``; a divergence adds what ran away to
+    ``ctx.partial.warnings``.
     """
     opt = make_optimizer("adam", cfg.mlp_lr)
     n = len(ds.X_train)
@@ -57,8 +53,8 @@ def train_mlp(net: MLP, ds: data.Dataset, cfg: Config, rng: np.random.Generator,
             h = train(net, X[idx], y[idx], loss=LOSS, optimizer=opt, epochs=1,
                       batch_size=cfg.mlp_batch_size, rng=rng, shuffle=False,
                       metrics=("accuracy",))
-            _stop_if(h.status)
             if h.status != "COMPLETED":
+                ctx.partial.warnings.append(f"{table}: {h.diverged}")
                 return cols, h.status
             loss_sum += h.epochs["loss"][0] * (b - a)
             acc_sum += h.epochs["accuracy"][0] * (b - a)

@@ -25,6 +25,7 @@ from neurosim.experiments.brain_vs_ann.measures import (
     stdp_coding,
     sweep_summary,
 )
+from neurosim.experiments.common import Diverged
 from neurosim.results import Context
 from neurosim.snn import activity
 from neurosim.snn.readout import assign_labels, predict
@@ -88,13 +89,13 @@ def _stdp_train(cfg, ctx, ds, plan, rng, directory) -> dict | None:
 
     def after_epoch(epoch: int, record) -> None:
         if not wta.check_finite(net):
-            raise _Diverged(epoch)
+            raise Diverged(epoch)
 
     t0 = time.perf_counter()
     try:
         wta.fit(net, X_train, ds.y_train, epochs=cfg.stdp_epochs, rng=rng,
                 lr_decay=cfg.lr_decay, on_chunk=on_chunk, after_epoch=after_epoch)
-    except _Diverged as exc:
+    except Diverged as exc:
         ctx.partial.warnings.append(f"stdp: weights or thresholds became NaN/inf in epoch "
                                     f"{exc.epoch}")
         return None
@@ -284,9 +285,3 @@ def stdp_metrics(cfg: Config, ctx: Context, ds: data.Dataset, tr: dict, rep: dic
     curves = {"stdp_learning": rep["learning"], "stdp_lesion": rep["lesion_table"],
               "stdp_noise": rep["noise_table"]}
     return metrics, curves, arrays, spikes
-
-
-class _Diverged(Exception):
-    def __init__(self, epoch: int):
-        super().__init__(f"diverged in epoch {epoch}")
-        self.epoch = epoch
