@@ -98,11 +98,11 @@ def test_a_signal_right_after_the_folder_is_made_still_marks_the_run(tmp_path, s
     INTERRUPTED, not left RUNNING with the process gone."""
     import os
 
-    from neurosim import interrupts
-    from neurosim.run import resolve, run_one
-    from neurosim.sweep import namespace
+    from neurosim.runner import signals as interrupts
+    from neurosim.runner.plan import build_specs
+    from neurosim.runner.single import run_one
 
-    (spec,) = resolve(namespace("xor", quick=True, out=tmp_path), ["test"])
+    (spec,) = build_specs("xor", quick=True, out=tmp_path, argv=["test"])
 
     def say(_message: str) -> None:
         os.kill(os.getpid(), signum)

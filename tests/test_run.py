@@ -13,7 +13,7 @@ import pytest
 
 from neurosim import experiments
 from neurosim.data import write_idx
-from neurosim.results import load_run
+from neurosim.runner.rundir import load_run
 
 ENV = {**os.environ, "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"}
 
@@ -274,8 +274,8 @@ def test_ctrl_c_marks_interrupted_and_keeps_partial_curves(tmp_path):
 
 
 def test_import_and_list_do_not_import_brian2(tmp_path):
-    code = ("import sys, neurosim, neurosim.run, neurosim.ann, neurosim.experiments; "
-            "neurosim.run.print_list(); assert 'brian2' not in sys.modules")
+    code = ("import sys, neurosim, neurosim.run, neurosim.cli, neurosim.ann, neurosim.experiments; "
+            "neurosim.cli.print_list(); assert 'brian2' not in sys.modules")
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=ENV,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -287,7 +287,7 @@ CONFIGS = Path(__file__).resolve().parent.parent / "experiments"
 @pytest.mark.parametrize("name", list(experiments.EXPERIMENTS))
 def test_every_experiment_has_its_canonical_toml(name):
     """experiments/NAME.toml holds the defaults (the docs say so for every experiment)."""
-    from neurosim.config import build, flatten, load_toml
+    from neurosim.runner.config import build, flatten, load_toml
 
     values = flatten(load_toml(CONFIGS / f"{name}.toml"))
     assert values.pop("experiment") == name
@@ -300,7 +300,7 @@ def test_every_experiment_has_its_canonical_toml(name):
 def test_every_toml_in_experiments_builds_its_config(path):
     """The variants the docs point to (stdp_digits_400, brain_vs_ann_mnist, ...) name a known
     experiment and only keys and values its Config accepts."""
-    from neurosim.config import build, flatten, load_toml
+    from neurosim.runner.config import build, flatten, load_toml
 
     values = flatten(load_toml(path))
     module = experiments.get(values.pop("experiment"))
@@ -313,7 +313,7 @@ def test_a_run_does_its_linear_algebra_on_one_blas_thread(tmp_path, monkeypatch)
     product's rounding (and every metric) is the same however the run was launched."""
     from threadpoolctl import threadpool_info
 
-    from neurosim.run import main
+    from neurosim.cli import main
 
     module = experiments.get("xor")
     seen: list[list[int]] = []
@@ -335,7 +335,7 @@ def test_warnings_about_the_run_are_kept_and_libraries_deprecations_dropped(tmp_
     'once' filter for UserWarnings in front (as elephant.spade does)."""
     import warnings
 
-    from neurosim.run import main
+    from neurosim.cli import main
 
     class LibraryDeprecation(UserWarning, DeprecationWarning):
         pass

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from neurosim.experiments import bcm_selectivity, hebbian_oja
-from neurosim.results import quick_context
+from neurosim.runner.contract import quick_context
 from neurosim.snn.hebbian import (
     BCMParams,
     bcm_step,

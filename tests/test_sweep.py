@@ -17,15 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neurosim.results import load_run
-from neurosim.sweep import (
-    Row,
-    aggregate,
-    compare_metrics,
-    job_name,
-    make_sweep_dir,
-    summary_csv,
-)
+from neurosim.runner.plan import Row, job_name, make_sweep_dir
+from neurosim.runner.rundir import load_run
+from neurosim.runner.summary import aggregate, compare_metrics, summary_csv
 
 ENV = {**os.environ, "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"}
 HUGE = "[10000000000000]"  # a hidden layer of 1e13 units: numpy refuses the 4.5 PiB at once
@@ -111,7 +105,8 @@ def test_compare_metrics_leaves_timings_out():
 
 def test_search_grammar():
     pytest.importorskip("optuna")
-    from neurosim.search import Choice, Range, space_from_toml, split_space
+    from neurosim.cli import split_space
+    from neurosim.runner.search import Choice, Range, space_from_toml
 
     space, fixed = split_space(["lr=1e-4:1e-1:log", "batch_size=16:128:16", "dropout=0:0.5",
                                 "optimizer=adam,sgd", "hidden=[32],[64,", "32]", "epochs=5",
@@ -227,7 +222,7 @@ def test_killed_worker_fails_its_job_and_the_sweep_goes_on(tmp_path):
 
 def test_scheduler_without_dask_is_one_line_and_leaves_nothing(tmp_path):
     code = ("import sys; [sys.modules.__setitem__(m, None) for m in "
-            "('dask', 'distributed', 'dask.distributed')]; from neurosim.run import main; "
+            "('dask', 'distributed', 'dask.distributed')]; from neurosim.cli import main; "
             "sys.exit(main(sys.argv[1:]))")
     done = subprocess.run([sys.executable, "-c", code, "xor", "--quick", "--seeds", "2",
                            "--scheduler", "tcp://127.0.0.1:1", "--out", str(tmp_path / "runs")],
@@ -307,7 +302,7 @@ def test_search_from_toml_three_trials_then_resume(tmp_path):
 
 def test_search_records_diverged_trials_as_pruned(tmp_path):
     pytest.importorskip("optuna")
-    from neurosim.search import Range, search
+    from neurosim.runner.search import Range, search
 
     result = search("linear_regression", {"lr": Range(500.0, 1000.0)}, "weight_error",
                     trials=2, values={"epochs": 50}, out=tmp_path / "runs", workers=2)
@@ -321,7 +316,7 @@ def test_search_records_diverged_trials_as_pruned(tmp_path):
 
 def test_values_a_config_rejects_together_are_rejected_trials(tmp_path):
     pytest.importorskip("optuna")
-    from neurosim.search import Choice, search
+    from neurosim.runner.search import Choice, search
 
     # each is a valid covariance with the defaults (var_x1 3, cov_12 1.5); together 1.7^2 > 2.5
     space = {"cov_12": Choice((1.7,)), "var_x1": Choice((2.5,))}
@@ -335,7 +330,7 @@ def test_values_a_config_rejects_together_are_rejected_trials(tmp_path):
 
 def test_how_a_trial_is_recorded():
     pytest.importorskip("optuna")
-    from neurosim.search import Search, Settings
+    from neurosim.runner.search import Search, Settings
 
     s = Search.__new__(Search)
     s.settings = Settings.make("arm.val_accuracy", None, 3, None)
@@ -365,12 +360,13 @@ def test_api_sweep_on_a_running_dask_cluster(tmp_path):
     pytest.importorskip("dask.distributed")
     from dask.distributed import LocalCluster
 
-    from neurosim.sweep import sweep
+    from neurosim.runner.executors import Dask
+    from neurosim.runner.sweep import sweep
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster:
         result = sweep("xor", {"lr": [1.0, 2.0]}, quick=True, out=tmp_path / "runs",
-                       scheduler=cluster.scheduler_address)
+                       executor=Dask(scheduler=cluster.scheduler_address))
     assert result.exit_code == 0
     assert [(r.label, r.status) for r in result.rows] == [
         ({"lr": 1.0, "seed": 0}, "COMPLETED"), ({"lr": 2.0, "seed": 0}, "COMPLETED")]

@@ -10,7 +10,8 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from neurosim.config import ConfigError, closest
+from neurosim.validation import InvalidParameterError as ConfigError
+from neurosim.validation import closest
 
 EXPERIMENTS: dict[str, tuple[str, str]] = {
     "brain_vs_ann": (

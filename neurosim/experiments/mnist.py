@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from neurosim import data, plots
 from neurosim.ann import MLP
-from neurosim.config import require, require_choice, require_positive
 from neurosim.experiments.common import OPTIMIZER_CHOICES, classifier_result, fit
-from neurosim.results import Context, Result
+from neurosim.runner.contract import Context, Result
+from neurosim.validation import require, require_choice, require_positive
 
 
 @dataclass(frozen=True)

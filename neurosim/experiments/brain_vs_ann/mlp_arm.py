@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from neurosim import data, interrupts, lesion
+from neurosim import data, lesion
 from neurosim.ann import MLP, evaluate, make_optimizer, train
 from neurosim.experiments.brain_vs_ann.config import (
     LOSS,
@@ -25,7 +25,8 @@ from neurosim.experiments.brain_vs_ann.measures import (
     robustness,
     sweep_summary,
 )
-from neurosim.results import Context
+from neurosim.runner import signals as interrupts
+from neurosim.runner.contract import Context
 
 
 def _stop_if(status: str) -> None:

@@ -25,7 +25,7 @@ from neurosim.experiments.brain_vs_ann.measures import (
     stdp_coding,
     sweep_summary,
 )
-from neurosim.results import Context
+from neurosim.runner.contract import Context
 from neurosim.snn import activity
 from neurosim.snn.readout import assign_labels, predict
 
