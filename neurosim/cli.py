@@ -65,10 +65,10 @@ from neurosim.runner.single import (
 #: The longest error line printed; a longer message is cut (a value may be 100 KB).
 MAX_ERROR = 400
 
-#: A run's folder is announced once it has run this long (seconds): a run that ends sooner
-#: (a data error refused in its first second removes its folder) prints nothing about a folder
-#: that will not exist, and the end-of-run lines name it anyway.
-ANNOUNCE_AFTER_S = 1.0
+#: A run's folder is announced when the experiment starts its work (its data loaded) or once
+#: the run has lasted this long (seconds), whichever is first: a run refused while loading its
+#: data removes its folder and prints nothing about it; the end-of-run lines name it anyway.
+ANNOUNCE_AFTER_S = 5.0
 
 #: ``--executor NAME``: the class that runs the jobs.
 EXECUTORS: dict[str, Callable[..., Executor]] = {"process": LocalProcesses, "dask": Dask}
@@ -334,17 +334,28 @@ def error_line(exc: BaseException) -> str:
 
 
 class _Announcer:
-    """``run directory: PATH`` on stdout once the run has lasted `ANNOUNCE_AFTER_S`."""
+    """``run directory: PATH`` on stdout once the experiment starts its work (its first
+    progress bar), or once it has run `ANNOUNCE_AFTER_S`, whichever comes first."""
 
     def __init__(self) -> None:
         self.timer: threading.Timer | None = None
+        self.line: str | None = None
+        self.lock = threading.Lock()
 
     def __call__(self, line: str) -> None:
-        self.timer = threading.Timer(ANNOUNCE_AFTER_S, lambda: print(line, flush=True))
+        self.line = line
+        self.timer = threading.Timer(ANNOUNCE_AFTER_S, self.work)
         self.timer.daemon = True
         self.timer.start()
 
+    def work(self) -> None:
+        with self.lock:
+            line, self.line = self.line, None
+        if line is not None:
+            print(line, flush=True)
+
     def cancel(self) -> None:
+        self.line = None
         if self.timer is not None:
             self.timer.cancel()
 
@@ -468,7 +479,7 @@ def _main(argv: list[str], done: list[Outcome]) -> int:
     module = experiments.get(spec.experiment)
     announce = _Announcer()
     try:
-        outcome = run_one(spec, say=announce)
+        outcome = run_one(spec, say=announce, on_work=announce.work)
     finally:
         announce.cancel()
     done.append(outcome)

@@ -18,7 +18,7 @@ import hashlib
 import json
 import re
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
@@ -257,6 +257,9 @@ class Context:
         interrupted or fails before ``run`` returns, the runner writes it.
     show_progress : bool
         Whether `progress` draws tqdm bars (True only when stderr is a terminal).
+    on_work : callable, optional
+        Called once, at the first `progress` call: the runner announces the run's folder
+        then (a run refused while loading its data names no folder).
     """
 
     seed: int
@@ -265,6 +268,7 @@ class Context:
     scratch_dir: Path = field(default_factory=lambda: Path("."))
     partial: Result = field(default_factory=Result)
     show_progress: bool = field(default_factory=lambda: sys.stderr.isatty())
+    on_work: Callable[[], None] | None = field(default=None, repr=False)  # see `progress`
 
     def rng_for(self, arm: str) -> np.random.Generator:
         """An independent generator for arm `arm` (`arm_seed_sequence`): the same seed and
@@ -275,6 +279,9 @@ class Context:
         self, iterable: Iterable[T], total: int | None = None, desc: str = ""
     ) -> Iterator[T]:
         """Wrap `iterable` in a tqdm bar on a terminal; return it unchanged otherwise."""
+        if self.on_work is not None:  # the experiment has its data and starts its work
+            started, self.on_work = self.on_work, None
+            started()
         if not self.show_progress:
             return iter(iterable)
         from tqdm.auto import tqdm

@@ -24,8 +24,8 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import CancelledError, Future
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, as_completed, wait
 from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
@@ -379,3 +379,57 @@ def _quiet_dask():
     finally:
         for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)
+
+
+# --- choosing one, and the loop that feeds it ----------------------------------------------
+
+
+def choose_executor(executor: Executor | None, workers: int | None) -> Executor:
+    """The executor given, or local processes (`workers` at once)."""
+    if executor is None:
+        return LocalProcesses(workers)
+    if workers is not None:
+        raise ConfigError("give the number of workers to the executor, e.g. "
+                          "LocalProcesses(workers=2), not beside it")
+    return executor
+
+
+def drive(executor: Executor, next_job: Callable[[], Job | None],
+          finish: Callable[[Job, Row], bool], stop_file: Path) -> int | None:
+    """Run jobs until `next_job` returns None, at most ``executor.capacity`` at a time.
+
+    `finish` receives each job's row as it ends and returns False to start no further job.
+    Returns the signal that stopped the sweep (SIGINT, SIGTERM), or None: the running jobs are
+    stopped (`Executor.interrupt`) and waited for; a second signal stops the waiting.
+    """
+    in_flight: dict[Future, Job] = {}
+    more = True
+    try:
+        while True:
+            while more and len(in_flight) < executor.capacity and not (
+                    executor.broken and in_flight):
+                job = next_job()
+                if job is None:
+                    more = False
+                    break
+                in_flight[executor.submit(job, stop_file)] = job
+            if not in_flight:
+                return None
+            done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+            for fut in done:
+                job = in_flight.pop(fut)
+                if not finish(job, executor.result(fut, job)):
+                    more = False
+    except KeyboardInterrupt as exc:
+        signum = signals.signal_of(exc)
+        stop_file.touch()  # a job handed out but not started yet will not start
+        try:
+            executor.interrupt(signum, list(in_flight))
+            for fut in as_completed(list(in_flight)):
+                job = in_flight.pop(fut)
+                finish(job, executor.result(fut, job))
+        except KeyboardInterrupt:
+            executor.kill()
+        for job in in_flight.values():
+            finish(job, read_row(job.spec.parent, job.label))
+        return signum

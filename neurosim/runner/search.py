@@ -66,7 +66,7 @@ from neurosim import experiments
 from neurosim.runner import signals
 from neurosim.runner.config import ConfigError, closest, field_hint, short
 from neurosim.runner.contract import jsonable
-from neurosim.runner.executors import Executor
+from neurosim.runner.executors import Executor, choose_executor, drive
 from neurosim.runner.plan import (
     PLAN,
     STOP,
@@ -87,7 +87,6 @@ from neurosim.runner.plan import (
 from neurosim.runner.rundir import save_figure, write_bytes, write_json
 from neurosim.runner.single import EXIT_FAILED, EXIT_OK, EXIT_USAGE, RunSpec, check_writable
 from neurosim.runner.summary import Progress, leaves, write_summary
-from neurosim.runner.sweep import choose_executor, drive
 
 STUDY, HISTORY, STUDY_NAME = "study.db", "history.png", "neurosim"
 DEFAULT_TRIALS = 20

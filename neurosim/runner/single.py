@@ -122,7 +122,8 @@ def _remove(path: Path, made: list[Path]) -> None:
             break
 
 
-def run_one(spec: RunSpec, say: Callable[[str], None] = print) -> Outcome:
+def run_one(spec: RunSpec, say: Callable[[str], None] = print,
+            on_work: Callable[[], None] | None = None) -> Outcome:
     """Run one experiment into a fresh run directory and return how it ended.
 
     A user error raised from inside the experiment (e.g. a missing MNIST file) removes the
@@ -140,6 +141,8 @@ def run_one(spec: RunSpec, say: Callable[[str], None] = print) -> Outcome:
     spec : RunSpec
     say : callable
         Receives one line, ``run directory: PATH``, once the folder exists.
+    on_work : callable, optional
+        Called when the experiment starts its work (`Context.on_work`).
     """
     module = experiments.get(spec.experiment)
     rd: RunDirectory | None = None
@@ -152,7 +155,7 @@ def run_one(spec: RunSpec, say: Callable[[str], None] = print) -> Outcome:
         with signals.deferred() as early:  # a folder is made whole, with meta.json, or not
             path = _create_dir(spec)
             ctx = Context(seed=spec.seed, rng=np.random.default_rng(spec.seed),
-                          quick=spec.quick, scratch_dir=path / ".scratch")
+                          quick=spec.quick, scratch_dir=path / ".scratch", on_work=on_work)
             rd = RunDirectory(path, spec.experiment, spec.argv)
             rd.write_config(spec.payload())
         stop = early[0] if early else None

@@ -33,8 +33,7 @@ import shutil
 import signal
 import sys
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, as_completed, wait
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -43,7 +42,7 @@ from neurosim import experiments
 from neurosim.runner import signals
 from neurosim.runner.config import ConfigError, short
 from neurosim.runner.contract import jsonable
-from neurosim.runner.executors import Executor, LocalProcesses
+from neurosim.runner.executors import Executor, choose_executor, drive
 from neurosim.runner.plan import (
     LOGS,
     PLAN,
@@ -93,60 +92,6 @@ class SweepResult:
     exit_code: int
     error: str | None = None  # the user error that stopped the sweep (exit code 2)
     signal: int | None = None  # the signal that stopped it
-
-
-def choose_executor(executor: Executor | None, workers: int | None) -> Executor:
-    """The executor given, or local processes (`workers` at once)."""
-    if executor is None:
-        return LocalProcesses(workers)
-    if workers is not None:
-        raise ConfigError("give the number of workers to the executor, e.g. "
-                          "LocalProcesses(workers=2), not beside it")
-    return executor
-
-
-# --- the loop ----------------------------------------------------------------------------------
-
-
-def drive(executor: Executor, next_job: Callable[[], Job | None],
-          finish: Callable[[Job, Row], bool], stop_file: Path) -> int | None:
-    """Run jobs until `next_job` returns None, at most ``executor.capacity`` at a time.
-
-    `finish` receives each job's row as it ends and returns False to start no further job.
-    Returns the signal that stopped the sweep (SIGINT, SIGTERM), or None: the running jobs are
-    stopped (`Executor.interrupt`) and waited for; a second signal stops the waiting.
-    """
-    in_flight: dict[Future, Job] = {}
-    more = True
-    try:
-        while True:
-            while more and len(in_flight) < executor.capacity and not (
-                    executor.broken and in_flight):
-                job = next_job()
-                if job is None:
-                    more = False
-                    break
-                in_flight[executor.submit(job, stop_file)] = job
-            if not in_flight:
-                return None
-            done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
-            for fut in done:
-                job = in_flight.pop(fut)
-                if not finish(job, executor.result(fut, job)):
-                    more = False
-    except KeyboardInterrupt as exc:
-        signum = signals.signal_of(exc)
-        stop_file.touch()  # a job handed out but not started yet will not start
-        try:
-            executor.interrupt(signum, list(in_flight))
-            for fut in as_completed(list(in_flight)):
-                job = in_flight.pop(fut)
-                finish(job, executor.result(fut, job))
-        except KeyboardInterrupt:
-            executor.kill()
-        for job in in_flight.values():
-            finish(job, read_row(job.spec.parent, job.label))
-        return signum
 
 
 # --- running a sweep ---------------------------------------------------------------------------
