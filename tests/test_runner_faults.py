@@ -240,7 +240,9 @@ def test_list_from_the_folder_above_a_checkout_named_neurosim(tmp_path):
         "            return m.PathFinder.find_spec(name, [PKG + '/..'])\n"
         "        if name.count('.') == 1 and name.startswith('neurosim.'):\n"
         "            return m.PathFinder.find_spec(name, [PKG])\n"
-        "sys.meta_path.append(Finder)\n"  # as setuptools' editable finder: after PathFinder
+        # as setuptools' editable finder does, right after PathFinder (and before any other
+        # editable finder of an installed neurosim)
+        "sys.meta_path.insert(sys.meta_path.index(m.PathFinder) + 1, Finder)\n"
         "sys.argv = ['neurosim.run', 'list']\n"
         "runpy.run_module('neurosim.run', run_name='__main__', alter_sys=True)\n"
     )
