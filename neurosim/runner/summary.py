@@ -30,6 +30,14 @@ from neurosim.runner.single import EXIT_DIVERGED, EXIT_FAILED, EXIT_OK, fmt, hea
 TIMING = re.compile(r"(^|_)(seconds|per_second)$")
 
 
+def is_timing(name: str) -> bool:
+    """A wall-clock timing: a dotted name with a part named like one (``train_seconds``,
+    ``stdp.samples_per_second``, ``conditions.sleep.seconds.train_total_mean``); a simulated
+    duration (``simulated_seconds``) is a setting, not a timing."""
+    parts = name.split(".")
+    return any(TIMING.search(p) for p in parts) and not parts[-1].startswith("simulated_")
+
+
 # --- progress on the terminal ------------------------------------------------------------------
 
 
@@ -299,7 +307,7 @@ def compare_metrics(original: Any, rerun: Any) -> Comparison:
     a, b = leaves(original), leaves(rerun)
     out = Comparison([], [], [])
     for name in sorted(set(a) | set(b)):
-        if TIMING.search(name.rsplit(".", 1)[-1]):
+        if is_timing(name):
             out.timing.append(name)
             continue
         out.compared.append(name)
