@@ -201,7 +201,9 @@ def test_workers_exit_when_the_sweep_is_killed(tmp_path):
 
 @pytest.mark.e2e
 @posix
-def test_ctrl_c_on_a_dask_sweep_is_one_line(tmp_path):
+@pytest.mark.parametrize("when", ["starting", "running"])
+def test_ctrl_c_on_a_dask_sweep_is_one_line(tmp_path, when):
+    """Ctrl-C 1.5 s in (the cluster still starting) or while the jobs run: one line, 130."""
     pytest.importorskip("dask.distributed")
     out = tmp_path / "runs"
     proc = subprocess.Popen([sys.executable, "-m", "neurosim.run", "xor", "epochs=3000000",
@@ -209,15 +211,16 @@ def test_ctrl_c_on_a_dask_sweep_is_one_line(tmp_path):
                              str(out)], cwd=tmp_path, env=ENV, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.time() + 180
-    while time.time() < deadline and len(list(out.glob("xor/*-sweep-*/*/meta.json"))) < 2:
+    while when == "running" and time.time() < deadline and \
+            len(list(out.glob("xor/*-sweep-*/*/meta.json"))) < 2:
         time.sleep(0.1)
     time.sleep(1.5)
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole group
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
-    assert err.strip().splitlines() == [
-        "neurosim: interrupted (SIGINT); the running jobs were stopped with their Dask workers "
-        "(INTERRUPTED)"]
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("neurosim: interrupted")
     assert list(out.rglob(".scratch")) == []
 
 

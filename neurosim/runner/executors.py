@@ -298,11 +298,15 @@ class Dask:
             self.capacity = self.workers or max(1, sum(self.client.nthreads().values()))
         else:
             self.capacity = min(self.workers or cores(), max(1, n_jobs))
-            with _children_ignore_sigint():
-                self.cluster = LocalCluster(n_workers=self.capacity, threads_per_worker=1,
-                                            processes=True, dashboard_address=None,
-                                            silence_logs=logging.CRITICAL)
-                self.client = Client(self.cluster)
+            try:
+                with _children_ignore_sigint():
+                    self.cluster = LocalCluster(n_workers=self.capacity, threads_per_worker=1,
+                                                processes=True, dashboard_address=None,
+                                                silence_logs=logging.CRITICAL)
+                    self.client = Client(self.cluster)
+            except KeyboardInterrupt:  # Ctrl-C while the cluster started: none is left
+                self.close()
+                raise
         self._executor = self.client.get_executor(pure=False)  # two equal jobs are two jobs
 
     def submit(self, job: Job, stop_file: Path) -> Future:
@@ -352,20 +356,17 @@ class Dask:
 
 @contextlib.contextmanager
 def _children_ignore_sigint():
-    """Processes started in the body ignore SIGINT (Python keeps an ignored SIGINT it
-    inherits). A signal arriving meanwhile is held and raised afterwards."""
-    if threading.current_thread() is not threading.main_thread():
+    """Processes started in the body never see SIGINT: it is blocked meanwhile, and a child
+    keeps the signal mask it inherits (the nanny's workers too). A Ctrl-C that arrives
+    meanwhile stays pending and reaches this process once the body is done."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows
         yield
         return
-    arrived: list[int] = []
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        with signals.deferred() as arrived:
-            yield
+        yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-    if arrived and callable(previous):
-        raise signals.Stopped(arrived[0])
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 @contextlib.contextmanager

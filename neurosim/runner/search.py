@@ -524,8 +524,8 @@ def start_search(base: dict[str, Any], space: Space, settings: Settings, executo
     plan = new_plan("search", base_spec.experiment, argv, search=search, base=base)
     require_optuna()
     check_writable(base_spec.parent)
-    executor.start(settings.trials)  # before the folder: it may refuse
     try:
+        executor.start(settings.trials)  # before the folder: it may refuse
         sweep_dir = make_sweep_dir(base_spec.parent, "search", {"search": search, "base": base})
         write_json(sweep_dir / PLAN, plan)
         print(f"search directory: {sweep_dir} ({settings.direction} {settings.objective}, "

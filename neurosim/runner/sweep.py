@@ -107,8 +107,8 @@ def run_specs(specs: Sequence[RunSpec], executor: Executor) -> SweepResult:
     jobs_json = [{"run": n, "label": s.label, "run_config": s.payload()}
                  for n, s in zip(names, specs, strict=True)]
     check_writable(specs[0].parent)
-    executor.start(len(specs))  # before the folder: it may refuse
     try:
+        executor.start(len(specs))  # before the folder: it may refuse
         sweep_dir = make_sweep_dir(specs[0].parent, "sweep", jobs_json)
         plan = new_plan("sweep", specs[0].experiment, specs[0].argv, keys=keys, swept=swept,
                         jobs=jobs_json)
