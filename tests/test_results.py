@@ -162,3 +162,14 @@ def test_the_guides_two_arm_experiment_runs():
     assert set(result.curves) == {"gd_epochs", "adam_epochs"}
     assert "| adam |" in result.report and 0 <= result.metrics["adam"]["test_accuracy"] <= 1
     assert set(module.figures(result)) == {"loss"}
+
+
+@pytest.mark.parametrize("name", list(experiments.EXPERIMENTS))
+def test_every_experiment_implements_the_contract(name):
+    """Each registered module is an `Experiment` (Config, QUICK, run, figures)."""
+    import types
+
+    from neurosim.runner.contract import Experiment
+
+    assert isinstance(experiments.get(name), Experiment)
+    assert not isinstance(types.ModuleType("empty"), Experiment)
