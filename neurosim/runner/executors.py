@@ -68,6 +68,14 @@ def run_job(spec: RunSpec, label: dict[str, Any], stop_file: str) -> Row:
     that finds the sweep's stop file does not start: PENDING. What the job prints is captured
     (it would tear the parent's progress bar) and returned.
     """
+    _IDLE.clear()
+    try:
+        return _run_job(spec, label, stop_file)
+    finally:
+        _IDLE.set()
+
+
+def _run_job(spec: RunSpec, label: dict[str, Any], stop_file: str) -> Row:
     row = Row(spec.parent.name, label)
     out = io.StringIO()
     with signals.handling(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
@@ -87,14 +95,20 @@ def run_job(spec: RunSpec, label: dict[str, Any], stop_file: str) -> Row:
     return row
 
 
+#: Set while a worker holds no job (a job in a local worker clears it while it runs).
+_IDLE = threading.Event()
+_IDLE.set()
+
+
 def _watch_parent(parent: int) -> None:
     """In a local worker: once the parent has gone, stop the run (SIGTERM to itself, which
-    ends it INTERRUPTED) and exit after a grace period whatever happens."""
+    ends it INTERRUPTED, its status written) and exit as soon as it has ended, or after a
+    grace period whatever happens."""
     while os.getppid() == parent:
         time.sleep(WATCH_EVERY)
     with contextlib.suppress(OSError):
-        os.kill(os.getpid(), signal.SIGTERM)  # ignored between jobs: then the exit below
-    time.sleep(ORPHAN_GRACE)
+        os.kill(os.getpid(), signal.SIGTERM)  # ignored between jobs
+    _IDLE.wait(ORPHAN_GRACE)
     os._exit(EXIT_ORPHANED)
 
 
