@@ -272,6 +272,9 @@ class Search:
     """A search in its directory: the plan, the study, the trials' rows."""
 
     def __init__(self, sweep_dir: Path, plan: dict[str, Any]):
+        if not isinstance(plan.get("base"), dict):  # written before the runner/ package
+            raise ConfigError(f"{sweep_dir}: this search was made by an older neurosim (its "
+                              f"{PLAN} has no 'base' values); start a new search")
         self.dir, self.plan, self.base = sweep_dir, plan, plan["base"]
         self.problems: list[str] = []
         s = plan["search"]
