@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from neurosim.config import build
 from neurosim.experiments import digits, linear_regression, mlp_regression, xor
 from neurosim.experiments.common import fit
-from neurosim.results import jsonable, quick_context
+from neurosim.runner.config import build
+from neurosim.runner.contract import jsonable, quick_context
 
 
 @pytest.mark.parametrize(("module", "overrides", "scores"), [

@@ -8,7 +8,7 @@ from gradcheck import numeric_grad
 
 from neurosim.ann import ACTIVATIONS, DERIVATIVES, INITIALISERS, LOSSES, MLP
 from neurosim.ann.functions import huber, sigmoid, softmax, uniform
-from neurosim.config import lookup
+from neurosim.validation import lookup
 
 
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))

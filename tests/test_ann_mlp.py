@@ -261,8 +261,8 @@ def test_a_network_too_big_for_the_machine_is_refused_before_allocating(monkeypa
 
 
 def test_digits_refuses_a_hidden_layer_the_machine_cannot_hold():
-    from neurosim.config import build
     from neurosim.experiments import digits
+    from neurosim.runner.config import build
     from neurosim.validation import InvalidParameterError
 
     with pytest.raises(InvalidParameterError, match=r"^hidden=\[100000000\] needs about "):

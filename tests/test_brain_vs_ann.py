@@ -13,9 +13,9 @@ import re
 import numpy as np
 import pytest
 
-from neurosim.config import ConfigError, build
 from neurosim.experiments import brain_vs_ann as bva
-from neurosim.results import load_run
+from neurosim.runner.config import ConfigError, build
+from neurosim.runner.rundir import load_run
 from tests.test_run import cli, fake_mnist
 
 ARMS = ("mlp", "stdp", "mlp_spiking")

@@ -7,7 +7,7 @@ from typing import Literal
 
 import pytest
 
-from neurosim.config import (
+from neurosim.runner.config import (
     ConfigError,
     build,
     describe,

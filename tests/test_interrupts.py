@@ -65,18 +65,21 @@ def signal_many(tmp_path: Path, args: list[str], offsets: list[float]) -> list[s
         return [check_truthful(*job.result(), out, signum) for job, out, signum in jobs]
 
 
+@pytest.mark.e2e
 def test_numpy_run_signalled_at_many_offsets(tmp_path):
     statuses = signal_many(tmp_path, ["digits", "epochs=120"],
                            [0.0, 0.01, 0.05, 0.2, 0.5, 0.8, 1.2, 1.6, 2.2, 3.5, 6.0])
     assert "INTERRUPTED" in statuses  # the early signals land inside training
 
 
+@pytest.mark.e2e
 def test_brian2_run_signalled_at_many_offsets(tmp_path):
     statuses = signal_many(tmp_path, ["stdp_digits", "--quick"],
                            [0.0, 0.3, 1.5, 3.0, 5.0, 7.0, 9.0, 12.0])
     assert "INTERRUPTED" in statuses
 
 
+@pytest.mark.e2e
 def test_interrupted_brian2_run_keeps_what_it_measured(tmp_path):
     """Brian2 used to swallow Ctrl-C: the run carried on and ended COMPLETED with wrong
     numbers. Now the simulation stops, the run is INTERRUPTED and its curves are kept."""
@@ -98,11 +101,11 @@ def test_a_signal_right_after_the_folder_is_made_still_marks_the_run(tmp_path, s
     INTERRUPTED, not left RUNNING with the process gone."""
     import os
 
-    from neurosim import interrupts
-    from neurosim.run import resolve, run_one
-    from neurosim.sweep import namespace
+    from neurosim.runner import signals as interrupts
+    from neurosim.runner.plan import build_specs
+    from neurosim.runner.single import run_one
 
-    (spec,) = resolve(namespace("xor", quick=True, out=tmp_path), ["test"])
+    (spec,) = build_specs("xor", quick=True, out=tmp_path, argv=["test"])
 
     def say(_message: str) -> None:
         os.kill(os.getpid(), signum)

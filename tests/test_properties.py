@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from neurosim import experiments, run
-from neurosim.config import ConfigError, build, describe, field_hint
+from neurosim.runner.config import ConfigError, build, describe, field_hint
 from tests.test_run import fake_mnist
 
 #: keys whose drawn values would only measure something else: the compiled Brian2 targets

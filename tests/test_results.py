@@ -10,19 +10,18 @@ import json
 import numpy as np
 import pytest
 
-from neurosim import experiments, run
+from neurosim import cli, experiments
 from neurosim.ann import MLP
 from neurosim.experiments.common import fit
-from neurosim.results import (
+from neurosim.runner.contract import (
     Context,
     Result,
     ResultError,
     Spikes,
     arm_seed_sequence,
-    load_run,
     quick_context,
-    write_result,
 )
+from neurosim.runner.rundir import load_run, write_result
 
 
 def test_a_result_with_two_arms_round_trips(tmp_path):
@@ -118,7 +117,7 @@ def test_partial_result_keeps_every_arms_curves():
 def _main(*argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = run.main(list(argv))
+        code = cli.main(list(argv))
     return code, out.getvalue(), err.getvalue()
 
 
@@ -153,7 +152,7 @@ def test_the_guides_two_arm_experiment_runs():
     import types
     from pathlib import Path
 
-    from neurosim.config import build
+    from neurosim.runner.config import build
 
     guide = (Path(__file__).resolve().parent.parent / "docs" / "guide.md").read_text()
     code = next(b for b in re.findall(r"```python\n(.*?)```", guide, re.S) if "ARMS" in b)
@@ -163,3 +162,14 @@ def test_the_guides_two_arm_experiment_runs():
     assert set(result.curves) == {"gd_epochs", "adam_epochs"}
     assert "| adam |" in result.report and 0 <= result.metrics["adam"]["test_accuracy"] <= 1
     assert set(module.figures(result)) == {"loss"}
+
+
+@pytest.mark.parametrize("name", list(experiments.EXPERIMENTS))
+def test_every_experiment_implements_the_contract(name):
+    """Each registered module is an `Experiment` (Config, QUICK, run, figures)."""
+    import types
+
+    from neurosim.runner.contract import Experiment
+
+    assert isinstance(experiments.get(name), Experiment)
+    assert not isinstance(types.ModuleType("empty"), Experiment)

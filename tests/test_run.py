@@ -13,7 +13,8 @@ import pytest
 
 from neurosim import experiments
 from neurosim.data import write_idx
-from neurosim.results import load_run
+from neurosim.runner.rundir import load_run
+from neurosim.runner.summary import is_timing, leaves
 
 ENV = {**os.environ, "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"}
 
@@ -41,6 +42,7 @@ def fake_mnist(folder: Path, n_train: int = 60, n_test: int = 30) -> Path:
     return folder
 
 
+@pytest.mark.e2e
 def test_list_names_every_experiment(tmp_path):
     done = cli("list", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -50,7 +52,11 @@ def test_list_names_every_experiment(tmp_path):
 
 QUICK_EXPERIMENTS = [name for name in experiments.EXPERIMENTS if name != "mnist"]
 
+#: metrics.json of every quick run, as the runner before issue 15 wrote them
+QUICK_METRICS = Path(__file__).resolve().parent / "data" / "quick_metrics"
 
+
+@pytest.mark.e2e
 @pytest.mark.parametrize("name", QUICK_EXPERIMENTS)
 def test_quick_run_writes_a_complete_run_directory(tmp_path, name):
     done = cli(name, "--quick", "--out", str(tmp_path / "runs"), cwd=tmp_path)
@@ -71,8 +77,15 @@ def test_quick_run_writes_a_complete_run_directory(tmp_path, name):
         assert run["metrics"]["test_accuracy"] >= 0.2
     if name == "stdp_song2000":
         assert run["metrics"]["output_rate_last_10pct_hz"] > 0
+    # the same metrics as the runner before issue 15 wrote, leaf for leaf, timings aside
+    expected = json.loads((QUICK_METRICS / f"{name}.json").read_text())
+    got, want = leaves(run["metrics"]), leaves(expected)
+    assert sorted(got) == sorted(want)
+    assert {k: v for k, v in got.items() if not is_timing(k)} == \
+        {k: v for k, v in want.items() if not is_timing(k)}
 
 
+@pytest.mark.e2e
 def test_mnist_quick_on_small_idx_files(tmp_path):
     data = fake_mnist(tmp_path / "mnist")
     out = str(tmp_path / "runs")
@@ -83,6 +96,7 @@ def test_mnist_quick_on_small_idx_files(tmp_path):
     assert 0 <= metrics["test_accuracy"] <= 1
 
 
+@pytest.mark.e2e
 def test_stdp_digits_reads_mnist_idx_files(tmp_path):
     data = fake_mnist(tmp_path / "mnist")
     out = str(tmp_path / "runs")
@@ -96,6 +110,7 @@ def test_stdp_digits_reads_mnist_idx_files(tmp_path):
     assert run["arrays"]["feature_shape"].tolist() == [28, 28]
 
 
+@pytest.mark.e2e
 def test_same_seed_same_metrics(tmp_path):
     out = tmp_path / "runs"
     for _ in range(2):
@@ -105,6 +120,7 @@ def test_same_seed_same_metrics(tmp_path):
     assert a == b
 
 
+@pytest.mark.e2e
 def test_config_file_and_override_precedence(tmp_path):
     toml = tmp_path / "x.toml"
     toml.write_text('experiment = "xor"\nepochs = 7\nlr = 0.3\n')
@@ -115,6 +131,7 @@ def test_config_file_and_override_precedence(tmp_path):
     assert cfg["epochs"] == 7 and cfg["lr"] == 0.2
 
 
+@pytest.mark.e2e
 def test_seed_sweep_writes_summary(tmp_path):
     out = tmp_path / "runs"
     done = cli("xor", "--quick", "seed=0,1", "--out", str(out), cwd=tmp_path)
@@ -126,6 +143,7 @@ def test_seed_sweep_writes_summary(tmp_path):
     assert all((sweep / f"{s}-seed={s}").is_dir() for s in (0, 1))
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -166,17 +184,20 @@ def test_bad_input_one_line_exit_2_nothing_written(tmp_path, args, message):
     assert leftover == []
 
 
+@pytest.mark.e2e
 def test_empty_out_is_refused(tmp_path):
     done = cli("xor", "--quick", "--out", "", cwd=tmp_path)
     assert done.returncode == 2 and "--out must name a directory" in done.stderr
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.e2e
 def test_an_error_line_never_echoes_a_huge_value(tmp_path):
     done = cli("xor", "init=" + "x" * 100_000, "--out", str(tmp_path / "runs"), cwd=tmp_path)
     assert done.returncode == 2 and len(done.stderr) < 500
 
 
+@pytest.mark.e2e
 def test_help_lists_every_key_with_type_default_and_meaning(tmp_path):
     for args in (["stdp_digits", "--help"], ["show", "stdp_digits"]):
         done = cli(*args, cwd=tmp_path)
@@ -186,6 +207,7 @@ def test_help_lists_every_key_with_type_default_and_meaning(tmp_path):
         assert "snn.n_input" not in done.stdout  # set by the data
 
 
+@pytest.mark.e2e
 def test_list_values_typed_with_a_space_work(tmp_path):
     done = cli("digits", "--quick", "hidden=[16,", "8]", "--out", str(tmp_path / "runs"),
                cwd=tmp_path)
@@ -194,6 +216,7 @@ def test_list_values_typed_with_a_space_work(tmp_path):
     assert load_run(path)["config"]["config"]["hidden"] == [16, 8]
 
 
+@pytest.mark.e2e
 def test_learning_rate_follows_the_optimiser_unless_set(tmp_path):
     done = cli("digits", "--quick", "optimizer=sgd", "momentum=0.9", "--out",
                str(tmp_path / "runs"), cwd=tmp_path)
@@ -208,6 +231,7 @@ def test_learning_rate_follows_the_optimiser_unless_set(tmp_path):
     (["hebbian_oja", "--quick", "eta=10"], "steps", 10),
     (["bcm_selectivity", "--quick", "eta=1"], "steps", 2),
 ])
+@pytest.mark.e2e
 def test_every_family_marks_runaway_values_diverged(tmp_path, args, table, rows):
     done = cli(*args, "--out", str(tmp_path / "runs"), cwd=tmp_path)
     assert done.returncode == 3, done.stderr
@@ -220,6 +244,7 @@ def test_every_family_marks_runaway_values_diverged(tmp_path, args, table, rows)
     assert list(path.glob("*.png"))  # a diverged run still gets its figure
 
 
+@pytest.mark.e2e
 def test_corrupt_mnist_file_named(tmp_path):
     data = fake_mnist(tmp_path / "mnist")
     (data / "t10k-labels-idx1-ubyte.gz").write_bytes(b"not gzip at all")
@@ -229,6 +254,7 @@ def test_corrupt_mnist_file_named(tmp_path):
     assert run_dirs(tmp_path / "runs", "mnist") == []
 
 
+@pytest.mark.e2e
 def test_unwritable_out(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
@@ -237,6 +263,7 @@ def test_unwritable_out(tmp_path):
     assert "--out" in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.e2e
 def test_divergence_is_marked_and_keeps_curves(tmp_path):
     out = tmp_path / "runs"
     done = cli("linear_regression", "lr=1000", "--out", str(out), cwd=tmp_path)
@@ -247,6 +274,7 @@ def test_divergence_is_marked_and_keeps_curves(tmp_path):
     assert run["curves"]
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_ctrl_c_marks_interrupted_and_keeps_partial_curves(tmp_path):
     import signal
@@ -273,9 +301,10 @@ def test_ctrl_c_marks_interrupted_and_keeps_partial_curves(tmp_path):
     assert len(run["curves"]["epochs"]["loss"]) >= 1
 
 
+@pytest.mark.e2e
 def test_import_and_list_do_not_import_brian2(tmp_path):
-    code = ("import sys, neurosim, neurosim.run, neurosim.ann, neurosim.experiments; "
-            "neurosim.run.print_list(); assert 'brian2' not in sys.modules")
+    code = ("import sys, neurosim, neurosim.run, neurosim.cli, neurosim.ann, neurosim.experiments; "
+            "neurosim.cli.print_list(); assert 'brian2' not in sys.modules")
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=ENV,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -287,7 +316,7 @@ CONFIGS = Path(__file__).resolve().parent.parent / "experiments"
 @pytest.mark.parametrize("name", list(experiments.EXPERIMENTS))
 def test_every_experiment_has_its_canonical_toml(name):
     """experiments/NAME.toml holds the defaults (the docs say so for every experiment)."""
-    from neurosim.config import build, flatten, load_toml
+    from neurosim.runner.config import build, flatten, load_toml
 
     values = flatten(load_toml(CONFIGS / f"{name}.toml"))
     assert values.pop("experiment") == name
@@ -300,7 +329,7 @@ def test_every_experiment_has_its_canonical_toml(name):
 def test_every_toml_in_experiments_builds_its_config(path):
     """The variants the docs point to (stdp_digits_400, brain_vs_ann_mnist, ...) name a known
     experiment and only keys and values its Config accepts."""
-    from neurosim.config import build, flatten, load_toml
+    from neurosim.runner.config import build, flatten, load_toml
 
     values = flatten(load_toml(path))
     module = experiments.get(values.pop("experiment"))
@@ -313,7 +342,7 @@ def test_a_run_does_its_linear_algebra_on_one_blas_thread(tmp_path, monkeypatch)
     product's rounding (and every metric) is the same however the run was launched."""
     from threadpoolctl import threadpool_info
 
-    from neurosim.run import main
+    from neurosim.cli import main
 
     module = experiments.get("xor")
     seen: list[list[int]] = []
@@ -335,7 +364,7 @@ def test_warnings_about_the_run_are_kept_and_libraries_deprecations_dropped(tmp_
     'once' filter for UserWarnings in front (as elephant.spade does)."""
     import warnings
 
-    from neurosim.run import main
+    from neurosim.cli import main
 
     class LibraryDeprecation(UserWarning, DeprecationWarning):
         pass

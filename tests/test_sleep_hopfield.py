@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neurosim.config import ConfigError, build
 from neurosim.experiments import dream_unlearning as du
-from neurosim.results import quick_context
+from neurosim.runner.config import ConfigError, build
+from neurosim.runner.contract import quick_context
 from neurosim.sleep.hopfield import (
     CURVES,
     NONCONVERGED,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neurosim.config import ConfigError
 from neurosim.data import digits
+from neurosim.runner.config import ConfigError
 from neurosim.sleep import protocol as P
 from neurosim.sleep.src import SleepParams
 

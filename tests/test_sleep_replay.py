@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from neurosim import run as runner
-from neurosim.config import ConfigError, build
 from neurosim.experiments import sleep_replay as E
-from neurosim.results import load_run, quick_context
+from neurosim.runner.config import ConfigError, build
+from neurosim.runner.contract import quick_context
+from neurosim.runner.rundir import load_run
 from neurosim.sleep import protocol
 from tests.test_run import fake_mnist
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from neurosim.ann import MLP
-from neurosim.config import ConfigError
+from neurosim.runner.config import ConfigError
 from neurosim.sleep import src
 from neurosim.snn import backend
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from neurosim.ann import MLP, train
-from neurosim.config import ConfigError
+from neurosim.runner.config import ConfigError
 from neurosim.snn import backend, convert
 
 

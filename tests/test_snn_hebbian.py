@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from neurosim.experiments import bcm_selectivity, hebbian_oja
-from neurosim.results import quick_context
+from neurosim.runner.contract import quick_context
 from neurosim.snn.hebbian import (
     BCMParams,
     bcm_step,
@@ -75,8 +75,9 @@ def test_quick_experiments_meet_their_targets_and_repeat(module):
 def test_a_runaway_is_named_with_its_step():
     """Before: "oja 2-D ran away" without saying when; now the step where |w| left the
     numbers (or passed 1e6) is in the warning."""
-    from neurosim.config import build
-    from neurosim.results import quick_context
+    from neurosim.runner.contract import quick_context
+
+    from neurosim.runner.config import build
     from neurosim.snn.hebbian import runaway_step
 
     traj = np.array([[0.1, 0.2], [3.0, 1.0], [2e6, 0.0], [np.nan, 1.0]])

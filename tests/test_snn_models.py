@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from brian2.devices.device import runtime_device
 
-from neurosim.config import ConfigError
-from neurosim.results import quick_context
+from neurosim.runner.config import ConfigError
+from neurosim.runner.contract import quick_context
 from neurosim.snn import backend
 from neurosim.snn.encoding import (
     Schedule,
@@ -182,8 +182,8 @@ def test_learning_rate_scale_zero_freezes_weights_but_not_thresholds():
 
 
 def test_stdp_digits_same_seed_same_metrics():
-    from neurosim.config import build
     from neurosim.experiments import stdp_digits
+    from neurosim.runner.config import build
 
     cfg = build(stdp_digits.Config, {**stdp_digits.QUICK, "n_train": 20, "n_test": 10,
                                      "snn.n_exc": 8, "val_fraction": 0.0})
@@ -206,8 +206,8 @@ def test_cpp_standalone_repeats_exactly_and_matches_the_runtime_network(tmp_path
     """The compiled C++ program, built once and re-run per chunk: same seed, same weights;
     another seed, other weights; normalisation and plasticity switches as on the runtime
     targets. Skipped where no C++ toolchain builds (the backend then falls back)."""
-    from neurosim.config import build
     from neurosim.experiments import stdp_digits
+    from neurosim.runner.config import build
 
     if backend.select("cpp_standalone", str(tmp_path / "probe")).name != "cpp_standalone":
         pytest.skip("no C++ toolchain for Brian2's cpp_standalone device")
@@ -264,8 +264,8 @@ def test_unit_suffixes_make_the_namespace():
 
 
 def test_weights_that_leave_the_numbers_end_the_run_diverged(monkeypatch):
-    from neurosim.config import build
     from neurosim.experiments import stdp_digits
+    from neurosim.runner.config import build
     from neurosim.snn import wta
 
     monkeypatch.setattr(wta, "check_finite", lambda net: False)

@@ -17,15 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neurosim.results import load_run
-from neurosim.sweep import (
-    Row,
-    aggregate,
-    compare_metrics,
-    job_name,
-    make_sweep_dir,
-    summary_csv,
-)
+from neurosim.runner.plan import Row, job_name, make_sweep_dir
+from neurosim.runner.rundir import load_run
+from neurosim.runner.summary import aggregate, compare_metrics, summary_csv
 
 ENV = {**os.environ, "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"}
 HUGE = "[10000000000000]"  # a hidden layer of 1e13 units: numpy refuses the 4.5 PiB at once
@@ -111,7 +105,8 @@ def test_compare_metrics_leaves_timings_out():
 
 def test_search_grammar():
     pytest.importorskip("optuna")
-    from neurosim.search import Choice, Range, space_from_toml, split_space
+    from neurosim.cli import split_space
+    from neurosim.runner.search import Choice, Range, space_from_toml
 
     space, fixed = split_space(["lr=1e-4:1e-1:log", "batch_size=16:128:16", "dropout=0:0.5",
                                 "optimizer=adam,sgd", "hidden=[32],[64,", "32]", "epochs=5",
@@ -128,6 +123,7 @@ def test_search_grammar():
 # --- sweeps on the command line ----------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_failing_job_is_a_row_and_the_others_complete(tmp_path):
     out = tmp_path / "runs"
     done = cli("digits", "--quick", f"hidden={HUGE},[8]", "--seeds", "1", "--workers", "2",
@@ -147,6 +143,7 @@ def test_failing_job_is_a_row_and_the_others_complete(tmp_path):
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.e2e
 def test_data_error_stops_the_sweep_and_keeps_its_summary(tmp_path):
     out = tmp_path / "runs"
     done = cli("digits", "--quick", "test_fraction=0.3,0.999,0.4", "--workers", "1",
@@ -159,6 +156,7 @@ def test_data_error_stops_the_sweep_and_keeps_its_summary(tmp_path):
                                                                     "PENDING"]
 
 
+@pytest.mark.e2e
 def test_diverging_job_is_a_row(tmp_path):
     out = tmp_path / "runs"
     done = cli("linear_regression", "lr=0.1,1000", "epochs=100", "--workers", "1",
@@ -168,6 +166,7 @@ def test_diverging_job_is_a_row(tmp_path):
     assert [r["status"] for r in rows.values()] == ["COMPLETED", "DIVERGED"]
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_interrupt_then_resume(tmp_path):
     out = tmp_path / "runs"
@@ -204,6 +203,7 @@ def test_interrupt_then_resume(tmp_path):
     assert cli("--resume", str(sweep), "--seed", "1", cwd=tmp_path).returncode == 2
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_killed_worker_fails_its_job_and_the_sweep_goes_on(tmp_path):
     out = tmp_path / "runs"
@@ -225,9 +225,10 @@ def test_killed_worker_fails_its_job_and_the_sweep_goes_on(tmp_path):
     assert rows["1-epochs=300"]["status"] == "COMPLETED"
 
 
+@pytest.mark.e2e
 def test_scheduler_without_dask_is_one_line_and_leaves_nothing(tmp_path):
     code = ("import sys; [sys.modules.__setitem__(m, None) for m in "
-            "('dask', 'distributed', 'dask.distributed')]; from neurosim.run import main; "
+            "('dask', 'distributed', 'dask.distributed')]; from neurosim.cli import main; "
             "sys.exit(main(sys.argv[1:]))")
     done = subprocess.run([sys.executable, "-c", code, "xor", "--quick", "--seeds", "2",
                            "--scheduler", "tcp://127.0.0.1:1", "--out", str(tmp_path / "runs")],
@@ -238,6 +239,7 @@ def test_scheduler_without_dask_is_one_line_and_leaves_nothing(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.e2e
 def test_dask_local_cluster_two_workers(tmp_path):
     pytest.importorskip("dask.distributed")
     out = tmp_path / "runs"
@@ -253,6 +255,7 @@ def test_dask_local_cluster_two_workers(tmp_path):
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.e2e
 def test_rerun_of_a_sweep_job_compares_every_metric_but_timings(tmp_path):
     out = tmp_path / "runs"
     done = cli("xor", "--quick", "--seeds", "1", "--workers", "1", "--out", str(out),
@@ -274,6 +277,7 @@ def test_rerun_of_a_sweep_job_compares_every_metric_but_timings(tmp_path):
 # --- searches ----------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_search_from_toml_three_trials_then_resume(tmp_path):
     pytest.importorskip("optuna")
     toml = tmp_path / "tune.toml"
@@ -307,7 +311,7 @@ def test_search_from_toml_three_trials_then_resume(tmp_path):
 
 def test_search_records_diverged_trials_as_pruned(tmp_path):
     pytest.importorskip("optuna")
-    from neurosim.search import Range, search
+    from neurosim.runner.search import Range, search
 
     result = search("linear_regression", {"lr": Range(500.0, 1000.0)}, "weight_error",
                     trials=2, values={"epochs": 50}, out=tmp_path / "runs", workers=2)
@@ -321,7 +325,7 @@ def test_search_records_diverged_trials_as_pruned(tmp_path):
 
 def test_values_a_config_rejects_together_are_rejected_trials(tmp_path):
     pytest.importorskip("optuna")
-    from neurosim.search import Choice, search
+    from neurosim.runner.search import Choice, search
 
     # each is a valid covariance with the defaults (var_x1 3, cov_12 1.5); together 1.7^2 > 2.5
     space = {"cov_12": Choice((1.7,)), "var_x1": Choice((2.5,))}
@@ -335,7 +339,7 @@ def test_values_a_config_rejects_together_are_rejected_trials(tmp_path):
 
 def test_how_a_trial_is_recorded():
     pytest.importorskip("optuna")
-    from neurosim.search import Search, Settings
+    from neurosim.runner.search import Search, Settings
 
     s = Search.__new__(Search)
     s.settings = Settings.make("arm.val_accuracy", None, 3, None)
@@ -354,6 +358,7 @@ def test_how_a_trial_is_recorded():
     assert kind == "MISSING" and "did you mean arm.val_acc" in why
 
 
+@pytest.mark.e2e
 def test_search_refuses_a_test_objective(tmp_path):
     done = cli("digits", "--search", "lr=1e-4:1e-1", "--objective", "test_accuracy",
                "--out", str(tmp_path / "runs"), cwd=tmp_path)
@@ -365,12 +370,65 @@ def test_api_sweep_on_a_running_dask_cluster(tmp_path):
     pytest.importorskip("dask.distributed")
     from dask.distributed import LocalCluster
 
-    from neurosim.sweep import sweep
+    from neurosim.runner.executors import Dask
+    from neurosim.runner.sweep import sweep
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster:
         result = sweep("xor", {"lr": [1.0, 2.0]}, quick=True, out=tmp_path / "runs",
-                       scheduler=cluster.scheduler_address)
+                       executor=Dask(scheduler=cluster.scheduler_address))
     assert result.exit_code == 0
     assert [(r.label, r.status) for r in result.rows] == [
         ({"lr": 1.0, "seed": 0}, "COMPLETED"), ({"lr": 2.0, "seed": 0}, "COMPLETED")]
+
+
+# --- the Python API, in process (its jobs run in worker processes) ----------------------------
+
+
+def test_api_sweep_failing_and_diverging_jobs_are_rows(tmp_path):
+    from neurosim.runner.sweep import sweep
+
+    result = sweep("linear_regression", {"lr": [0.1, 1000.0]}, values={"epochs": 100},
+                   workers=1, out=tmp_path / "runs")
+    assert result.exit_code == 3 and result.error is None
+    assert [(r.label, r.status) for r in result.rows] == [
+        ({"lr": 0.1, "seed": 0}, "COMPLETED"), ({"lr": 1000.0, "seed": 0}, "DIVERGED")]
+    assert (result.sweep_dir / "summary.csv").exists()
+
+
+def test_api_sweep_stops_at_a_data_error(tmp_path):
+    from neurosim.runner.sweep import sweep
+
+    result = sweep("digits", {"test_fraction": [0.3, 0.999, 0.4]}, quick=True, workers=1,
+                   out=tmp_path / "runs")
+    assert result.exit_code == 2 and result.error.startswith("a test fraction of 0.999")
+    assert [r.status for r in result.rows] == ["COMPLETED", "FAILED", "PENDING"]
+
+
+def test_api_sweep_takes_python_values_and_checks_every_point_first(tmp_path):
+    from neurosim.runner.sweep import sweep
+
+    with pytest.raises(ValueError, match="lr must be > 0"):
+        sweep("xor", {"lr": [1.0, -1.0]}, quick=True, out=tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()  # no point ran, no folder was made
+    result = sweep("digits", {"hidden": [(16, 8), [4]]}, seeds=[3], quick=True, workers=2,
+                   values={"optimizer": "sgd", "momentum": 0.9}, out=tmp_path / "runs")
+    assert result.exit_code == 0
+    configs = [load_run(result.sweep_dir / r.run)["config"] for r in result.rows]
+    assert [c["config"]["hidden"] for c in configs] == [[16, 8], [4]]
+    assert {c["seed"] for c in configs} == {3} and configs[0]["config"]["lr"] == 0.01
+    plan = json.loads((result.sweep_dir / "sweep.json").read_text())
+    assert plan["argv"] == ["neurosim.runner.sweep.sweep", "digits"]
+
+
+def test_api_search_builds_each_trial_from_values(tmp_path):
+    pytest.importorskip("optuna")
+    from neurosim.runner.search import Choice, search
+
+    result = search("xor", {"hidden": Choice((2, 4)), "init": Choice(("xavier", "he"))},
+                    "final_loss", trials=2, sampler="random", values={"epochs": 50},
+                    workers=2, out=tmp_path / "runs")
+    assert result.exit_code == 0 and result.best_value is not None
+    assert set(result.best_params) == {"hidden", "init"}
+    cfg = load_run(result.best_run)["config"]["config"]
+    assert cfg["epochs"] == 50 and cfg["init"] == result.best_params["init"]

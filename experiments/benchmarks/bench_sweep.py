@@ -12,7 +12,7 @@ the issue's literal workload, 8 ``digits --quick`` jobs, is measured second and 
 beside it (``--no-quick`` skips it). The three ways run in alternation, ``--repeats``
 rounds with the order rotated and ``--settle`` seconds of idle before each measurement, and
 the median wall time of each is reported. Serial is the plain loop a user would write without the
-sweep machinery: `neurosim.run.run_one` per job in this process (BLAS on one thread, as in
+sweep machinery: `neurosim.runner.single.run_one` per job in this process (BLAS on one thread, as in
 a worker). The sweep times include everything the command line pays: the pool (or cluster)
 start-up, summary.csv after every job, summary.png at the end.
 
@@ -38,16 +38,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import machine, table, write_section  # noqa: E402
 
-from neurosim.run import resolve, run_one  # noqa: E402
-from neurosim.sweep import namespace, start_sweep  # noqa: E402
+from neurosim.runner.executors import Dask, LocalProcesses  # noqa: E402
+from neurosim.runner.plan import build_specs  # noqa: E402
+from neurosim.runner.single import run_one  # noqa: E402
+from neurosim.runner.sweep import run_specs  # noqa: E402
+
+EXECUTORS = {"process": LocalProcesses, "dask": Dask}
 
 
 def specs_for(out: Path, jobs: int, epochs: int | None) -> list:
     """`digits epochs=EPOCHS` over seeds 0..jobs-1; `digits --quick` where epochs is None."""
     values = {} if epochs is None else {"epochs": epochs}
-    args = namespace("digits", values, grid={"seed": list(range(jobs))}, out=out,
-                     quick=epochs is None)
-    return resolve(args, ["bench_sweep"])
+    return build_specs("digits", values=values, seeds=list(range(jobs)), out=out,
+                       quick=epochs is None, argv=["bench_sweep"])
 
 
 def serial(out: Path, jobs: int, epochs: int | None, workers: int) -> float:
@@ -64,7 +67,7 @@ def swept(executor: str) -> Callable[[Path, int, int | None, int], float]:
         specs = specs_for(out, jobs, epochs)
         t0 = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):
-            _, code = start_sweep(specs, workers, executor)
+            code = run_specs(specs, EXECUTORS[executor](workers)).exit_code
         seconds = time.perf_counter() - t0
         if code != 0:
             raise RuntimeError(f"the {executor} sweep ended with exit status {code}")

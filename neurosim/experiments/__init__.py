@@ -1,8 +1,8 @@
 """The experiment registry: name -> (module, one-line description).
 
 Modules are imported only when an experiment is run, so ``neurosim.run list`` stays fast and
-never imports Brian2. Each module follows the contract in `neurosim.results` (``Config``,
-``QUICK``, ``run``, ``figures``).
+never imports Brian2. Each module implements `neurosim.runner.contract.Experiment`
+(``Config``, ``QUICK``, ``run``, ``figures``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from neurosim.config import ConfigError, closest
+from neurosim.validation import InvalidParameterError as ConfigError
+from neurosim.validation import closest
 
 EXPERIMENTS: dict[str, tuple[str, str]] = {
     "brain_vs_ann": (
@@ -40,7 +41,7 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
     ),
     "mnist": (
         "neurosim.experiments.mnist",
-        "Keras-style 784-32-10 MLP on MNIST IDX files (data_dir=DIR)",
+        "Keras-style 784-32-10 MLP on a 28x28 set (mnist, fashion_mnist, kmnist: fetched, or data_dir=DIR)",
     ),
     "hebbian_oja": (
         "neurosim.experiments.hebbian_oja",

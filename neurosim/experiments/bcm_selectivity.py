@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from neurosim import plots
-from neurosim.config import require, require_fraction, require_positive
-from neurosim.results import Context, Result
+from neurosim.runner.contract import Context, Result
 from neurosim.snn.hebbian import BCMParams, ran_away, train_bcm
+from neurosim.validation import require, require_fraction, require_positive
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from neurosim.ann import MLP, History, train
-from neurosim.results import Context, Result
+from neurosim.runner.contract import Context, Result
 
 #: Optimiser names a config may use (the keys of neurosim.ann.optim.OPTIMIZERS).
 OPTIMIZER_CHOICES = ("gd", "sgd", "momentum", "nesterov", "rmsprop", "adam")

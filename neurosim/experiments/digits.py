@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from neurosim import data, plots
 from neurosim.ann import DEFAULT_LR, MLP
 from neurosim.ann.train import require_training_memory
-from neurosim.config import (
+from neurosim.experiments.common import OPTIMIZER_CHOICES, classifier_result, fit
+from neurosim.runner.contract import Context, Result
+from neurosim.validation import (
     require,
     require_choice,
     require_fraction,
     require_non_negative,
     require_positive,
 )
-from neurosim.experiments.common import OPTIMIZER_CHOICES, classifier_result, fit
-from neurosim.results import Context, Result
 
 N_DIGITS = 1797  # scikit-learn's 8x8 digits
 

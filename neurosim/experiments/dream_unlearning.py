@@ -26,9 +26,9 @@ import numpy as np
 
 from neurosim import plots
 from neurosim.analysis.stats import mean_sd, summary
-from neurosim.config import require, require_fraction, require_positive
-from neurosim.results import Context, Result
+from neurosim.runner.contract import Context, Result
 from neurosim.sleep.hopfield import CURVES, HopfieldParams, dreams_for, unlearning_curves
+from neurosim.validation import require, require_fraction, require_positive
 
 AGS_CAPACITY = 0.138  # Amit, Gutfreund & Sompolinsky (1985): Hebbian capacity P/N, N -> inf
 HFP_DREAMS = 300  # Hopfield, Feinstein & Palmer (1983): ~300 dreams at N=32, P=5, epsilon=0.01

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from neurosim import plots
-from neurosim.config import require, require_positive
-from neurosim.results import Context, Result
+from neurosim.runner.contract import Context, Result
 from neurosim.snn.hebbian import correlated_gaussian, first_pc, runaway_step, train_rule
+from neurosim.validation import require, require_positive
 
 
 @dataclass(frozen=True)

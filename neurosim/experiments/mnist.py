@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from neurosim import data, plots
 from neurosim.ann import MLP
-from neurosim.config import require, require_choice, require_positive
 from neurosim.experiments.common import OPTIMIZER_CHOICES, classifier_result, fit
-from neurosim.results import Context, Result
+from neurosim.runner.contract import Context, Result
+from neurosim.validation import require, require_choice, require_positive
 
 # the 28x28 sets this 784-input network reads; sklearn's 8x8 digits has its own experiment
 DATASETS = tuple(name for name in data.IMAGE_SETS if name != "digits")

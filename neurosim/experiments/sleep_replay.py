@@ -27,8 +27,7 @@ from matplotlib.ticker import MaxNLocator
 
 from neurosim import data, plots
 from neurosim.analysis.stats import mean_sd
-from neurosim.config import require, require_choice
-from neurosim.results import Context, Result
+from neurosim.runner.contract import Context, Result
 from neurosim.sleep.protocol import (
     CONDITIONS,
     ConditionResult,
@@ -37,6 +36,7 @@ from neurosim.sleep.protocol import (
     run_condition,
 )
 from neurosim.sleep.protocol import sleep_steps as phase_steps
+from neurosim.validation import require, require_choice
 
 DATASETS = ("digits", "mnist")
 SLEEP_CONDITIONS = tuple(c for c, (s, _, _) in CONDITIONS.items() if s)

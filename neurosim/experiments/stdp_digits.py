@@ -27,12 +27,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from neurosim import data, plots
-from neurosim.config import require, require_choice
 from neurosim.experiments.common import Diverged, confusion
-from neurosim.results import Context, Result
+from neurosim.runner.contract import Context, Result
 from neurosim.snn.encoding import on_off
 from neurosim.snn.readout import predict, running_accuracy
 from neurosim.snn.wta import DigitsWTAParams
+from neurosim.validation import require, require_choice
 
 N_RASTER = 8  # test samples whose spikes are kept for the raster figure
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from neurosim import plots
-from neurosim.config import require, require_choice, require_positive
-from neurosim.results import Context, Result
+from neurosim.runner.contract import Context, Result
 from neurosim.snn.song2000 import SongParams
+from neurosim.validation import require, require_choice, require_positive
 
 RASTER_S = 1.0  # seconds of input spikes kept for the raster (the first and the last)
 N_RASTER_INPUTS = 100  # inputs shown in the raster

@@ -13,9 +13,9 @@ import numpy as np
 
 from neurosim import data, plots
 from neurosim.ann import MLP
-from neurosim.config import require, require_choice, require_positive
 from neurosim.experiments.common import fit, history_curves, trained_result
-from neurosim.results import Context, Result
+from neurosim.runner.contract import Context, Result
+from neurosim.validation import require, require_choice, require_positive
 
 
 @dataclass(frozen=True)

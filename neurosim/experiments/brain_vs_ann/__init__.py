@@ -38,7 +38,7 @@ from neurosim.experiments.brain_vs_ann.measures import checkpoint_plan, load
 from neurosim.experiments.brain_vs_ann.mlp_arm import mlp_arm
 from neurosim.experiments.brain_vs_ann.report import MISSING, ROWS, lookup, report
 from neurosim.experiments.brain_vs_ann.stdp_arm import stdp_arm, stdp_metrics
-from neurosim.results import Context, Result
+from neurosim.runner.contract import Context, Result
 from neurosim.snn import activity
 
 __all__ = ["ARMS", "HEADLINE", "MISSING", "QUICK", "ROWS", "Config", "checkpoint_plan",

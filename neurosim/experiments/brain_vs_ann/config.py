@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from neurosim.config import require, require_choice, require_fraction, require_positive
 from neurosim.snn import convert
 from neurosim.snn.wta import DigitsWTAParams
+from neurosim.validation import require, require_choice, require_fraction, require_positive
 
 ARMS = ("mlp", "stdp", "mlp_spiking")
 ARM_TITLES = {"mlp": "MLP (backprop)", "stdp": "STDP spiking WTA",

@@ -20,7 +20,7 @@ from neurosim.experiments.brain_vs_ann.measures import (
     robustness,
     sweep_summary,
 )
-from neurosim.results import Context
+from neurosim.runner.contract import Context
 from neurosim.snn import activity, convert
 
 

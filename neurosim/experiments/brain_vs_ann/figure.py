@@ -10,7 +10,7 @@ from neurosim.experiments.brain_vs_ann.config import (
     ARMS,
     CLASS_NAMES,
 )
-from neurosim.results import Result
+from neurosim.runner.contract import Result
 
 
 def figures(result: Result) -> dict:

@@ -25,7 +25,7 @@ from neurosim.experiments.brain_vs_ann.measures import (
     robustness,
     sweep_summary,
 )
-from neurosim.results import Context
+from neurosim.runner.contract import Context
 
 
 def train_mlp(net: MLP, ds: data.Dataset, cfg: Config, rng: np.random.Generator,

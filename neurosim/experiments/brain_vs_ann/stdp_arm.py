@@ -26,7 +26,7 @@ from neurosim.experiments.brain_vs_ann.measures import (
     sweep_summary,
 )
 from neurosim.experiments.common import Diverged
-from neurosim.results import Context
+from neurosim.runner.contract import Context
 from neurosim.snn import activity
 from neurosim.snn.readout import assign_labels, predict
 

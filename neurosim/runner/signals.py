@@ -1,4 +1,5 @@
-"""Stopping a run by signal: Ctrl-C (SIGINT) and SIGTERM (``kill``, batch schedulers).
+"""The only place that turns a signal into a status: Ctrl-C (SIGINT) and SIGTERM (``kill``,
+batch schedulers) stop a run.
 
 Inside `handling()` both signals raise `Stopped`, a `KeyboardInterrupt`, so every place that
 keeps partial results on Ctrl-C (the training loop, the experiments, the runner) does the same
@@ -9,12 +10,14 @@ the handler here, also from inside a Brian2 run or while a compiled standalone p
 (``subprocess.call`` kills the program when interrupted).
 
 While the runner writes a run's final files and status (`deferred`), a signal is recorded but
-raises nothing: whatever moment it arrives, meta.json's status and the exit code agree.
+raises nothing: whatever moment it arrives, meta.json's status and the exit code agree. The
+user is told so in one line on stderr (the writes may take a few seconds), not left guessing.
 """
 
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,20 +44,37 @@ def exit_code(signum: int) -> int:
     return 128 + int(signum)
 
 
+#: What a signal held during the final writes prints (once per run), on stderr.
+HELD = ("neurosim: {name} received while the run's files and status are being written; "
+        "stopping as soon as they are complete")
+
+
 class _State:
     deferring = 0  # > 0: signals are recorded, not raised
     pending: int | None = None  # a signal that arrived while deferring
     last: int | None = None  # the last signal received
+    told = False  # the one line about a held signal was printed
 
 
 def _reset() -> None:
-    _State.deferring, _State.pending, _State.last = 0, None, None
+    _State.deferring, _State.pending, _State.last, _State.told = 0, None, None, False
+
+
+def _tell_held(signum: int) -> None:
+    if _State.told:
+        return
+    _State.told = True
+    try:
+        print(HELD.format(name=signal.Signals(signum).name), file=sys.stderr, flush=True)
+    except (OSError, ValueError):  # stderr closed: nobody to tell
+        pass
 
 
 def _handler(signum: int, frame) -> None:
     _State.last = signum
     if _State.deferring:
         _State.pending = signum
+        _tell_held(signum)
         return
     raise Stopped(signum)
 

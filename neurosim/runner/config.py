@@ -44,11 +44,24 @@ ConfigError = InvalidParameterError
 
 
 def parse_value(text: str) -> Any:
-    """Parse one command-line value as TOML; anything TOML rejects is taken as a bare string."""
+    """Parse one command-line value as TOML; anything TOML rejects is taken as a bare string,
+    also inside brackets: ``[sequential,sleep]`` is the list of the two strings, as
+    ``[64,32]`` is a list of two numbers."""
     try:
         return tomllib.loads(f"v = {text}")["v"]
     except ValueError:  # TOMLDecodeError, or an integer of more digits than Python converts
-        return text
+        pass
+    inner = text.strip()
+    if len(inner) >= 2 and inner[0] == "[" and inner[-1] == "]" and _depth(inner) == 0:
+        body = inner[1:-1].strip()
+        if not body:
+            return []
+        items = [part.strip() for part in split_top_level(body)]
+        if items and items[-1] == "":  # a trailing comma, as TOML allows
+            items.pop()
+        if all(items):
+            return [parse_value(item) for item in items]
+    return text
 
 
 def _outside_quotes(text: str) -> Iterator[tuple[int, str, int]]:
@@ -165,6 +178,19 @@ def build(cls: type[C], values: Mapping[str, Any]) -> C:
             raise ConfigError(f"{key} is not a key: it is set by {derived[key]}")
         require(key in valid, f"unknown key {short(key)}; {closest(str(key), valid)}")
     return _build(cls, dict(values), prefix="")
+
+
+def check_values(cls: type, values: Mapping[str, Any]) -> None:
+    """Check every dotted value on its own: a known key, a value of the field's type. (The
+    checks across fields run when the config is built; values another layer replaces, such
+    as a config file's under ``--quick``, are checked here all the same.)"""
+    valid = field_names(cls)
+    derived = getattr(cls, "DERIVED", {})
+    for key, value in values.items():
+        if key in derived:
+            raise ConfigError(f"{key} is not a key: it is set by {derived[key]}")
+        require(key in valid, f"unknown key {short(key)}; {closest(str(key), valid)}")
+        convert(key, value, field_hint(cls, key))
 
 
 def field_hint(cls: type, key: str) -> Any:

@@ -48,8 +48,6 @@ folder, ``status`` and ``error``; summary.csv has one row per trial (values, sta
 
 from __future__ import annotations
 
-import argparse
-import hashlib
 import json
 import math
 import re
@@ -64,42 +62,31 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from neurosim import experiments, interrupts
-from neurosim.config import (
-    ConfigError,
-    closest,
-    field_hint,
-    load_toml,
-    parse_value,
-    rejoin,
-    short,
-    split_top_level,
-)
-from neurosim.results import save_figure, write_json
-from neurosim.run import EXIT_FAILED, EXIT_OK, EXIT_USAGE, RunSpec, check_writable, resolve
-from neurosim.sweep import (
+from neurosim import experiments
+from neurosim.runner import signals
+from neurosim.runner.config import ConfigError, closest, field_hint, short
+from neurosim.runner.contract import jsonable
+from neurosim.runner.executors import Executor, choose_executor, drive
+from neurosim.runner.plan import (
     PLAN,
+    STOP,
     SUMMARY,
     Job,
-    Pool,
-    Progress,
     Row,
-    _mark,
-    drive,
-    error_line,
-    leaves,
+    build_specs,
+    config_file_values,
+    load_plan,
     locked,
     make_sweep_dir,
-    namespace,
+    mark_ended,
     new_plan,
     read_row,
     short_text,
-    stopped,
-    toml_value,
     value_text,
-    write_summary,
 )
-from neurosim.sweep import STOP as STOP_FILE
+from neurosim.runner.rundir import save_figure, write_bytes, write_json
+from neurosim.runner.single import EXIT_FAILED, EXIT_OK, EXIT_USAGE, RunSpec, check_writable
+from neurosim.runner.summary import Progress, leaves, write_summary
 
 STUDY, HISTORY, STUDY_NAME = "study.db", "history.png", "neurosim"
 DEFAULT_TRIALS = 20
@@ -171,48 +158,6 @@ class Choice:
 Space = dict[str, Range | Choice]
 
 
-def parse_range(key: str, text: str) -> Range | None:
-    """``LOW:HIGH``, ``LOW:HIGH:log`` or ``LOW:HIGH:STEP`` -> a Range; anything else None."""
-    parts = [p.strip() for p in text.split(":")]
-    if len(parts) not in (2, 3):
-        return None
-    low, high = parse_value(parts[0]), parse_value(parts[1])
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high)):
-        return None
-    log, step = False, None
-    if len(parts) == 3:
-        if parts[2] == "log":
-            log = True
-        else:
-            step = parse_value(parts[2])
-            if not isinstance(step, int | float) or isinstance(step, bool):
-                raise ConfigError(f"search range {key}={text}: the third part is 'log' or a "
-                                  f"step, got {short(parts[2])}")
-    return Range(low, high, log, step).check(key)
-
-
-def split_space(items: Sequence[str]) -> tuple[Space, list[str]]:
-    """Command-line items -> (the space, the ``key=value`` items that fix the config)."""
-    space: Space = {}
-    fixed: list[str] = []
-    for item in rejoin(items):
-        key, eq, text = item.partition("=")
-        key = key.strip()
-        if not eq or not key:
-            fixed.append(item)  # resolve() names the problem
-            continue
-        found = parse_range(key, text)
-        if found is None:
-            parts = split_top_level(text)
-            if len(parts) > 1:
-                found = Choice(tuple(parse_value(p.strip()) for p in parts))
-        if found is None:
-            fixed.append(item)
-        else:
-            space[key] = found
-    return space, fixed
-
-
 def space_from_toml(table: Mapping[str, Any], prefix: str = "") -> Space:
     """``[search.space]``: ``key = {low, high[, log][, step]}`` or ``key = [choices]``;
     nested tables name nested keys (``[search.space.snn] n_exc = [100, 400]``)."""
@@ -278,7 +223,7 @@ class Settings:
         return Settings(objective, direction, trials, sampler)
 
 
-def _optuna() -> Any:
+def require_optuna() -> Any:
     try:
         import optuna
     except ImportError:
@@ -320,23 +265,17 @@ def distributions(module: Any, space: Space) -> dict[str, Any]:
     return out
 
 
-def _file_sha(path: str | None) -> str | None:
-    if not path:
-        return None
-    try:
-        return hashlib.sha256(Path(path).expanduser().read_bytes()).hexdigest()
-    except OSError:
-        return None
-
-
 # --- one search --------------------------------------------------------------------------------
 
 
 class Search:
     """A search in its directory: the plan, the study, the trials' rows."""
 
-    def __init__(self, sweep_dir: Path, plan: dict[str, Any], args: argparse.Namespace):
-        self.dir, self.plan, self.args = sweep_dir, plan, args
+    def __init__(self, sweep_dir: Path, plan: dict[str, Any]):
+        if not isinstance(plan.get("base"), dict):  # written before the runner/ package
+            raise ConfigError(f"{sweep_dir}: this search was made by an older neurosim (its "
+                              f"{PLAN} has no 'base' values); start a new search")
+        self.dir, self.plan, self.base = sweep_dir, plan, plan["base"]
         self.problems: list[str] = []
         s = plan["search"]
         self.settings = Settings(s["objective"], s["direction"], s["trials"], s["sampler"])
@@ -345,7 +284,7 @@ class Search:
         self.dists = distributions(self.module, self.space)
 
     def trial_spec(self, params: Mapping[str, Any], parent: Path | None = None) -> RunSpec:
-        return trial_spec(self.args, params, self.plan["argv"], parent)
+        return trial_spec(self.base, params, self.plan["argv"], parent)
 
     def storage_url(self) -> str:
         from sqlalchemy.engine import URL
@@ -353,11 +292,11 @@ class Search:
         return URL.create("sqlite", database=str((self.dir / STUDY).resolve())).render_as_string()
 
     def open_study(self) -> Any:
-        optuna = _optuna()
+        optuna = require_optuna()
         storage = optuna.storages.RDBStorage(self.storage_url())
         study = optuna.create_study(storage=storage, study_name=STUDY_NAME,
                                     direction=self.settings.direction, load_if_exists=True)
-        seed = (self.args.seed or 0) + len(study.get_trials(deepcopy=False))
+        seed = int(self.base["seed"]) + len(study.get_trials(deepcopy=False))
         sampler = (optuna.samplers.RandomSampler(seed=seed) if self.settings.sampler == "random"
                    else optuna.samplers.TPESampler(seed=seed))
         return optuna.load_study(study_name=STUDY_NAME, storage=storage, sampler=sampler)
@@ -408,7 +347,7 @@ class Search:
         write_summary(self.dir, rows, list(self.space), extra)
         return history_figure(study, self.dir / HISTORY, self.settings.objective)
 
-    def run(self, pool: Pool) -> int:
+    def run(self, pool: Executor) -> int:
         """Ask, run and tell until `trials` trials have been used up; returns the exit status."""
         from optuna.trial import TrialState
 
@@ -421,7 +360,7 @@ class Search:
         progress = Progress(target, min(counted, target), "search", None)
         width = max(3, len(str(target - 1)))
         live: dict[str, Any] = {}
-        stop_file = self.dir / STOP_FILE
+        stop_file = self.dir / STOP
         problems = self.problems = []
         state = {"counted": counted}
 
@@ -459,7 +398,7 @@ class Search:
                 state["counted"] += 1
             if row.output.strip():
                 (self.dir / "logs").mkdir(exist_ok=True)
-                (self.dir / "logs" / f"{job.run}.log").write_text(row.output)
+                write_bytes(self.dir / "logs" / f"{job.run}.log", row.output.encode())
             shown = f"  {self.settings.objective} {value:.6g}" if value is not None else ""
             progress.update(row if row.error or not why else replace(row, error=why), shown)
             rows, extra = self.rows(study)
@@ -475,17 +414,17 @@ class Search:
         finally:
             progress.close()
         pool.close()
-        with interrupts.deferred():
+        with signals.deferred():
             if pool.owns_workers:  # their processes are gone: a run still RUNNING never ends
                 for t in study.get_trials(deepcopy=False):
                     if t.user_attrs.get("status") == "RUNNING":
-                        _mark(self.dir / t.user_attrs["run"], "INTERRUPTED",
+                        mark_ended(self.dir / t.user_attrs["run"], "INTERRUPTED",
                               "the search stopped its worker")
             figure = self.write_outputs(study)
             stop_file.unlink(missing_ok=True)
         return self.report(study, pool, stop, problems, figure)
 
-    def report(self, study: Any, pool: Pool, stop: int | None, problems: list[str],
+    def report(self, study: Any, pool: Executor, stop: int | None, problems: list[str],
                figure: Path | None) -> int:
         rows, _ = self.rows(study)
         counts = Counter(r.status for r in rows)
@@ -499,12 +438,11 @@ class Search:
         print(f"summary: {self.dir / SUMMARY}" + (f"\nfigure: {figure}" if figure else ""))
         if stop is not None:
             print(f"resume: python -m neurosim.run --resume {self.dir}")
-            print(f"neurosim: interrupted ({signal.Signals(stop).name}); {stopped(pool)}",
+            print(f"neurosim: interrupted ({signal.Signals(stop).name}); {pool.stopped()}",
                   file=sys.stderr)
-            return interrupts.exit_code(stop)
+            return signals.exit_code(stop)
         if problems:
-            print(error_line(ConfigError(f"{problems[0]}; the search stopped")), file=sys.stderr)
-            return EXIT_USAGE
+            return EXIT_USAGE  # the caller says why (`problems`), in one line
         return EXIT_OK if best is not None else EXIT_FAILED
 
 
@@ -535,63 +473,43 @@ def history_figure(study: Any, path: Path, target: str = "Objective Value") -> P
     return path
 
 
-def trial_spec(args: argparse.Namespace, params: Mapping[str, Any], argv: list[str],
+def trial_spec(base: Mapping[str, Any], params: Mapping[str, Any], argv: Sequence[str],
                parent: Path | None = None) -> RunSpec:
-    """The run of one trial: the search's fixed command line plus the trial's values,
-    resolved exactly as a single run's command line would be."""
-    a = argparse.Namespace(**vars(args))
-    a.overrides = [*args.overrides, *(f"{k}={toml_value(v)}" for k, v in params.items())]
-    (spec,) = resolve(a, argv)
+    """The run of one trial: the search's fixed values plus the trial's, built from values
+    exactly as a single run's config is."""
+    (spec,) = build_specs(base["experiment"], values={**base["values"], **params},
+                          file_values=base["file_values"], quick=bool(base["quick"]),
+                          seeds=[int(base["seed"])], out=base["out"], argv=argv)
     if parent is not None:
         spec = replace(spec, parent=parent, exact_dir=True, label=dict(params))
     return spec
 
 
-def _check_space(args: argparse.Namespace, space: Space, argv: list[str]) -> RunSpec:
-    """Resolve the base config, and it with each end of every range and each choice, before
+def _check_space(base: Mapping[str, Any], space: Space, argv: Sequence[str]) -> RunSpec:
+    """Build the base config, and it with each end of every range and each choice, before
     any trial: a value the config rejects fails now, in one line. (Values that are fine one by
     one but not together, by a check across fields, are trials REJECTED later.)"""
-    spec = trial_spec(args, {}, argv)
+    spec = trial_spec(base, {}, argv)
     for key, dim in space.items():
         for value in dim.choices if isinstance(dim, Choice) else (dim.low, dim.high):
-            trial_spec(args, {key: value}, argv)
+            trial_spec(base, {key: value}, argv)
     return spec
+
+
+def make_base(experiment: str, *, values: Mapping[str, Any] | None = None,
+              file_values: Mapping[str, Any] | None = None, quick: bool = False,
+              seed: int = 0, out: str | Path = "runs") -> dict[str, Any]:
+    """What every trial shares, as JSON-able values (stored in sweep.json for a resume)."""
+    return {"experiment": experiment, "values": jsonable(dict(values or {})),
+            "file_values": jsonable(dict(file_values or {})), "quick": bool(quick),
+            "seed": seed, "out": str(out)}
 
 
 # --- entry points ------------------------------------------------------------------------------
 
 
-def search_cli(args: argparse.Namespace, argv: list[str]) -> int:
-    """``python -m neurosim.run NAME --search ...`` (from `neurosim.sweep.cli`)."""
-    if args.seeds is not None:
-        raise ConfigError("a search runs one seed per trial: use --seed N, not --seeds")
-    _optuna()
-    if args.experiment is not None and "=" in args.experiment:
-        args.overrides.insert(0, args.experiment)
-        args.experiment = None
-    space, fixed = split_space(args.overrides)
-    table: dict[str, Any] = {}
-    if args.config:
-        table = load_toml(args.config).get("search", {})
-        if not isinstance(table, Mapping):
-            raise ConfigError(f"{args.config}: [search] must be a table")
-        unknown = set(table) - SEARCH_KEYS
-        if unknown:
-            raise ConfigError(f"{args.config}: unknown key search.{sorted(unknown)[0]}; "
-                              f"{closest(sorted(unknown)[0], SEARCH_KEYS)}")
-    space = {**space_from_toml(table.get("space", {})), **space}
-    settings = Settings.make(args.objective or table.get("objective"),
-                             args.direction or table.get("direction"),
-                             args.trials if args.trials is not None else table.get("trials"),
-                             args.sampler or table.get("sampler"))
-    args.overrides = fixed
-    return start_search(args, space, settings, args.workers, args.executor, args.scheduler,
-                        argv)[1]
-
-
-def start_search(args: argparse.Namespace, space: Space, settings: Settings,
-                 workers: int | None, executor: str | None, scheduler: str | None,
-                 argv: list[str]) -> tuple[Path, int, list[str]]:
+def start_search(base: dict[str, Any], space: Space, settings: Settings, executor: Executor,
+                 argv: Sequence[str]) -> tuple[Path, int, list[str]]:
     """Check everything, make the search directory, run the search; returns the directory,
     the exit status and the problems that stopped it (a missing objective, a data error)."""
     if not space:
@@ -600,61 +518,55 @@ def start_search(args: argparse.Namespace, space: Space, settings: Settings,
     if "seed" in space:
         raise ConfigError("the seed is not a hyper-parameter: a search runs every trial with "
                           "--seed N")
-    base = _check_space(args, space, argv)
-    module = experiments.get(base.experiment)
+    base_spec = _check_space(base, space, argv)
+    module = experiments.get(base_spec.experiment)
     distributions(module, space)  # integer ranges on integer fields
     search = {"objective": settings.objective, "direction": settings.direction,
               "trials": settings.trials, "sampler": settings.sampler,
               "space": {k: d.describe() for k, d in space.items()}, "study": STUDY}
-    cli = {"experiment": base.experiment, "overrides": list(args.overrides),
-           "config": str(Path(args.config).expanduser().resolve()) if args.config else None,
-           "config_sha256": _file_sha(args.config), "seed": args.seed, "quick": args.quick,
-           "out": args.out}
-    plan = new_plan("search", base.experiment, argv, search=search, cli=cli)
-    _optuna()
-    with Pool(executor, workers, scheduler, settings.trials) as pool:  # first: it may refuse
-        check_writable(base.parent)
-        sweep_dir = make_sweep_dir(base.parent, "search", {"search": search, "cli": cli})
+    plan = new_plan("search", base_spec.experiment, argv, search=search, base=base)
+    require_optuna()
+    check_writable(base_spec.parent)
+    try:
+        executor.start(settings.trials)  # before the folder: it may refuse
+        sweep_dir = make_sweep_dir(base_spec.parent, "search", {"search": search, "base": base})
         write_json(sweep_dir / PLAN, plan)
         print(f"search directory: {sweep_dir} ({settings.direction} {settings.objective}, "
-              f"{settings.trials} trials, {settings.sampler} sampler, {pool.capacity} at a "
+              f"{settings.trials} trials, {settings.sampler} sampler, {executor.capacity} at a "
               "time)", flush=True)
         with locked(sweep_dir):
-            search = Search(sweep_dir, plan, args)
-            code = search.run(pool)
-            return sweep_dir, code, search.problems
+            found = Search(sweep_dir, plan)
+            code = found.run(executor)
+            return sweep_dir, code, found.problems
+    finally:
+        executor.close()
 
 
-def _args_of(plan: Mapping[str, Any]) -> argparse.Namespace:
-    cli = plan["cli"]
-    if cli.get("config") and _file_sha(cli["config"]) != cli.get("config_sha256"):
-        raise ConfigError(f"{cli['config']} has changed (or gone) since the search started; "
-                          "its trials would not share one config")
-    args = namespace(cli["experiment"], quick=bool(cli["quick"]), seed=cli.get("seed"),
-                     out=cli.get("out", "runs"), config=cli.get("config"))
-    args.overrides = list(cli["overrides"])
-    return args
-
-
-def resume_search(sweep_dir: Path, plan: dict[str, Any], workers: int | None,
-                  executor: str | None, scheduler: str | None, trials: int | None,
-                  argv: list[str]) -> int:
-    """Continue a search: trials interrupted or never started are made up for; ``--trials``
-    raises (or lowers) the total."""
-    _optuna()
-    args = _args_of(plan)
+def resume(sweep_dir: str | Path, *, trials: int | None = None, workers: int | None = None,
+           executor: Executor | None = None) -> tuple[int, list[str]]:
+    """Continue a search: trials interrupted or never started are made up for; `trials`
+    raises (or lowers) the total. Returns the exit status and the problems that stopped it."""
+    sweep_dir = Path(sweep_dir).expanduser()
+    plan = load_plan(sweep_dir)
+    if plan["kind"] != "search":
+        raise ConfigError(f"{sweep_dir} is a sweep, not a search")
     if trials is not None:
         Settings.make(plan["search"]["objective"], plan["search"]["direction"], trials,
                       plan["search"]["sampler"])
         plan["search"]["trials"] = trials
+    require_optuna()
+    executor = choose_executor(executor, workers)
     with locked(sweep_dir):
-        search = Search(sweep_dir, plan, args)
+        found = Search(sweep_dir, plan)
         write_json(sweep_dir / PLAN, plan)
-        with Pool(executor, workers, scheduler, search.settings.trials) as pool:
-            (sweep_dir / STOP_FILE).unlink(missing_ok=True)
-            print(f"resuming search {sweep_dir} ({search.settings.trials} trials in all)",
+        executor.start(found.settings.trials)
+        try:
+            (sweep_dir / STOP).unlink(missing_ok=True)
+            print(f"resuming search {sweep_dir} ({found.settings.trials} trials in all)",
                   flush=True)
-            return search.run(pool)
+            return found.run(executor), found.problems
+        finally:
+            executor.close()
 
 
 # --- from Python -------------------------------------------------------------------------------
@@ -667,7 +579,7 @@ class SearchResult:
     sweep_dir: Path
     study: Any  # optuna.Study
     best_value: float | None
-    best_params: dict[str, Any]  # config values, ready for `values=` or key=value
+    best_params: dict[str, Any]  # config values, ready for `values=`
     best_run: Path | None
     exit_code: int = 0
 
@@ -675,20 +587,16 @@ class SearchResult:
 def load_search(sweep_dir: str | Path, exit_code: int = 0) -> SearchResult:
     """The study of a search directory and its best trial (config values decoded)."""
     sweep_dir = Path(sweep_dir).expanduser()
-    from neurosim.sweep import load_plan
-
     plan = load_plan(sweep_dir)
     if plan["kind"] != "search":
         raise ConfigError(f"{sweep_dir} is a sweep, not a search")
-    s = Search.__new__(Search)
-    s.dir, s.plan = sweep_dir, plan
-    s.space = space_from_json(plan["search"]["space"])
-    optuna = _optuna()
-    study = optuna.load_study(study_name=STUDY_NAME, storage=s.storage_url())
+    found = Search(sweep_dir, plan)
+    optuna = require_optuna()
+    study = optuna.load_study(study_name=STUDY_NAME, storage=found.storage_url())
     best = best_trial(study)
     if best is None:
         return SearchResult(sweep_dir, study, None, {}, None, exit_code)
-    return SearchResult(sweep_dir, study, best.value, s.params(best),
+    return SearchResult(sweep_dir, study, best.value, found.params(best),
                         sweep_dir / best.user_attrs["run"], exit_code)
 
 
@@ -696,24 +604,37 @@ def search(experiment: str, space: Mapping[str, Range | Choice], objective: str,
            trials: int = DEFAULT_TRIALS, direction: str | None = None, sampler: str = "tpe",
            values: Mapping[str, Any] | None = None, quick: bool = False, seed: int = 0,
            config: str | Path | None = None, out: str | Path = "runs",
-           workers: int | None = None, executor: str | None = None,
-           scheduler: str | None = None) -> SearchResult:
-    """Search `space` for the best `objective` from Python, as the command line would.
+           workers: int | None = None, executor: Executor | None = None) -> SearchResult:
+    """Search `space` for the best `objective`; every trial's config is built from values.
+
+    Parameters
+    ----------
+    experiment : str
+    space : mapping of dotted key to `Range` or `Choice`
+    objective : str
+        A dotted path into metrics.json (a validation metric, never a test one).
+    trials, direction, sampler
+        As ``--trials``, ``--direction``, ``--sampler``.
+    values, quick, seed, config, out, workers, executor
+        As for `neurosim.runner.sweep.sweep` (one seed for every trial).
 
     Examples
     --------
     >>> search("digits", {"lr": Range(1e-4, 1e-1, log=True), "optimizer": Choice(("adam",
     ...        "momentum"))}, "val_accuracy", trials=30, values={"val_fraction": 0.2})
 
-    Resume (or extend) it with ``neurosim.sweep.resume(result.sweep_dir, trials=50)``.
-    Bad input, a data error or an objective missing from metrics.json raise `ConfigError`;
-    ``exit_code`` is the command line's (0 when some trial completed).
+    Resume (or extend) it with ``neurosim.runner.search.resume(result.sweep_dir, trials=50)``.
+    Bad input, a data error or an objective missing from metrics.json raise
+    `InvalidParameterError`; ``exit_code`` is the command line's (0 when some trial completed).
     """
     space = {k: d.check(k) if isinstance(d, Range) else d for k, d in space.items()}
     settings = Settings.make(objective, direction, trials, sampler)
-    args = namespace(experiment, values, quick=quick, seed=seed, out=out, config=config)
-    sweep_dir, code, problems = start_search(args, dict(space), settings, workers, executor,
-                                             scheduler, ["neurosim.search.search", experiment])
+    base = make_base(experiment, values=values, file_values=config_file_values(experiment, config),
+                     quick=quick, seed=seed, out=out)
+    with signals.handling():
+        sweep_dir, code, problems = start_search(
+            base, dict(space), settings, choose_executor(executor, workers),
+            ["neurosim.runner.search.search", experiment])
     if problems:
         raise ConfigError(f"{problems[0]}; the search in {sweep_dir} stopped")
     return load_search(sweep_dir, code)
