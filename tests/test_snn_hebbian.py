@@ -75,9 +75,8 @@ def test_quick_experiments_meet_their_targets_and_repeat(module):
 def test_a_runaway_is_named_with_its_step():
     """Before: "oja 2-D ran away" without saying when; now the step where |w| left the
     numbers (or passed 1e6) is in the warning."""
-    from neurosim.runner.contract import quick_context
-
     from neurosim.runner.config import build
+    from neurosim.runner.contract import quick_context
     from neurosim.snn.hebbian import runaway_step
 
     traj = np.array([[0.1, 0.2], [3.0, 1.0], [2e6, 0.0], [np.nan, 1.0]])

@@ -41,7 +41,8 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
     ),
     "mnist": (
         "neurosim.experiments.mnist",
-        "Keras-style 784-32-10 MLP on a 28x28 set (mnist, fashion_mnist, kmnist: fetched, or data_dir=DIR)",
+        "Keras-style 784-32-10 MLP on a 28x28 set (mnist, fashion_mnist, kmnist; fetched or "
+        "data_dir=DIR)",
     ),
     "hebbian_oja": (
         "neurosim.experiments.hebbian_oja",
