@@ -349,11 +349,11 @@ def run_brian2(
     """
     import brian2 as b2
 
+    from neurosim.snn.backend import running
     from neurosim.snn.convert import build_chain, spike_trains, synapse_matrix
 
     T = input_spikes.shape[0]
     dt_ms = params.dt_s * 1000.0
-    b2.defaultclock.dt = dt_ms * b2.ms
     net, obj = build_chain(
         weights, np.asarray(input_spikes, dtype=np.float64), dt_ms,
         thresholds=[params.threshold * b for b in params.beta], scales=alphas,
@@ -361,7 +361,7 @@ def run_brian2(
         post_namespace={"inc": params.inc, "dec": params.dec, "w0": params.gain_width},
         prefix="sleep_",
     )
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"), running():
         net.run(T * dt_ms * b2.ms, namespace={})
     Ws = [synapse_matrix(s, np.shape(W)) for s, W in zip(obj["synapses"], weights, strict=True)]
     groups = [obj["input"], *obj["layers"]]

@@ -414,12 +414,14 @@ def simulate_brian2(
     """
     import brian2 as b2
 
+    from neurosim.snn.backend import running
+
     T, n, n_in = input_spikes.shape
     table = np.transpose(input_spikes, (1, 0, 2)).reshape(n * T, n_in)
-    b2.defaultclock.dt = dt_ms * b2.ms
     net, obj = build_chain(weights, table, dt_ms, thresholds=[threshold] * len(weights),
                            reset_every=T)
-    net.run(n * T * dt_ms * b2.ms, namespace={})
+    with running():
+        net.run(n * T * dt_ms * b2.ms, namespace={})
     trains = [spike_trains(m, n * T, g.N, dt_ms).reshape(n, T, g.N)
               for m, g in zip(obj["monitors"], [obj["input"], *obj["layers"]], strict=True)]
     return SpikeRun(np.transpose(trains[-1], (1, 0, 2)).copy(),

@@ -33,12 +33,14 @@ def run_converted_on_brian2(weights, spikes: np.ndarray, p: convert.ConversionPa
     """
     import brian2 as b2
 
+    from neurosim.snn import backend
+
     T, n, n_in = spikes.shape
     table = np.transpose(spikes, (1, 0, 2)).reshape(n * T, n_in)
-    b2.defaultclock.dt = p.dt_ms * b2.ms
     net, obj = convert.build_chain(weights, table, p.dt_ms,
                                    thresholds=[p.threshold] * len(weights), reset_every=T)
-    net.run(n * T * p.dt_ms * b2.ms, namespace={})
+    with backend.running():
+        net.run(n * T * p.dt_ms * b2.ms, namespace={})
     groups = [obj["input"], *obj["layers"]]
     trains = [convert.spike_trains(m, n * T, g.N, p.dt_ms).reshape(n, T, g.N)
               for m, g in zip(obj["monitors"], groups, strict=True)]
