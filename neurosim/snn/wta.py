@@ -41,6 +41,7 @@ from neurosim.snn.models import (
 )
 from neurosim.snn.readout import assign_labels, predict
 from neurosim.snn.units import brian_namespace
+from neurosim.spikes import Spikes
 from neurosim.validation import require
 
 #: Integration of the membranes. D&C's code used forward Euler at dt = 0.5 ms, which is stable
@@ -103,7 +104,10 @@ class WTAParams:
                  "tau_i_ms", "tau_ge_ms", "tau_gi_ms", "tau_theta_ms", "tau_pre_ms",
                  "tau_post1_ms", "tau_post2_ms", "w_max", "norm_total")
     _NON_NEGATIVE = ("rest_ms", "refrac_e_ms", "refrac_i_ms", "w_ei", "w_ie", "theta_plus_mv",
-                     "nu_pre", "nu_post", "w_init_max", "min_spikes", "max_repeats")
+                     "nu_pre", "nu_post", "min_spikes", "max_repeats")
+    #: the time constants a step must resolve (dt_ms at most the shortest of them)
+    _TAUS = ("tau_e_ms", "tau_i_ms", "tau_ge_ms", "tau_gi_ms", "tau_pre_ms", "tau_post1_ms",
+             "tau_post2_ms")
 
     def __post_init__(self):
         for name in ("n_input", "n_exc"):
@@ -114,11 +118,22 @@ class WTAParams:
         for name in self._NON_NEGATIVE:
             value = getattr(self, name)
             require(value >= 0, f"{name} must be >= 0, got {value}")
+        # w_init_max = 0 would scale all-zero initial weights to sum norm_total: 0 / 0
+        require(self.w_init_max > 0, f"w_init_max must be > 0, got {self.w_init_max} (each "
+                f"neuron's random initial weights are scaled to sum norm_total)")
+        shortest = min(self._TAUS, key=lambda name: getattr(self, name))
+        require(self.dt_ms <= getattr(self, shortest),
+                f"dt_ms must be at most the shortest time constant ({shortest} = "
+                f"{getattr(self, shortest)}), got {self.dt_ms}")
         for name in ("present_ms", "rest_ms"):
+            # relative tolerance: 350 ms / 1e9 ms is 3.5e-7 steps, 'whole' to any absolute one
             steps = getattr(self, name) / self.dt_ms
-            require(abs(steps - round(steps)) < 1e-6,
+            require(abs(steps - round(steps)) <= 1e-9 * max(1.0, steps),
                     f"{name} must be a whole number of time steps (dt_ms={self.dt_ms}), "
                     f"got {getattr(self, name)}")
+        require(self.max_rate_hz * self.dt_ms / 1000 <= 1,
+                f"max_rate_hz * dt must be <= 1 (one input spike per step at most), got "
+                f"{self.max_rate_hz} Hz at dt {self.dt_ms} ms")
         require(self.v_reset_e_mv < self.v_thresh_e_mv,
                 f"v_reset_e_mv ({self.v_reset_e_mv}) must be below v_thresh_e_mv "
                 f"({self.v_thresh_e_mv})")
@@ -283,9 +298,9 @@ class WTANetwork:
         self.net = b2.Network(self.inp, self.exc, self.inh, self.syn, self.ei, self.ie,
                               self.exc_mon, self.inp_mon)
         self.ns = {**namespace(p), "stim": self.stim}
-        #: spikes of the first chunk of the last pass with ``record_input=True``:
-        #: (exc_i, exc_t, input_i, input_t), times from the start of that chunk in seconds
-        self.recorded = None
+        #: spikes of the first chunk of the last pass with ``record_input=True``, as
+        #: {"exc": Spikes, "input": Spikes}, times from the start of that chunk in seconds
+        self.recorded: dict[str, Spikes] | None = None
         if self.standalone:
             self._build_standalone()
 
@@ -406,7 +421,8 @@ class WTANetwork:
                    np.asarray(self.inp_mon.t[n_inp:] / b2.second) - t0)
             self.inp_mon.active = False
         if record_input:
-            self.recorded = (i, t, *inp)
+            self.recorded = {"exc": Spikes(i, t, duration, self.params.n_exc),
+                             "input": Spikes(*inp, duration, self.params.n_input)}
         self._t_s += duration
         return i, t
 
