@@ -11,13 +11,8 @@ import pytest
 from neurosim.ann import MLP
 from neurosim.config import ConfigError
 from neurosim.sleep import src
-from neurosim.snn import backend
 
-
-@pytest.fixture(autouse=True)
-def numpy_target():
-    backend.select("numpy")
-    yield
+pytestmark = pytest.mark.usefixtures("numpy_target")  # conftest: no compiler needed
 
 
 def g_by_hand(w: float, width: float = 0.001) -> float:

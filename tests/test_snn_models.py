@@ -33,8 +33,9 @@ from neurosim.snn.wta import WTANetwork, WTAParams
 
 
 @pytest.fixture(autouse=True)
-def numpy_target():
-    backend.select("numpy")
+def dt_01ms(numpy_target):
+    """The numpy target (conftest) and a 0.1 ms default clock (conftest's brian2_state
+    restores it after the test)."""
     b2.defaultclock.dt = 0.1 * b2.ms
     yield
 

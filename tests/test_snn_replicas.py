@@ -16,11 +16,7 @@ P = WTAParams(n_input=6, n_exc=3, present_ms=60.0, rest_ms=20.0, max_rate_hz=300
               min_spikes=0)
 
 
-@pytest.fixture(autouse=True)
-def numpy_target():
-    backend.select("numpy")
-    yield
-    backend.reset_device()
+pytestmark = pytest.mark.usefixtures("numpy_target")  # conftest: no compiler needed
 
 
 def test_block_pairs_connect_inside_blocks_only():
