@@ -23,6 +23,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -100,9 +101,31 @@ def run(cfg: Config, ctx: Context) -> Result:
     standalone_dir = tempfile.mkdtemp(prefix="brian2-standalone-", dir=ctx.scratch_dir)
     try:
         return _run(cfg, ctx, ds, standalone_dir)
+    except BaseException:  # Ctrl-C or a failure, maybe in the C++ build: keep its output
+        keep_build_log(standalone_dir, ctx)
+        raise
     finally:
         backend.reset_device()  # leave Brian2 as found: runtime device, no standalone project
         shutil.rmtree(standalone_dir, ignore_errors=True)
+
+
+#: Where a stopped or failed run keeps the C++ compiler's output (in its run directory).
+BUILD_LOG = "brian2_build.log"
+
+
+def keep_build_log(standalone_dir: str, ctx: Context) -> None:
+    """Copy a standalone project's compiler log (`neurosim.snn.backend.BUILD_LOG`) next to
+    the scratch directory, i.e. into the run directory, before the project is deleted, and
+    say so in the run's warnings."""
+    from neurosim.snn import backend
+
+    log = Path(standalone_dir) / backend.BUILD_LOG
+    if not log.is_file():
+        return
+    target = ctx.scratch_dir.parent / BUILD_LOG
+    with open(target, "ab") as out:
+        out.write(log.read_bytes())
+    ctx.partial.warnings.append(f"the C++ compiler's output is kept in {BUILD_LOG}")
 
 
 def _run(cfg: Config, ctx: Context, ds: data.Dataset, standalone_dir: str) -> Result:

@@ -386,7 +386,7 @@ def run_brian2(
         post_namespace={"inc": params.inc, "dec": params.dec, "w0": params.gain_width},
         prefix="sleep_",
     )
-    with np.errstate(over="ignore", invalid="ignore"), running():
+    with np.errstate(over="ignore", invalid="ignore"), running(net):
         net.run(T * dt_ms * b2.ms, namespace={})
     Ws = [synapse_matrix(s, np.shape(W)) for s, W in zip(obj["synapses"], weights, strict=True)]
     groups = [obj["input"], *obj["layers"]]

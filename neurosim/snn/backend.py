@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import brian2 as b2
 import numpy as np
+from brian2.core.base import BrianObject
 from brian2.devices.device import runtime_device
 
 BACKENDS = ("auto", "numpy", "cython", "cpp_standalone")
@@ -55,8 +56,12 @@ BUILD_LOG = "build.log"
 
 
 @contextlib.contextmanager
-def running() -> Iterator[None]:
-    """Set `RUN_PREFS` (and Brian2's logger to WARNING) for the block, then restore them."""
+def running(net: b2.Network | None = None) -> Iterator[None]:
+    """Set `RUN_PREFS` (and Brian2's logger to WARNING) for the block, then restore them.
+
+    When the block is left by an exception (Ctrl-C while Brian2 compiles `net`'s code, say),
+    `net`'s objects count as used (`building`).
+    """
     saved = {name: b2.prefs[name] for name in RUN_PREFS}
     logger = logging.getLogger("brian2")
     level = logger.level
@@ -65,10 +70,39 @@ def running() -> Iterator[None]:
     logger.setLevel(logging.WARNING)
     try:
         yield
+    except BaseException:
+        if net is not None:
+            _count_as_used(net.objects)
+        raise
     finally:
         for name, value in saved.items():
             b2.prefs[name] = value
         logger.setLevel(level)
+
+
+def _live_objects() -> list:
+    return [obj for obj in (ref() for ref in BrianObject.__instances__()) if obj is not None]
+
+
+def _count_as_used(objects) -> None:
+    """Mark Brian2 objects as part of a network, so that deleting them warns of nothing."""
+    for obj in objects:
+        if getattr(obj, "_network", 0) is None:
+            obj._network = 0  # any id: Brian2 only asks whether it is None
+
+
+@contextlib.contextmanager
+def building() -> Iterator[None]:
+    """Build a network: when the block is left by an exception (Ctrl-C while Brian2 compiles
+    a ``connect()`` on the Cython target, say), the objects made in it count as used, so that
+    Brian2 does not warn, as each is garbage collected, that it "was never included in a
+    network". Usable as a decorator (``@building()``)."""
+    before = {id(obj) for obj in _live_objects()}
+    try:
+        yield
+    except BaseException:
+        _count_as_used(obj for obj in _live_objects() if id(obj) not in before)
+        raise
 
 
 def compile_standalone(directory: str, log_file: str | None = None) -> None:
@@ -80,6 +114,7 @@ def compile_standalone(directory: str, log_file: str | None = None) -> None:
     RuntimeError naming the log.
     """
     log_file = log_file or os.path.join(directory, BUILD_LOG)
+    os.makedirs(os.path.dirname(os.path.abspath(log_file)), exist_ok=True)
     make = b2.prefs.devices.cpp_standalone.make_cmd_unix
     args = [make, *b2.prefs.devices.cpp_standalone.extra_make_args_unix]
     with open(log_file, "ab") as log:
@@ -126,7 +161,7 @@ def _probe(target: str) -> None:
     b2.prefs.codegen.target = target
     group = b2.NeuronGroup(1, "dv/dt = -v / (10*ms) : 1", dt=0.1 * b2.ms, name="neurosim_probe")
     net = b2.Network(group)
-    with running():
+    with running(net):
         net.run(0.1 * b2.ms, namespace={})
 
 
@@ -141,8 +176,9 @@ def _probe_standalone(directory: str, log_file: str | None = None) -> None:
     try:
         group = b2.NeuronGroup(1, "dv/dt = -v / (10*ms) : 1", dt=0.1 * b2.ms,
                                name="neurosim_probe")
-        with running():
-            b2.Network(group).run(0.1 * b2.ms, namespace={})
+        net = b2.Network(group)
+        with running(net):
+            net.run(0.1 * b2.ms, namespace={})
             build_standalone(directory, log_file)
             b2.get_device().run(directory=directory, with_output=False)
     finally:

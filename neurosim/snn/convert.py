@@ -322,7 +322,16 @@ def simulate_numpy(
     return SpikeRun.from_dense(out, counts, dt_ms)
 
 
-def build_chain(
+def build_chain(*args, **kwargs):
+    """`_build_chain` inside `neurosim.snn.backend.building` (Ctrl-C while ``connect()``
+    compiles leaves no warnings about unused objects); its arguments and result."""
+    from neurosim.snn.backend import building
+
+    with building():
+        return _build_chain(*args, **kwargs)
+
+
+def _build_chain(
     weights: Sequence[np.ndarray],
     input_table: np.ndarray,
     dt_ms: float,
@@ -449,7 +458,7 @@ def simulate_brian2(
     table = np.transpose(input_spikes, (1, 0, 2)).reshape(n * T, n_in)
     net, obj = build_chain(weights, table, dt_ms, thresholds=[threshold] * len(weights),
                            reset_every=T)
-    with running():
+    with running(net):
         net.run(n * T * dt_ms * b2.ms, namespace={})
     trains = [spike_trains(m, n * T, g.N, dt_ms).reshape(n, T, g.N)
               for m, g in zip(obj["monitors"], [obj["input"], *obj["layers"]], strict=True)]

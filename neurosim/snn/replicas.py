@@ -30,7 +30,7 @@ import brian2 as b2
 import numpy as np
 from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
 
-from neurosim.snn.backend import running
+from neurosim.snn.backend import building, running
 from neurosim.snn.encoding import Schedule, check_intensities, counts_per_sample, poisson_rates
 from neurosim.snn.models import LIF_CONDUCTANCE
 from neurosim.snn.wta import MEMBRANE_METHOD, WTAParams, build_program, namespace, network_clock
@@ -73,6 +73,7 @@ class WTAReplicas:
         Start every digit from rest instead of after ``rest_ms`` of silence.
     """
 
+    @building()  # Ctrl-C while connect() compiles: no warnings about unused objects
     def __init__(self, params: WTAParams, n_replicas: int, rng: np.random.Generator,
                  chunk: int = 100, reset_each_digit: bool = True):
         p = params
@@ -233,7 +234,7 @@ class WTAReplicas:
         self._values[...] = values
         before = [m.num_spikes for m in mons]
         t0 = float(self.net.t / b2.second)
-        with running():
+        with running(self.net):
             self.net.run(duration * b2.second, namespace=self.ns)
         return tuple((np.asarray(m.i[b:]), np.asarray(m.t[b:] / b2.second) - t0)
                      for m, b in zip(mons, before, strict=True))

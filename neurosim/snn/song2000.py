@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import brian2 as b2
 import numpy as np
 
-from neurosim.snn.backend import running
+from neurosim.snn.backend import building, running
 from neurosim.snn.models import LIF_SONG2000, STDP_ADDITIVE
 from neurosim.snn.units import brian_namespace
 from neurosim.validation import require
@@ -66,6 +66,7 @@ def namespace(p: SongParams) -> dict[str, object]:
 class SongNetwork:
     """The built model; `run` advances it and records what the figures need."""
 
+    @building()  # Ctrl-C while connect() compiles: no warnings about unused objects
     def __init__(self, p: SongParams, rng: np.random.Generator):
         self.params = p
         # the network's own clock: Brian2's defaultclock (shared by every network) stays as is
@@ -94,5 +95,5 @@ class SongNetwork:
 
     def run(self, seconds: float, record_inputs: bool) -> None:
         self.in_mon.active = record_inputs
-        with running():
+        with running(self.net):
             self.net.run(seconds * b2.second, namespace=self.ns)

@@ -29,7 +29,7 @@ import brian2 as b2
 import numpy as np
 from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
 
-from neurosim.snn.backend import build_standalone, running
+from neurosim.snn.backend import build_standalone, building, running
 from neurosim.snn.encoding import Schedule, check_intensities, counts_per_sample, poisson_rates
 from neurosim.snn.models import (
     LIF_ADAPTIVE,
@@ -220,7 +220,7 @@ def build_program(net: b2.Network, duration_s: float, namespace: dict,
           if (_seed) for (size_t _k = 0; _k < brian::_random_generators.size(); _k++)
               brian::_random_generators[_k].seed(strtoul(_seed, NULL, 10) + _k); }}
     """)
-    with running():
+    with running(net):
         net.run(duration_s * b2.second, namespace=namespace)
         build_standalone()  # the compiler's output goes to the project's build.log
 
@@ -246,6 +246,7 @@ class WTANetwork:
         Samples per ``run()``; the rate table has this many samples' rows.
     """
 
+    @building()  # Ctrl-C while connect() compiles: no warnings about unused objects
     def __init__(self, params: WTAParams, rng: np.random.Generator, chunk: int = 100):
         p = params
         self.params, self.chunk, self.rng = p, int(chunk), rng
@@ -413,7 +414,7 @@ class WTANetwork:
             n_exc, n_inp = self.exc_mon.num_spikes, self.inp_mon.num_spikes
             t0 = float(self.net.t / b2.second)
             self.inp.t_start = self.net.t
-            with running():
+            with running(self.net):
                 self.net.run(duration * b2.second, namespace=self.ns)
             i = np.asarray(self.exc_mon.i[n_exc:])
             t = np.asarray(self.exc_mon.t[n_exc:] / b2.second) - t0

@@ -40,7 +40,7 @@ def run_converted_on_brian2(weights, spikes: np.ndarray, p: convert.ConversionPa
     table = np.transpose(spikes, (1, 0, 2)).reshape(n * T, n_in)
     net, obj = convert.build_chain(weights, table, p.dt_ms,
                                    thresholds=[p.threshold] * len(weights), reset_every=T)
-    with backend.running():
+    with backend.running(net):
         net.run(n * T * p.dt_ms * b2.ms, namespace={})
     groups = [obj["input"], *obj["layers"]]
     trains = [convert.spike_trains(m, n * T, g.N, p.dt_ms).reshape(n, T, g.N)

@@ -25,6 +25,7 @@ from neurosim.experiments.brain_vs_ann.measures import (
     stdp_coding,
     sweep_summary,
 )
+from neurosim.experiments.stdp_digits import keep_build_log
 from neurosim.results import Context
 from neurosim.snn import activity
 from neurosim.snn.readout import assign_labels, predict
@@ -45,6 +46,10 @@ def stdp_arm(cfg: Config, ctx: Context, ds: data.Dataset, plan: dict, eval_idx: 
             return None, "DIVERGED"
         replicas = _stdp_replicas(cfg, ctx, ds, eval_idx, rng, trained, dirs[1])
         return (trained, replicas), "COMPLETED"
+    except BaseException:  # Ctrl-C or a failure, maybe in a C++ build: keep its output
+        for d in dirs:
+            keep_build_log(d, ctx)
+        raise
     finally:
         backend.reset_device()
         for d in dirs:
