@@ -182,6 +182,7 @@ def test_learning_rate_scale_zero_freezes_weights_but_not_thresholds():
     np.testing.assert_allclose(net.theta_mv, p.theta_plus_mv * counts.sum(axis=0), rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_stdp_digits_same_seed_same_metrics():
     from neurosim.config import build
     from neurosim.experiments import stdp_digits
@@ -203,6 +204,7 @@ def test_on_off_coding_gives_each_pixel_an_on_and_an_off_cell():
     assert on_off(X).tolist() == [[0.0, 0.25, 1.0, 1.0, 0.75, 0.0]]
 
 
+@pytest.mark.slow
 def test_cpp_standalone_repeats_exactly_and_matches_the_runtime_network(tmp_path):
     """The compiled C++ program, built once and re-run per chunk: same seed, same weights;
     another seed, other weights; normalisation and plasticity switches as on the runtime

@@ -78,6 +78,7 @@ def test_bad_shapes_are_refused():
     assert out.shape == (2, 1, 3) and out.sum() == 0
 
 
+@pytest.mark.slow
 def test_faint_digits_are_shown_again_only_to_the_replicas_that_need_it():
     W = np.full((P.n_input, P.n_exc), 0.8)
     weak = np.full((P.n_input, P.n_exc), 0.05)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -116,7 +117,7 @@ def compile_standalone(directory: str, log_file: str | None = None) -> None:
     log_file = log_file or os.path.join(directory, BUILD_LOG)
     os.makedirs(os.path.dirname(os.path.abspath(log_file)), exist_ok=True)
     make = b2.prefs.devices.cpp_standalone.make_cmd_unix
-    args = [make, *b2.prefs.devices.cpp_standalone.extra_make_args_unix]
+    args = [*shlex.split(make), *b2.prefs.devices.cpp_standalone.extra_make_args_unix]
     with open(log_file, "ab") as log:
         proc = subprocess.Popen(args, cwd=directory, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
@@ -139,6 +140,9 @@ def build_standalone(directory: str | None = None, log_file: str | None = None) 
     options = {**device.build_options, "run": False, "compile": False}
     if directory is not None:
         options["directory"] = directory
+    if os.name == "nt":  # nmake and MSVC's environment: Brian2's own build
+        device.build(**{**options, "compile": True})
+        return
     device.build(**options)
     compile_standalone(device.project_dir, log_file)
 
