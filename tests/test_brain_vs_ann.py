@@ -16,7 +16,8 @@ import pytest
 from neurosim.experiments import brain_vs_ann as bva
 from neurosim.runner.config import ConfigError, build
 from neurosim.runner.rundir import load_run
-from tests.test_run import cli, fake_mnist
+from tests.helpers import write_fake_mnist
+from tests.test_run import cli
 
 ARMS = ("mlp", "stdp", "mlp_spiking")
 
@@ -165,7 +166,7 @@ def test_diverging_mlp_marks_the_run_and_keeps_its_curves(tmp_path):
 
 def test_reads_mnist_idx_files(tmp_path):
     """dataset=mnist on a tiny MNIST look-alike: class k lights up a block of rows."""
-    folder = fake_mnist(tmp_path / "mnist")
+    folder = write_fake_mnist(tmp_path / "mnist")
     done = cli("brain_vs_ann", "--quick", "dataset=mnist", f"data_dir={folder}",
                "input_coding=intensity", "n_train=60", "n_test=20", "n_eval=10",
                "lesion_fractions=[0.0, 0.9]", "noise_sds=[0.0]", "checkpoints=[1000]",

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from neurosim import data
 from neurosim.data import DataError, Dataset, load_idx, mnist, write_idx
 from neurosim.validation import InvalidParameterError
+from tests.helpers import write_fake_mnist
 
 # --- toy tasks ---------------------------------------------------------------------------------
 
@@ -208,21 +209,13 @@ def test_gzip_without_the_suffix_is_read(tmp_path):
 # --- MNIST -------------------------------------------------------------------------------------
 
 
-def write_fake_mnist(folder, n_train=20, n_test=10, gz=True):
-    rng = np.random.default_rng(0)
-    folder.mkdir(exist_ok=True)
-    ext = ".gz" if gz else ""
-    for prefix, n in (("train", n_train), ("t10k", n_test)):
-        images = rng.integers(0, 256, (n, 28, 28)).astype(np.uint8)
-        images[0, 0, 0], images[0, 0, 1] = 0, 255
-        write_idx(folder / f"{prefix}-images-idx3-ubyte{ext}", images)
-        write_idx(folder / f"{prefix}-labels-idx1-ubyte{ext}", (np.arange(n) % 10).astype(np.uint8))
-    return folder
+def write_fake_mnist_small(folder, gz=True):
+    return write_fake_mnist(folder, n_train=20, n_test=10, gz=gz)
 
 
 @pytest.mark.parametrize("gz", [True, False])
 def test_mnist_reads_a_small_folder(tmp_path, gz):
-    write_fake_mnist(tmp_path, gz=gz)
+    write_fake_mnist_small(tmp_path, gz=gz)
     ds = mnist(tmp_path)
     assert ds.X_train.shape == (20, 784) and ds.X_test.shape == (10, 784)
     assert ds.X_train.dtype == np.float32 and ds.y_train.dtype == np.int64
@@ -239,7 +232,7 @@ def test_mnist_reads_a_small_folder(tmp_path, gz):
 
 
 def test_mnist_dotted_file_names(tmp_path):
-    write_fake_mnist(tmp_path, gz=False)
+    write_fake_mnist_small(tmp_path, gz=False)
     for path in tmp_path.iterdir():
         path.rename(tmp_path / path.name.replace("-idx", ".idx"))
     assert mnist(tmp_path).X_test.shape == (10, 784)
@@ -252,7 +245,7 @@ def test_mnist_missing_folder(tmp_path):
 
 @pytest.mark.parametrize("stem", sorted(data.MNIST_FILES.values()))
 def test_mnist_names_the_missing_file(tmp_path, stem):
-    write_fake_mnist(tmp_path)
+    write_fake_mnist_small(tmp_path)
     (tmp_path / f"{stem}.gz").unlink()
     with pytest.raises(DataError) as info:
         mnist(tmp_path)
@@ -267,41 +260,41 @@ def _expect(tmp_path, message, file):
 
 
 def test_mnist_label_count_mismatch(tmp_path):
-    write_fake_mnist(tmp_path)
+    write_fake_mnist_small(tmp_path)
     write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.zeros(7, np.uint8))
     _expect(tmp_path, "has 7 labels for 10 images", "t10k-labels-idx1-ubyte.gz")
 
 
 def test_mnist_wrong_dimensions(tmp_path):
-    write_fake_mnist(tmp_path)
+    write_fake_mnist_small(tmp_path)
     write_idx(tmp_path / "train-images-idx3-ubyte.gz", np.zeros((20, 784), np.uint8))
     _expect(
         tmp_path,
         r"shape \(n, rows, cols\), has uint8 of shape \(20, 784\)",
         "train-images-idx3-ubyte.gz",
     )
-    write_fake_mnist(tmp_path)
+    write_fake_mnist_small(tmp_path)
     write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.zeros((20, 1), np.uint8))
     _expect(tmp_path, r"labels of shape \(n,\)", "train-labels-idx1-ubyte.gz")
 
 
 def test_mnist_wrong_types_and_labels(tmp_path):
-    write_fake_mnist(tmp_path)
+    write_fake_mnist_small(tmp_path)
     write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", np.zeros((10, 28, 28), np.float32))
     _expect(tmp_path, "should hold uint8 images", "t10k-images-idx3-ubyte.gz")
-    write_fake_mnist(tmp_path)
+    write_fake_mnist_small(tmp_path)
     write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.full(20, 10, np.uint8))
     _expect(tmp_path, r"has label 10 \(expected 0-9\)", "train-labels-idx1-ubyte.gz")
 
 
 def test_mnist_train_and_test_image_sizes_differ(tmp_path):
-    write_fake_mnist(tmp_path)
+    write_fake_mnist_small(tmp_path)
     write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", np.zeros((10, 8, 8), np.uint8))
     _expect(tmp_path, r"holds \(28, 28\) images", "train-images-idx3-ubyte.gz")
 
 
 def test_mnist_corrupt_files(tmp_path):
-    write_fake_mnist(tmp_path)
+    write_fake_mnist_small(tmp_path)
     with gzip.open(tmp_path / "t10k-labels-idx1-ubyte.gz", "wb") as fh:
         fh.write(_header(1, 10) + bytes(5))
     _expect(
@@ -312,7 +305,7 @@ def test_mnist_corrupt_files(tmp_path):
 
 
 def test_mnist_negative_count(tmp_path):
-    write_fake_mnist(tmp_path)
+    write_fake_mnist_small(tmp_path)
     with pytest.raises(DataError, match="n_test must be >= 0"):
         mnist(tmp_path, n_test=-1)
 

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from neurosim import experiments, run
 from neurosim.runner.config import ConfigError, build, describe, field_hint
-from tests.test_run import fake_mnist
+from tests.helpers import write_fake_mnist
 
 #: keys whose drawn values would only measure something else: the compiled Brian2 targets
 #: (minutes of compiling; covered by their own tests) and folders of data
@@ -130,7 +130,7 @@ def _main(argv: list[str]) -> tuple[int, str, str]:
 
 @pytest.fixture(scope="module")
 def mnist_dir(tmp_path_factory) -> Path:
-    return fake_mnist(tmp_path_factory.mktemp("mnist"))
+    return write_fake_mnist(tmp_path_factory.mktemp("mnist"))
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -8,11 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from neurosim import experiments
-from neurosim.data import write_idx
 from neurosim.runner.rundir import load_run
 from neurosim.runner.summary import is_timing, leaves
 
@@ -26,20 +24,6 @@ def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 def run_dirs(out: Path, name: str) -> list[Path]:
     return sorted(p for p in (out / name).glob("*") if p.is_dir()) if (out / name).exists() else []
-
-
-def fake_mnist(folder: Path, n_train: int = 60, n_test: int = 30) -> Path:
-    """A tiny MNIST look-alike: class k lights up a block of rows, so it is learnable."""
-    rng = np.random.default_rng(0)
-    folder.mkdir(parents=True, exist_ok=True)
-    for prefix, n in (("train", n_train), ("t10k", n_test)):
-        labels = np.arange(n) % 10
-        images = rng.integers(0, 40, size=(n, 28, 28)).astype(np.uint8)
-        for k, lab in enumerate(labels):
-            images[k, 2 * lab: 2 * lab + 4, :] = 250
-        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images)
-        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels.astype(np.uint8))
-    return folder
 
 
 @pytest.mark.e2e
@@ -87,7 +71,7 @@ def test_quick_run_writes_a_complete_run_directory(tmp_path, name):
 
 @pytest.mark.e2e
 def test_mnist_quick_on_small_idx_files(tmp_path):
-    data = fake_mnist(tmp_path / "mnist")
+    data = write_fake_mnist(tmp_path / "mnist")
     out = str(tmp_path / "runs")
     done = cli("mnist", "--quick", f"data_dir={data}", "--out", out, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -98,7 +82,7 @@ def test_mnist_quick_on_small_idx_files(tmp_path):
 
 @pytest.mark.e2e
 def test_stdp_digits_reads_mnist_idx_files(tmp_path):
-    data = fake_mnist(tmp_path / "mnist")
+    data = write_fake_mnist(tmp_path / "mnist")
     out = str(tmp_path / "runs")
     done = cli("stdp_digits", "--quick", "dataset=mnist", f"data_dir={data}", "n_train=30",
                "n_test=20", "input_coding=intensity", "val_fraction=0", "--out", out,
@@ -246,7 +230,7 @@ def test_every_family_marks_runaway_values_diverged(tmp_path, args, table, rows)
 
 @pytest.mark.e2e
 def test_corrupt_mnist_file_named(tmp_path):
-    data = fake_mnist(tmp_path / "mnist")
+    data = write_fake_mnist(tmp_path / "mnist")
     (data / "t10k-labels-idx1-ubyte.gz").write_bytes(b"not gzip at all")
     done = cli("mnist", f"data_dir={data}", "--out", str(tmp_path / "runs"), cwd=tmp_path)
     assert done.returncode == 2

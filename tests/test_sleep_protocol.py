@@ -66,7 +66,7 @@ def test_sleep_condition_records_phases_and_is_reproducible(splits):
     a = P.run_condition("sleep", *splits["train"], sets, TINY, np.random.default_rng(7))
     b = P.run_condition("sleep", *splits["train"], sets, TINY, np.random.default_rng(7))
     assert set(a.accuracy) == {"validation", "test"} and a.pre_sleep["test"].shape == (5, 5)
-    assert [s.spikes[0].shape[0] for s in a.sleeps] == [30, 40, 50, 60, 70]
+    assert [s.rasters[0].shape[0] for s in a.sleeps] == [30, 40, 50, 60, 70]
     assert len(a.sleep_seconds) == 5
     for name in sets:
         np.testing.assert_array_equal(a.accuracy[name], b.accuracy[name])

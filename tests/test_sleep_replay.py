@@ -16,7 +16,7 @@ from neurosim.runner.config import ConfigError, build
 from neurosim.runner.contract import quick_context
 from neurosim.runner.rundir import load_run
 from neurosim.sleep import protocol
-from tests.test_run import fake_mnist
+from tests.helpers import write_fake_mnist
 
 TINY = {"hidden": [32, 32], "epochs": 2, "n_seeds": 2, "sleep_steps": 40,
         "sleep_steps_per_task": 10}
@@ -196,7 +196,7 @@ def test_brian2_engine_runs_through_the_experiment_and_matches_numpy():
 
 
 def test_mnist_runs_the_same_protocol_through_the_cli(tmp_path):
-    folder = fake_mnist(tmp_path / "mnist")
+    folder = write_fake_mnist(tmp_path / "mnist")
     code = runner.main(["sleep_replay", "--quick", "dataset=mnist", f"data_dir={folder}",
                         "hidden=[16,16]", "n_seeds=1", "--out", str(tmp_path / "runs")])
     assert code == 0
@@ -215,7 +215,7 @@ def test_mnist_errors_are_one_line(tmp_path, capsys):
     code = runner.main(["sleep_replay", "--quick", "dataset=mnist",
                         f"data_dir={tmp_path / 'none'}", "--out", str(tmp_path / "runs")])
     assert code == 2 and "MNIST folder" in capsys.readouterr().err
-    folder = fake_mnist(tmp_path / "mnist")
+    folder = write_fake_mnist(tmp_path / "mnist")
     code = runner.main(["sleep_replay", "--quick", "dataset=mnist", f"data_dir={folder}",
                         "sleep.mask=30", "--out", str(tmp_path / "runs")])
     assert code == 2 and "does not fit the 28x28 images" in capsys.readouterr().err

@@ -11,13 +11,8 @@ import pytest
 from neurosim.ann import MLP
 from neurosim.runner.config import ConfigError
 from neurosim.sleep import src
-from neurosim.snn import backend
 
-
-@pytest.fixture(autouse=True)
-def numpy_target():
-    backend.select("numpy")
-    yield
+pytestmark = pytest.mark.usefixtures("numpy_target")  # conftest: no compiler needed
 
 
 def g_by_hand(w: float, width: float = 0.001) -> float:
@@ -48,7 +43,7 @@ def test_one_step_update_by_hand(engine):
     expected[0, 0] = 0.002 + 0.1 * g_by_hand(0.002)  # 0.002 + 0.1 * 2 / (1 + e^2)
     expected[1, 0] = 0.0 - 0.05 * g_by_hand(0.0)  # g(0) = 1
     np.testing.assert_allclose(r.weights[0], expected, rtol=0, atol=1e-15)
-    np.testing.assert_array_equal(r.spikes[1], [[True, False]])
+    np.testing.assert_array_equal(r.rasters[1], [[True, False]])
     assert W[0, 0] == 0.002  # the input is untouched
 
 
@@ -63,7 +58,7 @@ def test_decay_by_hand(engine):
         p = src.SleepParams(inc=0.0, dec=0.0, beta=(1.0,), decay=decay)
         r = src.sleep([W], np.ones((1, 1)), 6, p, np.random.default_rng(0),
                       input_spikes=spikes, alphas=[1.0], engine=engine)
-        np.testing.assert_array_equal(r.spikes[1][:, 0], np.array(fires, dtype=bool))
+        np.testing.assert_array_equal(r.rasters[1][:, 0], np.array(fires, dtype=bool))
 
 
 def small_case(seed=3, T=300):
@@ -82,7 +77,7 @@ def test_engines_give_the_same_spikes_and_weights():
     a = src.sleep(Ws, X, 0, p, np.random.default_rng(0), input_spikes=spikes, engine="numpy")
     b = src.sleep(Ws, X, 0, p, np.random.default_rng(0), input_spikes=spikes, engine="brian2")
     assert all(c > 10 for c in a.layer_counts)  # every layer fires: the test means something
-    for sa, sb in zip(a.spikes, b.spikes, strict=True):
+    for sa, sb in zip(a.rasters, b.rasters, strict=True):
         np.testing.assert_array_equal(sa, sb)
     for wa, wb, w0 in zip(a.weights, b.weights, Ws, strict=True):
         assert np.abs(wa - w0).max() > 1e-3  # plasticity did something
@@ -153,13 +148,13 @@ def test_sleep_network_writes_in_place_and_draws_its_own_input():
     before = [W.copy() for W in net.weights]
     r = src.sleep_network(net, X, 200, p, np.random.default_rng(5))
     assert [id(W) for W in net.weights] == arrays
-    assert r.spikes[0].shape == (200, 16) and r.finite
+    assert r.rasters[0].shape == (200, 16) and r.finite
     np.testing.assert_allclose(net.weights[0], r.weights[0].astype(np.float32))
     assert any(not np.array_equal(a, b) for a, b in zip(before, net.weights, strict=True))
     again = src.sleep_network(MLP([16, 8, 3], "relu", "relu", bias=False, dtype="float32",
                                   rng=np.random.default_rng(0)), X, 200, p,
                               np.random.default_rng(5))
-    for a, b in zip(r.spikes, again.spikes, strict=True):  # same generator, same phase
+    for a, b in zip(r.rasters, again.rasters, strict=True):  # same generator, same phase
         np.testing.assert_array_equal(a, b)
 
 
@@ -229,7 +224,7 @@ def test_only_beta_over_alpha_scale_matters():
     q = src.SleepParams(**{**p.__dict__, "alpha_scale": 2 * p.alpha_scale,
                            "beta": tuple(2 * b for b in p.beta)})
     b = src.sleep(Ws, X, 0, q, np.random.default_rng(0), input_spikes=spikes)
-    for x, y in zip(a.spikes, b.spikes, strict=True):
+    for x, y in zip(a.rasters, b.rasters, strict=True):
         np.testing.assert_array_equal(x, y)
     for x, y in zip(a.weights, b.weights, strict=True):
         np.testing.assert_array_equal(x, y)
@@ -245,7 +240,7 @@ def test_steps_without_input_skip_the_layers_above_and_stay_equal_to_brian2():
     a = src.sleep(Ws, X, 0, p, np.random.default_rng(0), input_spikes=spikes, engine="numpy")
     b = src.sleep(Ws, X, 0, p, np.random.default_rng(0), input_spikes=spikes, engine="brian2")
     assert all(c > 0 for c in a.layer_counts)
-    for x, y in zip(a.spikes, b.spikes, strict=True):
+    for x, y in zip(a.rasters, b.rasters, strict=True):
         np.testing.assert_array_equal(x, y)
     for x, y in zip(a.weights, b.weights, strict=True):
         np.testing.assert_array_equal(x, y)

@@ -7,13 +7,9 @@ import pytest
 
 from neurosim.ann import MLP, train
 from neurosim.runner.config import ConfigError
-from neurosim.snn import backend, convert
+from neurosim.snn import convert
 
-
-@pytest.fixture(autouse=True)
-def numpy_target():
-    backend.select("numpy")
-    yield
+pytestmark = pytest.mark.usefixtures("numpy_target")  # conftest: no compiler needed
 
 
 # Three layers whose scales are, by hand (X rows [1, 0] and [0, 0.5]):

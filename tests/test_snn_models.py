@@ -33,8 +33,9 @@ from neurosim.snn.wta import WTANetwork, WTAParams
 
 
 @pytest.fixture(autouse=True)
-def numpy_target():
-    backend.select("numpy")
+def dt_01ms(numpy_target):
+    """The numpy target (conftest) and a 0.1 ms default clock (conftest's brian2_state
+    restores it after the test)."""
     b2.defaultclock.dt = 0.1 * b2.ms
     yield
 
@@ -181,6 +182,7 @@ def test_learning_rate_scale_zero_freezes_weights_but_not_thresholds():
     np.testing.assert_allclose(net.theta_mv, p.theta_plus_mv * counts.sum(axis=0), rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_stdp_digits_same_seed_same_metrics():
     from neurosim.experiments import stdp_digits
     from neurosim.runner.config import build
@@ -202,6 +204,7 @@ def test_on_off_coding_gives_each_pixel_an_on_and_an_off_cell():
     assert on_off(X).tolist() == [[0.0, 0.25, 1.0, 1.0, 0.75, 0.0]]
 
 
+@pytest.mark.slow
 def test_cpp_standalone_repeats_exactly_and_matches_the_runtime_network(tmp_path):
     """The compiled C++ program, built once and re-run per chunk: same seed, same weights;
     another seed, other weights; normalisation and plasticity switches as on the runtime

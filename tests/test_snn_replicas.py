@@ -16,11 +16,7 @@ P = WTAParams(n_input=6, n_exc=3, present_ms=60.0, rest_ms=20.0, max_rate_hz=300
               min_spikes=0)
 
 
-@pytest.fixture(autouse=True)
-def numpy_target():
-    backend.select("numpy")
-    yield
-    backend.reset_device()
+pytestmark = pytest.mark.usefixtures("numpy_target")  # conftest: no compiler needed
 
 
 def test_block_pairs_connect_inside_blocks_only():
@@ -82,6 +78,7 @@ def test_bad_shapes_are_refused():
     assert out.shape == (2, 1, 3) and out.sum() == 0
 
 
+@pytest.mark.slow
 def test_faint_digits_are_shown_again_only_to_the_replicas_that_need_it():
     W = np.full((P.n_input, P.n_exc), 0.8)
     weak = np.full((P.n_input, P.n_exc), 0.05)

@@ -4,6 +4,7 @@ curve table, and score a classifier."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -109,3 +110,22 @@ def classifier_result(model: MLP, history: History, seconds: float, data: Any) -
     return trained_result(model, history, metrics, curves={"epochs": history_curves(history)},
                           arrays=arrays,
                           scored=("test_accuracy", "train_accuracy", "val_accuracy"))
+
+
+#: Where a run keeps the C++ compiler's output of a Brian2 standalone build.
+BUILD_LOG = "brian2_build.log"
+
+
+def keep_build_log(standalone_dir: str, ctx: Context) -> None:
+    """Copy a standalone project's compiler log (`neurosim.snn.backend.BUILD_LOG`) next to
+    the scratch directory, i.e. into the run directory, before the project is deleted, and
+    say so in the run's warnings."""
+    from neurosim.snn import backend
+
+    log = Path(standalone_dir) / backend.BUILD_LOG
+    if not log.is_file():
+        return
+    target = ctx.scratch_dir.parent / BUILD_LOG
+    with open(target, "ab") as out:
+        out.write(log.read_bytes())
+    ctx.partial.warnings.append(f"the C++ compiler's output is kept in {BUILD_LOG}")

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from neurosim import data, plots
-from neurosim.experiments.common import Diverged, confusion
+from neurosim.experiments.common import Diverged, confusion, keep_build_log
 from neurosim.runner.contract import Context, Result
 from neurosim.snn.encoding import on_off
 from neurosim.snn.readout import predict, running_accuracy
@@ -100,6 +100,9 @@ def run(cfg: Config, ctx: Context) -> Result:
     standalone_dir = tempfile.mkdtemp(prefix="brian2-standalone-", dir=ctx.scratch_dir)
     try:
         return _run(cfg, ctx, ds, standalone_dir)
+    except BaseException:  # Ctrl-C or a failure, maybe in the C++ build: keep its output
+        keep_build_log(standalone_dir, ctx)
+        raise
     finally:
         backend.reset_device()  # leave Brian2 as found: runtime device, no standalone project
         shutil.rmtree(standalone_dir, ignore_errors=True)
@@ -174,8 +177,8 @@ def _run(cfg: Config, ctx: Context, ds: data.Dataset, standalone_dir: str) -> Re
 
     seen, acc = running_accuracy(record.counts, record.labels, n_classes, cfg.curve_block)
     raster_end = N_RASTER * net.period_s  # the first test samples, from the test pass's start
-    i_exc, t_exc, i_in, t_in = net.recorded
-    keep, keep_in = t_exc < raster_end, t_in < raster_end
+    exc = net.recorded["exc"].window(0.0, raster_end)
+    inp = net.recorded["input"].window(0.0, raster_end)
     metrics = {
         "test_accuracy": float(np.mean(pred_test == ds.y_test)),
         **metrics,
@@ -203,11 +206,10 @@ def _run(cfg: Config, ctx: Context, ds: data.Dataset, standalone_dir: str) -> Re
                 "confusion": confusion(ds.y_test[pred_test >= 0], pred_test[pred_test >= 0],
                                        n_classes),
                 "raster_labels": ds.y_test[:N_RASTER], "period_s": np.array(net.period_s),
-                "input_i": i_in[keep_in], "input_t": t_in[keep_in],
+                "input_i": inp.i, "input_t": inp.t,
                 "feature_shape": np.array(ds.feature_shape),
                 "on_off": np.array(cfg.input_coding == "on_off")},
-        spikes={"exc": {"i": i_exc[keep], "t": t_exc[keep], "t_stop": raster_end,
-                        "n_neurons": params.n_exc}},
+        spikes={"exc": exc},
         meta=target.meta(),
     )
     if test_counts.sum() == 0:

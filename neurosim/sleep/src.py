@@ -47,6 +47,7 @@ from threadpoolctl import threadpool_limits
 from neurosim.plasticity import src as src_rule
 from neurosim.plasticity import src_gain
 from neurosim.snn.convert import CHAINS, check_convertible, normalisation_factors
+from neurosim.spikes import Spikes
 from neurosim.validation import (
     require,
     require_choice,
@@ -173,28 +174,52 @@ class SleepResult:
     ----------
     weights : list of ndarray of shape (n_in, n_out), float64
         The weights after sleep (new arrays; the inputs are untouched).
-    spikes : list of ndarray of shape (n_steps, n_units), bool
-        Spikes of every layer in every step, input layer first.
+    spikes : list of Spikes
+        Spikes of every layer, input layer first (`neurosim.spikes.Spikes`): a spike in step
+        k at ``k * dt_s`` seconds, the window ``n_steps * dt_s`` long. `raster` (`rasters`)
+        gives a layer's boolean (n_steps, n_units) array.
     alphas : ndarray of shape (n_layers,)
         The weight scales used.
     finite : bool
         False when a weight became NaN or inf: the caller must stop (a DIVERGED run).
-    counts : list of ndarray of shape (n_units,), int64
-        Spikes per neuron over the phase, input layer first (kept by `compact`).
     n_steps : int
         Length of the phase.
+    dt_s : float
+        The step.
+    counts : list of ndarray of shape (n_units,), int64
+        Spikes per neuron over the phase, input layer first (kept by `compact`).
     """
 
     weights: list[np.ndarray]
-    spikes: list[np.ndarray]
+    spikes: list[Spikes]
     alphas: np.ndarray
     finite: bool
+    n_steps: int
+    dt_s: float
     counts: list[np.ndarray] = field(init=False)
-    n_steps: int = field(init=False)
 
     def __post_init__(self):
-        self.counts = [s.sum(axis=0, dtype=np.int64) for s in self.spikes]
-        self.n_steps = int(self.spikes[0].shape[0]) if self.spikes else 0
+        self.counts = [s.counts() for s in self.spikes]
+
+    @classmethod
+    def from_dense(cls, weights: list[np.ndarray], rasters: Sequence[np.ndarray],
+                   alphas: np.ndarray, finite: bool, dt_s: float) -> SleepResult:
+        """The result of an engine's boolean rasters, shape (n_steps, n_units) each."""
+        n_steps = int(rasters[0].shape[0]) if len(rasters) else 0
+        return cls(weights, [Spikes.from_dense(r, dt_s) for r in rasters], alphas, finite,
+                   n_steps, dt_s)
+
+    def raster(self, layer: int) -> np.ndarray:
+        """Spikes of `layer` (0: input) as a boolean array of shape (n_steps, n_units)."""
+        from neurosim.snn.convert import spike_trains
+
+        s = self.spikes[layer]
+        return spike_trains(s, self.n_steps, s.n_neurons, self.dt_s * 1000.0)
+
+    @property
+    def rasters(self) -> list[np.ndarray]:
+        """Every layer's `raster`, input layer first."""
+        return [self.raster(l) for l in range(len(self.spikes))]
 
     @property
     def layer_counts(self) -> list[int]:
@@ -377,11 +402,11 @@ def run_brian2(
     """
     import brian2 as b2
 
+    from neurosim.snn.backend import running
     from neurosim.snn.convert import build_chain, spike_trains, synapse_matrix
 
     T = input_spikes.shape[0]
     dt_ms = params.dt_s * 1000.0
-    b2.defaultclock.dt = dt_ms * b2.ms
     net, obj = build_chain(
         weights, np.asarray(input_spikes, dtype=np.float64), dt_ms,
         thresholds=[params.threshold * b for b in params.betas(len(weights))], scales=alphas,
@@ -389,7 +414,7 @@ def run_brian2(
         post_namespace={"inc": params.inc, "dec": params.dec, "w0": params.gain_width},
         prefix="sleep_",
     )
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"), running(net):
         net.run(T * dt_ms * b2.ms, namespace={})
     Ws = [synapse_matrix(s, np.shape(W)) for s, W in zip(obj["synapses"], weights, strict=True)]
     groups = [obj["input"], *obj["layers"]]
@@ -473,7 +498,7 @@ def _sleep(weights, X_seen, n_steps, params, rng, image_shape, input_spikes, alp
                          f"got {input_spikes.shape}")
     Ws, spikes = ENGINES[engine](weights, alphas, input_spikes, params)
     finite = all(bool(np.isfinite(W).all()) for W in Ws)
-    return SleepResult(Ws, spikes, alphas, finite)
+    return SleepResult.from_dense(Ws, spikes, alphas, finite, params.dt_s)
 
 
 def sleep_network(net, X_seen: np.ndarray, n_steps: int, params: SleepParams,

@@ -49,6 +49,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from neurosim.spikes import Spikes
 from neurosim.validation import require, require_positive
 
 __all__ = [
@@ -234,21 +235,46 @@ def poisson_input(
 # --- the two engines ---------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
 class SpikeRun:
     """What a simulation of the converted network recorded.
 
     Attributes
     ----------
-    output : ndarray of shape (n_steps, n_samples, n_outputs), bool
-        Output spikes in every step: ``output.cumsum(0)`` gives the counts after each step
-        (`accuracy_vs_time`).
+    spikes : Spikes
+        Output-layer spikes (`neurosim.spikes.Spikes`), the samples back to back: sample k
+        occupies ``[k n_steps dt, (k + 1) n_steps dt)``.
     counts : list of ndarray of shape (n_samples, n_units), int64
         Spikes per neuron and sample, input layer first: synaptic events = counts x fan-out.
+    n_steps : int
+        Steps per sample.
+    dt_ms : float
     """
 
-    output: np.ndarray
+    spikes: Spikes
     counts: list[np.ndarray]
+    n_steps: int
+    dt_ms: float
+
+    @classmethod
+    def from_dense(cls, output: np.ndarray, counts: list[np.ndarray],
+                   dt_ms: float) -> SpikeRun:
+        """From output spikes of shape (n_steps, n_samples, n_outputs), bool."""
+        T, n, k = output.shape
+        raster = np.transpose(output, (1, 0, 2)).reshape(n * T, k)
+        return cls(Spikes.from_dense(raster, dt_ms / 1000.0), counts, T, dt_ms)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.counts[0].shape[0])
+
+    @property
+    def output(self) -> np.ndarray:
+        """Output spikes in every step, ndarray of shape (n_steps, n_samples, n_outputs), bool:
+        ``output.cumsum(0)`` gives the counts after each step (`accuracy_vs_time`)."""
+        T, n, k = self.n_steps, self.n_samples, self.spikes.n_neurons
+        raster = spike_trains(self.spikes, n * T, k, self.dt_ms)
+        return np.transpose(raster.reshape(n, T, k), (1, 0, 2))
 
 
 def _integrate(current: np.ndarray, threshold: float) -> np.ndarray:
@@ -264,7 +290,7 @@ def _integrate(current: np.ndarray, threshold: float) -> np.ndarray:
 
 def simulate_numpy(
     weights: Sequence[np.ndarray], input_spikes: np.ndarray, threshold: float = 1.0,
-    batch: int = 256,
+    batch: int = 256, dt_ms: float = 1.0,
 ) -> SpikeRun:
     """The converted network on numpy, `batch` samples at a time (see the module docstring).
 
@@ -276,6 +302,8 @@ def simulate_numpy(
     threshold : float
     batch : int
         Samples per pass (bounds the memory: n_steps x batch x widest layer floats).
+    dt_ms : float
+        The step, for the spike times of the result (the dynamics do not depend on it).
     """
     Ws = [np.asarray(W, np.float64) for W in weights]
     T, n, _ = input_spikes.shape
@@ -291,10 +319,19 @@ def simulate_numpy(
             s = _integrate(current, threshold)
             counts[l + 1][part] = s.sum(axis=0)
         out[:, part] = s
-    return SpikeRun(out, counts)
+    return SpikeRun.from_dense(out, counts, dt_ms)
 
 
-def build_chain(
+def build_chain(*args, **kwargs):
+    """`_build_chain` inside `neurosim.snn.backend.building` (Ctrl-C while ``connect()``
+    compiles leaves no warnings about unused objects); its arguments and result."""
+    from neurosim.snn.backend import building
+
+    with building():
+        return _build_chain(*args, **kwargs)
+
+
+def _build_chain(
     weights: Sequence[np.ndarray],
     input_table: np.ndarray,
     dt_ms: float,
@@ -396,7 +433,8 @@ def synapse_matrix(syn, shape: tuple[int, int]) -> np.ndarray:
 
 
 def spike_trains(monitor, n_steps: int, n_neurons: int, dt_ms: float) -> np.ndarray:
-    """A SpikeMonitor's spikes as a boolean (n_steps, n_neurons) array."""
+    """A SpikeMonitor's (or a `neurosim.spikes.Spikes`') spikes as a boolean
+    (n_steps, n_neurons) array: a spike at time t falls in step ``round(t / dt)``."""
     out = np.zeros((n_steps, n_neurons), dtype=bool)
     steps = np.rint(np.asarray(monitor.t[:]) / (dt_ms * 1e-3)).astype(np.int64)
     out[steps, np.asarray(monitor.i[:])] = True
@@ -414,16 +452,18 @@ def simulate_brian2(
     """
     import brian2 as b2
 
+    from neurosim.snn.backend import running
+
     T, n, n_in = input_spikes.shape
     table = np.transpose(input_spikes, (1, 0, 2)).reshape(n * T, n_in)
-    b2.defaultclock.dt = dt_ms * b2.ms
     net, obj = build_chain(weights, table, dt_ms, thresholds=[threshold] * len(weights),
                            reset_every=T)
-    net.run(n * T * dt_ms * b2.ms, namespace={})
+    with running(net):
+        net.run(n * T * dt_ms * b2.ms, namespace={})
     trains = [spike_trains(m, n * T, g.N, dt_ms).reshape(n, T, g.N)
               for m, g in zip(obj["monitors"], [obj["input"], *obj["layers"]], strict=True)]
-    return SpikeRun(np.transpose(trains[-1], (1, 0, 2)).copy(),
-                    [tr.sum(axis=1, dtype=np.int64) for tr in trains])
+    return SpikeRun.from_dense(np.transpose(trains[-1], (1, 0, 2)),
+                               [tr.sum(axis=1, dtype=np.int64) for tr in trains], dt_ms)
 
 
 #: The simulation engines; both take (weights, input_spikes, threshold).
@@ -469,8 +509,7 @@ def convert_and_simulate(
     """
     normalised, _ = normalise(weights, X_norm, params.percentile, params.chain)
     spikes = poisson_input(X, params.n_steps, params.p_max, rng)
-    extra = {"dt_ms": params.dt_ms} if engine == "brian2" else {}
-    return simulate(normalised, spikes, params.threshold, engine=engine, **extra)
+    return simulate(normalised, spikes, params.threshold, engine=engine, dt_ms=params.dt_ms)
 
 
 # --- reading the output ------------------------------------------------------------------------

@@ -30,9 +30,10 @@ import brian2 as b2
 import numpy as np
 from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
 
+from neurosim.snn.backend import building, running
 from neurosim.snn.encoding import Schedule, check_intensities, counts_per_sample, poisson_rates
 from neurosim.snn.models import LIF_CONDUCTANCE
-from neurosim.snn.wta import MEMBRANE_METHOD, WTAParams, build_program, namespace
+from neurosim.snn.wta import MEMBRANE_METHOD, WTAParams, build_program, namespace, network_clock
 
 #: Environment variable through which each standalone run gets its random seed.
 SEED_ENV = "NEUROSIM_REPLICA_SEED"
@@ -72,6 +73,7 @@ class WTAReplicas:
         Start every digit from rest instead of after ``rest_ms`` of silence.
     """
 
+    @building()  # Ctrl-C while connect() compiles: no warnings about unused objects
     def __init__(self, params: WTAParams, n_replicas: int, rng: np.random.Generator,
                  chunk: int = 100, reset_each_digit: bool = True):
         p = params
@@ -81,24 +83,24 @@ class WTAReplicas:
         self.standalone = isinstance(b2.get_device(), CPPStandaloneDevice)
         self.schedule = sched = schedule(p, reset_each_digit)
         self.period_s = sched.period_ms / 1000.0
-        b2.defaultclock.dt = p.dt_ms * b2.ms
+        clock = network_clock(p.dt_ms)  # its own: Brian2's defaultclock stays as it is
         n_in, n_exc, k = p.n_input, p.n_exc, self.n
         table = np.zeros((self.chunk * sched.blocks_per_sample, k * n_in))
         self.stim = b2.TimedArray(table * b2.Hz, dt=sched.block_ms * b2.ms, name="stim")
         self._values = self.stim.values  # rewritten in place between runtime runs
 
         self.inp = b2.NeuronGroup(k * n_in, "rate = stim(t % chunk_T, i) : Hz",
-                                  threshold="rand() < rate * dt", name="input")
+                                  threshold="rand() < rate * dt", clock=clock, name="input")
         exc_eqs = (b2.Equations(LIF_CONDUCTANCE, tau_m="tau_e", v_rest="v_rest_e",
                                 E_inh="E_inh_e") + b2.Equations("theta : volt"))
         self.exc = b2.NeuronGroup(k * n_exc, exc_eqs, threshold="v > v_thresh_e + theta",
                                   reset="v = v_reset_e", refractory=p.refrac_e_ms * b2.ms,
-                                  method=MEMBRANE_METHOD, name="exc")
+                                  method=MEMBRANE_METHOD, clock=clock, name="exc")
         inh_eqs = b2.Equations(LIF_CONDUCTANCE, tau_m="tau_i", v_rest="v_rest_i",
                                E_inh="E_inh_i")
         self.inh = b2.NeuronGroup(k * n_exc, inh_eqs, threshold="v > v_thresh_i",
                                   reset="v = v_reset_i", refractory=p.refrac_i_ms * b2.ms,
-                                  method=MEMBRANE_METHOD, name="inh")
+                                  method=MEMBRANE_METHOD, clock=clock, name="inh")
         self.exc.v = p.v_rest_e_mv * b2.mV
         self.inh.v = p.v_rest_i_mv * b2.mV
         if reset_each_digit:
@@ -109,14 +111,16 @@ class WTAReplicas:
         # replica r's input a -> its excitatory neuron b, ordered (r, a, b): the weight vector
         # is the (n_replicas, n_input, n_exc) weight array raveled
         self.syn = b2.Synapses(self.inp, self.exc, "w : 1", on_pre="ge_post += w",
-                               name="input_exc")
+                               clock=clock, name="input_exc")
         syn_i, syn_j = block_pairs(k, n_in, n_exc)
         self.syn.connect(i=syn_i, j=syn_j)
-        self.ei = b2.Synapses(self.exc, self.inh, on_pre="ge_post += w_ei", name="exc_inh")
+        self.ei = b2.Synapses(self.exc, self.inh, on_pre="ge_post += w_ei", clock=clock,
+                              name="exc_inh")
         self.ei.connect(j="i")
         ie_i, ie_j = block_pairs(k, n_exc, n_exc)
         off = ie_i != ie_j  # every other excitatory neuron of the same replica
-        self.ie = b2.Synapses(self.inh, self.exc, on_pre="gi_post += w_ie", name="inh_exc")
+        self.ie = b2.Synapses(self.inh, self.exc, on_pre="gi_post += w_ie", clock=clock,
+                              name="inh_exc")
         self.ie.connect(i=ie_i[off], j=ie_j[off])
         self._w = np.zeros(k * n_in * n_exc)
         self._theta = np.zeros(k * n_exc)
@@ -222,14 +226,16 @@ class WTAReplicas:
         if self.standalone:
             device = b2.get_device()
             device.run_environment_variables[SEED_ENV] = str(int(self.rng.integers(0, 2**31 - 1)))
-            device.run(run_args={self.stim: values * b2.Hz, self.syn.w: self._w,
-                                 self.exc.theta: self._theta * b2.mV}, with_output=False)
+            with running():
+                device.run(run_args={self.stim: values * b2.Hz, self.syn.w: self._w,
+                                     self.exc.theta: self._theta * b2.mV}, with_output=False)
             device.delete(code=False, data=False, run_args=True, directory=False)
             return tuple((np.asarray(m.i[:]), np.asarray(m.t[:] / b2.second)) for m in mons)
         self._values[...] = values
         before = [m.num_spikes for m in mons]
         t0 = float(self.net.t / b2.second)
-        self.net.run(duration * b2.second, namespace=self.ns)
+        with running(self.net):
+            self.net.run(duration * b2.second, namespace=self.ns)
         return tuple((np.asarray(m.i[b:]), np.asarray(m.t[b:] / b2.second) - t0)
                      for m, b in zip(mons, before, strict=True))
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import brian2 as b2
 import numpy as np
 
+from neurosim.snn.backend import building, running
 from neurosim.snn.models import LIF_SONG2000, STDP_ADDITIVE
 from neurosim.snn.units import brian_namespace
 from neurosim.validation import require
@@ -65,16 +66,20 @@ def namespace(p: SongParams) -> dict[str, object]:
 class SongNetwork:
     """The built model; `run` advances it and records what the figures need."""
 
+    @building()  # Ctrl-C while connect() compiles: no warnings about unused objects
     def __init__(self, p: SongParams, rng: np.random.Generator):
         self.params = p
-        b2.defaultclock.dt = p.dt_ms * b2.ms
-        self.inp = b2.PoissonGroup(p.n_inputs, rates=p.input_rate_hz * b2.Hz, name="inputs")
+        # the network's own clock: Brian2's defaultclock (shared by every network) stays as is
+        self.clock = b2.Clock(dt=p.dt_ms * b2.ms, name="clock*")
+        self.inp = b2.PoissonGroup(p.n_inputs, rates=p.input_rate_hz * b2.Hz,
+                                   clock=self.clock, name="inputs")
         self.neuron = b2.NeuronGroup(1, LIF_SONG2000, threshold="v > v_thresh",
-                                     reset="v = v_reset", method="euler", name="neuron")
+                                     reset="v = v_reset", method="euler", clock=self.clock,
+                                     name="neuron")
         self.neuron.v = p.v_rest_mv * b2.mV
         self.syn = b2.Synapses(self.inp, self.neuron, STDP_ADDITIVE["model"],
                                on_pre=STDP_ADDITIVE["on_pre"], on_post=STDP_ADDITIVE["on_post"],
-                               method="exact", name="stdp")
+                               method="exact", clock=self.clock, name="stdp")
         self.syn.connect()
         self.syn.w = rng.uniform(0, p.g_max, p.n_inputs)
         self.syn.stdp_on = 1.0
@@ -90,4 +95,5 @@ class SongNetwork:
 
     def run(self, seconds: float, record_inputs: bool) -> None:
         self.in_mon.active = record_inputs
-        self.net.run(seconds * b2.second, namespace=self.ns)
+        with running(self.net):
+            self.net.run(seconds * b2.second, namespace=self.ns)

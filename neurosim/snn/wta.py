@@ -29,6 +29,7 @@ import brian2 as b2
 import numpy as np
 from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
 
+from neurosim.snn.backend import build_standalone, building, running
 from neurosim.snn.encoding import Schedule, check_intensities, counts_per_sample, poisson_rates
 from neurosim.snn.models import (
     LIF_ADAPTIVE,
@@ -40,6 +41,7 @@ from neurosim.snn.models import (
 )
 from neurosim.snn.readout import assign_labels, predict
 from neurosim.snn.units import brian_namespace
+from neurosim.spikes import Spikes
 from neurosim.validation import require
 
 #: Integration of the membranes. D&C's code used forward Euler at dt = 0.5 ms, which is stable
@@ -102,7 +104,10 @@ class WTAParams:
                  "tau_i_ms", "tau_ge_ms", "tau_gi_ms", "tau_theta_ms", "tau_pre_ms",
                  "tau_post1_ms", "tau_post2_ms", "w_max", "norm_total")
     _NON_NEGATIVE = ("rest_ms", "refrac_e_ms", "refrac_i_ms", "w_ei", "w_ie", "theta_plus_mv",
-                     "nu_pre", "nu_post", "w_init_max", "min_spikes", "max_repeats")
+                     "nu_pre", "nu_post", "min_spikes", "max_repeats")
+    #: the time constants a step must resolve (dt_ms at most the shortest of them)
+    _TAUS = ("tau_e_ms", "tau_i_ms", "tau_ge_ms", "tau_gi_ms", "tau_pre_ms", "tau_post1_ms",
+             "tau_post2_ms")
 
     def __post_init__(self):
         for name in ("n_input", "n_exc"):
@@ -113,11 +118,22 @@ class WTAParams:
         for name in self._NON_NEGATIVE:
             value = getattr(self, name)
             require(value >= 0, f"{name} must be >= 0, got {value}")
+        # w_init_max = 0 would scale all-zero initial weights to sum norm_total: 0 / 0
+        require(self.w_init_max > 0, f"w_init_max must be > 0, got {self.w_init_max} (each "
+                f"neuron's random initial weights are scaled to sum norm_total)")
+        shortest = min(self._TAUS, key=lambda name: getattr(self, name))
+        require(self.dt_ms <= getattr(self, shortest),
+                f"dt_ms must be at most the shortest time constant ({shortest} = "
+                f"{getattr(self, shortest)}), got {self.dt_ms}")
         for name in ("present_ms", "rest_ms"):
+            # relative tolerance: 350 ms / 1e9 ms is 3.5e-7 steps, 'whole' to any absolute one
             steps = getattr(self, name) / self.dt_ms
-            require(abs(steps - round(steps)) < 1e-6,
+            require(abs(steps - round(steps)) <= 1e-9 * max(1.0, steps),
                     f"{name} must be a whole number of time steps (dt_ms={self.dt_ms}), "
                     f"got {getattr(self, name)}")
+        require(self.max_rate_hz * self.dt_ms / 1000 <= 1,
+                f"max_rate_hz * dt must be <= 1 (one input spike per step at most), got "
+                f"{self.max_rate_hz} Hz at dt {self.dt_ms} ms")
         require(self.v_reset_e_mv < self.v_thresh_e_mv,
                 f"v_reset_e_mv ({self.v_reset_e_mv}) must be below v_thresh_e_mv "
                 f"({self.v_thresh_e_mv})")
@@ -144,34 +160,44 @@ class DigitsWTAParams(WTAParams):
     min_spikes: int = 0  # D&C repeat faint samples faster (5); no digit is faint here
 
 
+def network_clock(dt_ms: float, prefix: str = "") -> b2.Clock:
+    """A clock of step `dt_ms` for one network's objects (instead of setting Brian2's global
+    ``defaultclock.dt``, which would retime every network built before)."""
+    return b2.Clock(dt=dt_ms * b2.ms, name=prefix + "clock*")
+
+
 def namespace(p: WTAParams) -> dict[str, object]:
     """The Brian2 names the equations use, with units (`neurosim.snn.units`)."""
     return brian_namespace(p, rename={"e_exc": "E_exc", "e_inh_e": "E_inh_e",
                                       "e_inh_i": "E_inh_i"})
 
 
-def build_layers(p: WTAParams, extra_exc: str = "", extra_reset: str = "", prefix: str = ""):
+def build_layers(p: WTAParams, extra_exc: str = "", extra_reset: str = "", prefix: str = "",
+                 clock: b2.Clock | None = None):
     """The excitatory layer (adaptive threshold), its inhibitory partners and the lateral
     inhibition between them: returns (exc, inh, exc_inh, inh_exc).
 
     Each excitatory neuron excites its own inhibitory partner (one-to-one, ``w_ei``), which
-    inhibits every *other* excitatory neuron (``w_ie``): winner-take-all.
+    inhibits every *other* excitatory neuron (``w_ie``): winner-take-all. Every object runs on
+    `clock` (default: a new clock of step ``p.dt_ms``; Brian2's ``defaultclock`` is never
+    touched).
     """
+    clock = network_clock(p.dt_ms, prefix) if clock is None else clock
     exc_eqs = (b2.Equations(LIF_ADAPTIVE, tau_m="tau_e", v_rest="v_rest_e", E_inh="E_inh_e")
                + b2.Equations("plastic : 1 (shared)\n" + extra_exc))
     exc = b2.NeuronGroup(p.n_exc, exc_eqs, threshold="v > v_thresh_e + theta",
                          reset="v = v_reset_e; theta += plastic * theta_plus" + extra_reset,
                          refractory=p.refrac_e_ms * b2.ms, method=MEMBRANE_METHOD,
-                         name=prefix + "exc")
+                         clock=clock, name=prefix + "exc")
     inh_eqs = b2.Equations(LIF_CONDUCTANCE, tau_m="tau_i", v_rest="v_rest_i", E_inh="E_inh_i")
     inh = b2.NeuronGroup(p.n_exc, inh_eqs, threshold="v > v_thresh_i", reset="v = v_reset_i",
                          refractory=p.refrac_i_ms * b2.ms, method=MEMBRANE_METHOD,
-                         name=prefix + "inh")
+                         clock=clock, name=prefix + "inh")
     exc.v = p.v_rest_e_mv * b2.mV
     inh.v = p.v_rest_i_mv * b2.mV
-    ei = b2.Synapses(exc, inh, on_pre="ge_post += w_ei", name=prefix + "exc_inh")
+    ei = b2.Synapses(exc, inh, on_pre="ge_post += w_ei", clock=clock, name=prefix + "exc_inh")
     ei.connect(j="i")
-    ie = b2.Synapses(inh, exc, on_pre="gi_post += w_ie", name=prefix + "inh_exc")
+    ie = b2.Synapses(inh, exc, on_pre="gi_post += w_ie", clock=clock, name=prefix + "inh_exc")
     ie.connect(condition="i != j")
     return exc, inh, ei, ie
 
@@ -180,6 +206,9 @@ def build_program(net: b2.Network, duration_s: float, namespace: dict,
                   seed_env: str = SEED_ENV) -> None:
     """Compile `net` under the cpp_standalone device as a program that simulates
     `duration_s` and can be re-run (``device.run(run_args=...)``) without recompiling.
+
+    The compiler runs as a child process that a signal kills (`neurosim.snn.backend.
+    compile_standalone`), its output in the project directory's ``build.log``.
 
     Each run of the program seeds Brian2's generators from the environment variable
     `seed_env` (set per run through the device's ``run_environment_variables``), so runs
@@ -191,8 +220,9 @@ def build_program(net: b2.Network, duration_s: float, namespace: dict,
           if (_seed) for (size_t _k = 0; _k < brian::_random_generators.size(); _k++)
               brian::_random_generators[_k].seed(strtoul(_seed, NULL, 10) + _k); }}
     """)
-    net.run(duration_s * b2.second, namespace=namespace)
-    device.build(**{**device.build_options, "run": False, "compile": True})
+    with running(net):
+        net.run(duration_s * b2.second, namespace=namespace)
+        build_standalone()  # the compiler's output goes to the project's build.log
 
 
 class WTANetwork:
@@ -216,6 +246,7 @@ class WTANetwork:
         Samples per ``run()``; the rate table has this many samples' rows.
     """
 
+    @building()  # Ctrl-C while connect() compiles: no warnings about unused objects
     def __init__(self, params: WTAParams, rng: np.random.Generator, chunk: int = 100):
         p = params
         self.params, self.chunk, self.rng = p, int(chunk), rng
@@ -223,7 +254,8 @@ class WTANetwork:
         sched = p.schedule
         self.period_s = sched.period_ms / 1000.0
         self._t_s = 0.0  # simulated time over all chunks
-        b2.defaultclock.dt = p.dt_ms * b2.ms
+        # the network's own clock: building it must not retime networks built before it
+        self.clock = network_clock(p.dt_ms)
         self.table = np.zeros((self.chunk * sched.blocks_per_sample, p.n_input))
         self.stim = b2.TimedArray(self.table * b2.Hz, dt=sched.block_ms * b2.ms, name="stim")
         # TimedArray keeps its own copy: rewrite *that* array in place between runtime runs
@@ -236,14 +268,14 @@ class WTANetwork:
         self.inp = b2.NeuronGroup(p.n_input, "rate = stim(t - t_start, i) : Hz\n"
                                   "t_start : second (shared)",
                                   threshold="rand() < rate * dt", refractory=0 * b2.ms,
-                                  name="input")
+                                  clock=self.clock, name="input")
         self.exc, self.inh, self.ei, self.ie = build_layers(
-            p, extra_exc=POST_TRACES, extra_reset="; " + POST_TRACES_RESET)
+            p, extra_exc=POST_TRACES, extra_reset="; " + POST_TRACES_RESET, clock=self.clock)
         self.exc.run_regularly(POST_TRACES_DECAY, when="groups", name="exc_trace_decay")
 
         rule = STDP_DIEHL_COOK_NEURON_TRACES
         self.syn = b2.Synapses(self.inp, self.exc, rule["model"], on_pre=rule["on_pre"],
-                               on_post=rule["on_post"], name="input_exc")
+                               on_post=rule["on_post"], clock=self.clock, name="input_exc")
         self.syn.connect()
         # connect() orders synapses by (pre, post): reshape to (n_input, n_exc)
         w0 = rng.uniform(0, p.w_init_max, size=(p.n_input, p.n_exc))
@@ -267,9 +299,9 @@ class WTANetwork:
         self.net = b2.Network(self.inp, self.exc, self.inh, self.syn, self.ei, self.ie,
                               self.exc_mon, self.inp_mon)
         self.ns = {**namespace(p), "stim": self.stim}
-        #: spikes of the first chunk of the last pass with ``record_input=True``:
-        #: (exc_i, exc_t, input_i, input_t), times from the start of that chunk in seconds
-        self.recorded = None
+        #: spikes of the first chunk of the last pass with ``record_input=True``, as
+        #: {"exc": Spikes, "input": Spikes}, times from the start of that chunk in seconds
+        self.recorded: dict[str, Spikes] | None = None
         if self.standalone:
             self._build_standalone()
 
@@ -360,13 +392,14 @@ class WTANetwork:
         if self.standalone:
             device = b2.get_device()
             device.run_environment_variables[SEED_ENV] = str(int(self.rng.integers(0, 2**31 - 1)))
-            device.run(run_args={self.stim: values * b2.Hz, self.syn.w: self._w,
-                                 self.exc.theta: self._theta * b2.mV,
-                                 self.exc.total_in: self._w.reshape(
-                                     self.params.n_input, -1).sum(axis=0),
-                                 self.syn.stdp_on: self._stdp_on,
-                                 self.exc.plastic: self._plastic},
-                       with_output=False)
+            with running():
+                device.run(run_args={self.stim: values * b2.Hz, self.syn.w: self._w,
+                                     self.exc.theta: self._theta * b2.mV,
+                                     self.exc.total_in: self._w.reshape(
+                                         self.params.n_input, -1).sum(axis=0),
+                                     self.syn.stdp_on: self._stdp_on,
+                                     self.exc.plastic: self._plastic},
+                           with_output=False)
             # every run writes its arguments to new files: remove this run's
             device.delete(code=False, data=False, run_args=True, directory=False)
             self._w = np.asarray(self.syn.w[:]).copy()
@@ -381,14 +414,16 @@ class WTANetwork:
             n_exc, n_inp = self.exc_mon.num_spikes, self.inp_mon.num_spikes
             t0 = float(self.net.t / b2.second)
             self.inp.t_start = self.net.t
-            self.net.run(duration * b2.second, namespace=self.ns)
+            with running(self.net):
+                self.net.run(duration * b2.second, namespace=self.ns)
             i = np.asarray(self.exc_mon.i[n_exc:])
             t = np.asarray(self.exc_mon.t[n_exc:] / b2.second) - t0
             inp = (np.asarray(self.inp_mon.i[n_inp:]),
                    np.asarray(self.inp_mon.t[n_inp:] / b2.second) - t0)
             self.inp_mon.active = False
         if record_input:
-            self.recorded = (i, t, *inp)
+            self.recorded = {"exc": Spikes(i, t, duration, self.params.n_exc),
+                             "input": Spikes(*inp, duration, self.params.n_input)}
         self._t_s += duration
         return i, t
 

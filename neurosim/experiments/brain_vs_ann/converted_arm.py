@@ -22,33 +22,37 @@ from neurosim.experiments.brain_vs_ann.measures import (
 )
 from neurosim.runner.contract import Context
 from neurosim.snn import activity, convert
+from neurosim.spikes import Spikes
 
 
 def run_converted_on_brian2(weights, spikes: np.ndarray, p: convert.ConversionParams,
-                            keep: int):
+                            keep: int) -> tuple[convert.SpikeRun, Spikes]:
     """The converted network on Brian2 (`convert.build_chain`, as `convert.simulate_brian2`),
-    keeping the hidden layer's spike times of the first `keep` samples.
+    keeping the hidden layer's spikes of the first `keep` samples.
 
-    Returns (`convert.SpikeRun`, hidden i, hidden t in seconds).
+    Returns (`convert.SpikeRun`, hidden-layer `Spikes` of the first `keep` samples).
     """
     import brian2 as b2
 
+    from neurosim.snn import backend
+
     T, n, n_in = spikes.shape
     table = np.transpose(spikes, (1, 0, 2)).reshape(n * T, n_in)
-    b2.defaultclock.dt = p.dt_ms * b2.ms
     net, obj = convert.build_chain(weights, table, p.dt_ms,
                                    thresholds=[p.threshold] * len(weights), reset_every=T)
-    net.run(n * T * p.dt_ms * b2.ms, namespace={})
+    with backend.running(net):
+        net.run(n * T * p.dt_ms * b2.ms, namespace={})
     groups = [obj["input"], *obj["layers"]]
     trains = [convert.spike_trains(m, n * T, g.N, p.dt_ms).reshape(n, T, g.N)
               for m, g in zip(obj["monitors"], groups, strict=True)]
-    run = convert.SpikeRun(np.transpose(trains[-1], (1, 0, 2)).copy(),
-                           [tr.sum(axis=1, dtype=np.int64) for tr in trains])
+    run = convert.SpikeRun.from_dense(np.transpose(trains[-1], (1, 0, 2)),
+                                      [tr.sum(axis=1, dtype=np.int64) for tr in trains],
+                                      p.dt_ms)
     mon = obj["monitors"][1]
     t = np.asarray(mon.t[:] / b2.second)
     i = np.asarray(mon.i[:])
     window = keep * T * p.dt_ms / 1000.0
-    return run, i[t < window], t[t < window]
+    return run, Spikes(i[t < window], t[t < window], window, groups[1].N)
 
 
 def spiking_events(run: convert.SpikeRun, sizes: list[int]) -> np.ndarray:
@@ -77,11 +81,11 @@ def mlp_spiking_arm(cfg: Config, ctx: Context, ds: data.Dataset, plan: dict,
     target = backend.select(cfg.spiking_backend)
     ctx.partial.meta["mlp_spiking_brian2_target"] = target.name
     try:
-        b2_run, hid_i, hid_t = run_converted_on_brian2(Wn, spikes, p, keep=100)
+        b2_run, hidden = run_converted_on_brian2(Wn, spikes, p, keep=100)
     finally:
         backend.reset_device()
     brian2_seconds = time.perf_counter() - t0
-    np_run = convert.simulate(Wn, spikes, p.threshold, engine="numpy")
+    np_run = convert.simulate(Wn, spikes, p.threshold, engine="numpy", dt_ms=p.dt_ms)
     identical = bool(np.array_equal(np_run.output, b2_run.output) and all(
         np.array_equal(a, b) for a, b in zip(np_run.counts, b2_run.counts, strict=True)))
 
@@ -97,7 +101,8 @@ def mlp_spiking_arm(cfg: Config, ctx: Context, ds: data.Dataset, plan: dict,
                                            "energy_ops_to_mlp_accuracy_nj": None,
                                            "energy_total_to_mlp_accuracy_nj": None}
     if step_close is not None:  # the same input, cut at that step (membranes start at zero)
-        early = convert.simulate(Wn, spikes[:step_close], p.threshold, engine="numpy")
+        early = convert.simulate(Wn, spikes[:step_close], p.threshold, engine="numpy",
+                                 dt_ms=p.dt_ms)
         ops = float(spiking_events(early, sizes).mean())
         e = energy(cfg, events=ops, updates=n_neurons * step_close)
         close_cost = {"synaptic_ops_to_mlp_accuracy": ops,
@@ -130,7 +135,7 @@ def mlp_spiking_arm(cfg: Config, ctx: Context, ds: data.Dataset, plan: dict,
                                                  "fraction_removed")
     noise_table, noise_metrics = sweep_summary(cfg.noise_sds, noise, "noise_sd")
     next(phases, None)
-    sync = activity.synchrony(hid_i, hid_t, sizes[1], min(100, len(y)) * window_s, rng,
+    sync = activity.synchrony(hidden.i, hidden.t, sizes[1], min(100, len(y)) * window_s, rng,
                               sttc_dt_ms=cfg.sttc_dt_ms, max_neurons=cfg.sync_neurons,
                               n_surrogates=cfg.n_surrogates)
     metrics = {
@@ -168,7 +173,5 @@ def mlp_spiking_arm(cfg: Config, ctx: Context, ds: data.Dataset, plan: dict,
                                    "accuracy": acc_t},
               "mlp_spiking_learning": learning, "mlp_spiking_lesion": lesion_table,
               "mlp_spiking_noise": noise_table}
-    keep = hid_t < N_RASTER * window_s
-    spikes_out = {"mlp_spiking_hidden": {"i": hid_i[keep], "t": hid_t[keep],
-                                         "t_stop": N_RASTER * window_s, "n_neurons": sizes[1]}}
+    spikes_out = {"mlp_spiking_hidden": hidden.window(0.0, N_RASTER * window_s)}
     return metrics, curves, spikes_out

@@ -25,7 +25,7 @@ from neurosim.experiments.brain_vs_ann.measures import (
     stdp_coding,
     sweep_summary,
 )
-from neurosim.experiments.common import Diverged
+from neurosim.experiments.common import Diverged, keep_build_log
 from neurosim.runner.contract import Context
 from neurosim.snn import activity
 from neurosim.snn.readout import assign_labels, predict
@@ -46,6 +46,10 @@ def stdp_arm(cfg: Config, ctx: Context, ds: data.Dataset, plan: dict, eval_idx: 
             return None, "DIVERGED"
         replicas = _stdp_replicas(cfg, ctx, ds, eval_idx, rng, trained, dirs[1])
         return (trained, replicas), "COMPLETED"
+    except BaseException:  # Ctrl-C or a failure, maybe in a C++ build: keep its output
+        for d in dirs:
+            keep_build_log(d, ctx)
+        raise
     finally:
         backend.reset_device()
         for d in dirs:
@@ -109,12 +113,11 @@ def _stdp_train(cfg, ctx, ds, plan, rng, directory) -> dict | None:
         scores["val_accuracy"] = accuracy(pred_val, ds.y_val)
     pred_test, test_counts = wta.classify(net, stdp_coding(cfg, ds.X_test), assignments,
                                           N_CLASSES, record_input=True)
-    i_exc, t_exc, i_in, t_in = net.recorded
     return {"params": params, "weights": normalised(net.weights, params),
             "theta": net.theta_mv.copy(),
             "assignments": assignments, "label_counts": label_counts,
             "pred_test": pred_test, "test_counts": test_counts, "scores": scores,
-            "recorded": (i_exc, t_exc, i_in, t_in),
+            "recorded": net.recorded,
             "recorded_digits": min(cfg.chunk, len(ds.X_test)), "period_s": net.period_s,
             "snapshots": snapshots, "target": target, "build_seconds": build_seconds,
             "train_seconds": train_seconds}
@@ -220,16 +223,16 @@ def stdp_metrics(cfg: Config, ctx: Context, ds: data.Dataset, tr: dict, rep: dic
     p = tr["params"]
     rng = ctx.rng_for("stdp_activity")
     test_counts = tr["test_counts"]
-    i_exc, t_exc, i_in, t_in = tr["recorded"]
+    exc, inp = tr["recorded"]["exc"], tr["recorded"]["input"]
     period = tr["period_s"]
     digits = tr["recorded_digits"]
-    in_per_digit = np.bincount(np.floor(t_in / period).astype(int), minlength=digits)[:digits]
+    in_per_digit = np.bincount(np.floor(inp.t / period).astype(int), minlength=digits)[:digits]
     exc_per_digit = test_counts.sum(axis=1)
     inh_per_digit = exc_per_digit * rep["inh_per_exc_spike"]
     events = (in_per_digit.mean() * p.n_exc + exc_per_digit.mean()
               + inh_per_digit.mean() * (p.n_exc - 1))
     updates = 2 * p.n_exc * p.present_ms / p.dt_ms
-    sync = activity.synchrony(i_exc, t_exc, p.n_exc, digits * period, rng,
+    sync = activity.synchrony(exc.i, exc.t, p.n_exc, digits * period, rng,
                               sttc_dt_ms=cfg.sttc_dt_ms, max_neurons=cfg.sync_neurons,
                               n_surrogates=cfg.n_surrogates)
     n_train = len(ds.X_train)
@@ -270,7 +273,6 @@ def stdp_metrics(cfg: Config, ctx: Context, ds: data.Dataset, tr: dict, rep: dic
     rf = W[: W.shape[0] // 2] - W[W.shape[0] // 2:] if cfg.input_coding == "on_off" else W
     order, starts = order_by_class(tr["label_counts"], ds.y_train, tr["assignments"])
     raster_end = N_RASTER * period
-    keep, keep_in = t_exc < raster_end, t_in < raster_end
     arrays = {"stdp_receptive_fields": rf, "stdp_theta_mv": tr["theta"],
               "stdp_assignments": tr["assignments"],
               "stdp_counts_raster": test_counts[:N_RASTER][:, order].T,
@@ -278,10 +280,8 @@ def stdp_metrics(cfg: Config, ctx: Context, ds: data.Dataset, tr: dict, rep: dic
               "stdp_period_s": np.array(period),
               "stdp_present_s": np.array(p.present_ms / 1000.0),
               "raster_labels": ds.y_test[:N_RASTER]}
-    spikes = {"stdp_exc": {"i": i_exc[keep], "t": t_exc[keep], "t_stop": raster_end,
-                           "n_neurons": p.n_exc},
-              "stdp_input": {"i": i_in[keep_in], "t": t_in[keep_in], "t_stop": raster_end,
-                             "n_neurons": p.n_input}}
+    spikes = {"stdp_exc": exc.window(0.0, raster_end),
+              "stdp_input": inp.window(0.0, raster_end)}
     curves = {"stdp_learning": rep["learning"], "stdp_lesion": rep["lesion_table"],
               "stdp_noise": rep["noise_table"]}
     return metrics, curves, arrays, spikes
