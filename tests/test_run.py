@@ -13,6 +13,7 @@ import pytest
 from neurosim import experiments
 from neurosim.runner.rundir import load_run
 from neurosim.runner.summary import is_timing, leaves
+from tests.helpers import write_fake_mnist
 
 ENV = {**os.environ, "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"}
 
