@@ -9,8 +9,23 @@ folder ``experiments/`` came in as ``neurosim.experiments`` (an AttributeError o
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 from pathlib import Path
+
+
+def _stop_before_start(signum: int, frame) -> None:
+    """Ctrl-C or SIGTERM while the command line is still importing (a second or more on a
+    loaded machine): nothing is written yet, so say so in one line and exit 128 + signal,
+    instead of Python's KeyboardInterrupt traceback from deep inside an import."""
+    os.write(2, b"neurosim: interrupted\n")
+    os._exit(128 + signum)
+
+
+if __name__ == "__main__":  # `neurosim.runner.signals` takes over once the runner is imported
+    for _s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(_s, _stop_before_start)
 
 
 def _unshadow() -> None:

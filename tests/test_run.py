@@ -154,7 +154,7 @@ def test_seed_sweep_writes_summary(tmp_path):
         (["digits", "test_fraction=0.001"], "a stratified split needs at least one sample"),
         (["stdp_digits", "n_train=8"], "validation fraction of 0.2 splits 8 samples"),
         (["stdp_song2000", "duration_s=1", "snapshot_s=0.3"], "snapshot_s (0.3) must divide"),
-        (["stdp_digits", "snn.dt_ms=400"], "snn.present_ms must be a whole number of time steps"),
+        (["stdp_digits", "snn.dt_ms=0.3"], "snn.present_ms must be a whole number of time steps"),
         (["xor", "lr=" + "9" * 100_000], "lr must be a number, got"),
     ],
 )

@@ -255,3 +255,19 @@ def test_list_from_the_folder_above_a_checkout_named_neurosim(tmp_path):
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "xor" in done.stdout and "AttributeError" not in done.stderr
+
+
+@pytest.mark.e2e
+@posix
+def test_ctrl_c_while_the_command_line_imports_is_one_line(tmp_path):
+    """A signal before the runner's handlers exist (importing takes a second or more on a
+    loaded machine) used to end in a KeyboardInterrupt traceback from inside an import."""
+    proc = subprocess.Popen([sys.executable, "-m", "neurosim.run", "xor", "--quick", "--out",
+                             str(tmp_path / "runs")], cwd=tmp_path, env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == ["neurosim: interrupted"], err
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").rglob("meta.json"))

@@ -229,7 +229,7 @@ def test_default_beta_on_three_layers_is_the_tuned_phase_bit_for_bit():
     X = np.random.default_rng(1).random((20, 64))
     a = sleep(Ws, X, 80, SleepParams(), np.random.default_rng(3))
     b = sleep(Ws, X, 80, SleepParams(beta=TUNED_BETA), np.random.default_rng(3))
-    for x, y in zip(a.weights + a.spikes, b.weights + b.spikes, strict=True):
+    for x, y in zip(a.weights + a.rasters, b.weights + b.rasters, strict=True):
         np.testing.assert_array_equal(x, y)
 
 

@@ -22,12 +22,24 @@ from neurosim.runner.rundir import load_run
 from neurosim.runner.summary import aggregate, compare_metrics, summary_csv
 
 ENV = {**os.environ, "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"}
-HUGE = "[10000000000000]"  # a hidden layer of 1e13 units: numpy refuses the 4.5 PiB at once
+#: A hidden layer of 1e6 units: the config's memory estimate (~11 GB, most of it the scored
+#: sets' activations) is within this 24 GB machine's, so the run starts; under an address-space
+#: limit of 2.5 GB (`limit_memory`) its first forward pass cannot allocate its 2.2 GB and the
+#: job fails with a MemoryError, a failure of the run, not of the user's input.
+HUGE = "[1000000]"
 
 
-def cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+def limit_memory() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (2_500_000_000, 2_500_000_000))
+
+
+def cli(*args: str, cwd: Path, timeout: float = 300, preexec_fn=None
+        ) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "neurosim.run", *args], cwd=cwd, env=ENV,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout,
+                          preexec_fn=preexec_fn)
 
 
 def only_dir(parent: Path, pattern: str = "*-sweep-*") -> Path:
@@ -127,18 +139,18 @@ def test_search_grammar():
 def test_failing_job_is_a_row_and_the_others_complete(tmp_path):
     out = tmp_path / "runs"
     done = cli("digits", "--quick", f"hidden={HUGE},[8]", "--seeds", "1", "--workers", "2",
-               "--out", str(out), cwd=tmp_path)
+               "--out", str(out), cwd=tmp_path, preexec_fn=limit_memory)
     assert done.returncode == 1, done.stderr
     sweep = only_dir(out / "digits")
     rows = jobs(summary(sweep))
-    failed, ok = rows["0-hidden=10000000000000,seed=0"], rows["1-hidden=8,seed=0"]
+    failed, ok = rows["0-hidden=1000000,seed=0"], rows["1-hidden=8,seed=0"]
     assert failed["status"] == "FAILED" and failed["error"].startswith("MemoryError: ")
     assert ok["status"] == "COMPLETED" and float(ok["test_accuracy"]) > 0.3
-    meta = load_run(sweep / "0-hidden=10000000000000,seed=0")["meta"]
+    meta = load_run(sweep / "0-hidden=1000000,seed=0")["meta"]
     assert meta["status"] == "FAILED" and "Traceback" in meta["traceback"]
     plan = json.loads((sweep / "sweep.json").read_text())
     assert plan["keys"] == ["hidden", "seed"] and len(plan["jobs"]) == 2
-    assert plan["jobs"][0]["run_config"]["config"]["hidden"] == [10**13]
+    assert plan["jobs"][0]["run_config"]["config"]["hidden"] == [10**6]
     assert (sweep / "summary.png").exists()
     assert "Traceback" not in done.stderr
 

@@ -320,6 +320,7 @@ class Dask:
                     self.client = Client(self.cluster)
             except KeyboardInterrupt:  # Ctrl-C while the cluster started: none is left
                 self.close()
+                _end_children()  # a half-built cluster's workers (which ignore SIGINT)
                 raise
         self._executor = self.client.get_executor(pure=False)  # two equal jobs are two jobs
 
@@ -370,17 +371,46 @@ class Dask:
 
 @contextlib.contextmanager
 def _children_ignore_sigint():
-    """Processes started in the body never see SIGINT: it is blocked meanwhile, and a child
-    keeps the signal mask it inherits (the nanny's workers too). A Ctrl-C that arrives
-    meanwhile stays pending and reaches this process once the body is done."""
-    if not hasattr(signal, "pthread_sigmask"):  # Windows
+    """Processes started in the body ignore SIGINT for life, and a Ctrl-C that arrives
+    meanwhile reaches this process once the body is done.
+
+    SIGINT is set to SIG_IGN (process-wide: the cluster starts its processes from its own
+    threads, whose signal masks were not blocked here) and blocked in this thread. A child
+    started meanwhile inherits SIG_IGN across exec, and Python leaves an inherited ignored
+    SIGINT alone, so a worker never dies of a terminal's Ctrl-C with a traceback. A blocked
+    signal is never discarded as ignored (Linux keeps it pending), so the Ctrl-C is delivered
+    to this process's own handler when the block is lifted after the handler is restored.
+    """
+    if not hasattr(signal, "pthread_sigmask") or \
+            threading.current_thread() is not threading.main_thread():
         yield
         return
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         yield
     finally:
+        signal.signal(signal.SIGINT, previous)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def _end_children(grace_s: float = 2.0) -> None:
+    """Terminate this process's multiprocessing children (SIGTERM, then SIGKILL after
+    `grace_s`): the workers of a cluster whose construction a Ctrl-C cut short have no
+    cluster object to close them, ignore SIGINT, and would keep the interpreter from exiting
+    (multiprocessing joins its children at exit)."""
+    import multiprocessing
+
+    children = multiprocessing.active_children()
+    for child in children:
+        with contextlib.suppress(Exception):
+            child.terminate()
+    for child in children:
+        with contextlib.suppress(Exception):
+            child.join(grace_s)
+            if child.is_alive():
+                child.kill()
+                child.join(grace_s)
 
 
 @contextlib.contextmanager

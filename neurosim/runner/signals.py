@@ -16,6 +16,7 @@ user is told so in one line on stderr (the writes may take a few seconds), not l
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -79,6 +80,23 @@ def _handler(signum: int, frame) -> None:
     raise Stopped(signum)
 
 
+def _redeliver(previous_hook):
+    """A ``sys.unraisablehook`` for a `Stopped` raised where Python cannot propagate it (the
+    signal landed inside a weakref callback or a ``__del__``, e.g. an import's module-lock
+    callback): Python would print "Exception ignored ..." with a traceback and carry on as if
+    no signal had come. Instead the signal is sent again from a helper thread 20 ms later
+    (once this hook has returned: a signal landing inside the hook would be lost the same
+    way), so the handler runs at the main thread's next ordinary bytecode and stops the run."""
+    def hook(unraisable) -> None:
+        if isinstance(unraisable.exc_value, Stopped):
+            again = threading.Timer(0.02, os.kill, (os.getpid(), unraisable.exc_value.signum))
+            again.daemon = True
+            again.start()
+            return
+        previous_hook(unraisable)
+    return hook
+
+
 def last_signal() -> int | None:
     """The last signal received inside `handling` (None if none); code that caught the
     `Stopped` itself (the training loop) leaves this to tell which one it was."""
@@ -100,15 +118,18 @@ def handling(restore: bool = True) -> Iterator[None]:
         yield
         return
     previous = {s: signal.getsignal(s) for s in SIGNALS}
+    previous_hook = sys.unraisablehook
     _reset()
     for s in SIGNALS:
         signal.signal(s, _handler)
+    sys.unraisablehook = _redeliver(previous_hook)
     try:
         yield
     finally:
         if restore:
             for s, h in previous.items():
                 signal.signal(s, h)
+            sys.unraisablehook = previous_hook
             _reset()
         else:
             hold()
