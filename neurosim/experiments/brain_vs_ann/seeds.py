@@ -57,7 +57,8 @@ def comparisons(first: Mapping[str, Any]) -> list[tuple[str, str, str, Getter, G
     for key in first.get("label_budget", {}).get("labelled_examples", {}):
         per_class = "all" if key == "kall" else key[1:]
         for a, b in budget_pairs:
-            out.append(("label budget", f"test accuracy with {per_class} labelled digits per "
+            digits = "digit" if per_class == "1" else "digits"
+            out.append(("label budget", f"test accuracy with {per_class} labelled {digits} per "
                         "class", budget_titles[a], budget_titles[b],
                         lambda m, a=a, k=key: dig(m, f"label_budget.{a}.{k}"),
                         lambda m, b=b, k=key: dig(m, f"label_budget.{b}.{k}"), True))
@@ -105,8 +106,12 @@ def seeds_report(metrics_by_seed: Mapping[int, Mapping[str, Any]]) -> tuple[str,
          "each comparison: each arm's mean, the mean paired difference (A - B) with its "
          "bootstrap 95% confidence interval (BCa, `scipy.stats.bootstrap`), and a paired "
          "t-test (`scipy.stats.ttest_rel`). A sentence that one arm beats another is written "
-         "only where the interval excludes 0; elsewhere the row says no difference was "
-         "shown.", ""]
+         "only where the interval excludes 0 and the test's p is below 0.05; elsewhere the "
+         "row says no difference was shown.", ""]
+    if n < 10:
+        L += [f"With n = {n} the intervals are rough (a bootstrap of {n} values has few "
+              "distinct resamples): the headline comparison uses 10 seeds "
+              "(docs/brain_vs_ann.md).", ""]
     beats = [c.sentence() for _, c in results if c.sentence()]
     L += ["## What the seeds show", ""]
     L += [f"- {s}" for s in beats] or ["- No comparison's interval excludes 0."]
