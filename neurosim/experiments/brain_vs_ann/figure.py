@@ -64,10 +64,15 @@ def figure(result: Result):
                             ls=ls, marker=marker, markersize=3, legend=False)
         ax.axhline(1 / 10, color="0.5", lw=0.8, ls=":")
         ax.text(t["labels_per_class"][0], 1 / 10 + 0.02, "chance", fontsize=7, color="0.4")
-        ax.legend(frameon=False, fontsize=6.5, loc="lower right")
+        ax.legend(frameon=False, fontsize=6.5, ncol=2, loc="upper center",
+                  bbox_to_anchor=(0.5, -0.2))
         ax.set_xscale("log")
+        per_class = t["labels_per_class"]
+        ax.set_xticks(per_class, [f"{v:g}" if k < len(per_class) - 1 or v == round(v)
+                                  else f"all\n({v:.0f})" for k, v in enumerate(per_class)])
+        ax.minorticks_off()
     ax.set_ylim(0, 1)
-    ax.set_xlabel("labelled training digits per class (log)")
+    ax.set_xlabel("labelled training digits per class (log)", labelpad=1)
     ax.set_ylabel("test accuracy")
     ax.set_title("(c) learning speed: accuracy vs labels")
 
