@@ -103,3 +103,17 @@ def test_retention_is_per_seed_ratio():
 def test_numbers_read_as_people_write_them():
     assert fmt(130.4) == "130" and fmt(0.112) == "0.112" and fmt(1.5) == "1.5"
     assert fmt_p(0.0304) == "0.03" and fmt_p(1e-9) == "< 1e-6"
+
+
+def test_an_interval_without_a_significant_test_claims_nothing():
+    # n = 3: the bootstrap interval of [0.02, 0.1, 0.06] excludes 0 (all positive), but the
+    # paired t-test gives p = 0.07 (t = 2.6, 2 df): no sentence
+    c = compare([0.52, 0.6, 0.56], [0.5, 0.5, 0.5], names=("A", "B"))
+    assert c.excludes_zero and c.p_value > 0.05
+    assert c.sentence() is None and "p is not below 0.05" in c.summary()
+
+
+def test_lower_is_better_sentence_states_a_positive_advantage():
+    c = compare([1.0, 1.1, 0.9, 1.05], [2.0, 2.1, 2.2, 1.9], names=("spikes", "MACs"),
+                metric="energy (uJ)", higher_is_better=False)
+    assert c.sentence().startswith("spikes beats MACs on energy (uJ) (lower is better) by 1.0")

@@ -5,7 +5,9 @@ seed; the differences :math:`d_s = a_s - b_s` carry the comparison. `compare` gi
 difference, a bootstrap confidence interval of it (``scipy.stats.bootstrap``, BCa), and a
 paired test (``scipy.stats.ttest_rel`` or ``scipy.stats.wilcoxon``). `PairedComparison.sentence`
 writes the "A beats B" sentence a report may carry, with n, the test, p and the interval, and
-returns None when the interval includes 0: no such sentence is written then.
+returns None when the interval includes 0 or the test's p is not below ``alpha`` (0.05): with
+few seeds a bootstrap interval can exclude 0 on its own (n = 3 has ten distinct resamples),
+so a claim needs both.
 
 Retention (`retention`) expresses robustness as accuracy under a perturbation over clean
 accuracy, per seed, so two arms with different clean accuracies are compared on one scale.
@@ -52,6 +54,8 @@ class PairedComparison:
         The test's statistic and two-sided p-value (NaN where undefined).
     higher_is_better : bool
         Whether a positive difference means ``a`` did better.
+    alpha : float
+        The test's level: a claim also needs ``p_value < alpha``.
     """
 
     a: str
@@ -69,6 +73,7 @@ class PairedComparison:
     statistic: float
     p_value: float
     higher_is_better: bool = True
+    alpha: float = 0.05
 
     @property
     def excludes_zero(self) -> bool:
@@ -77,8 +82,9 @@ class PairedComparison:
 
     @property
     def winner(self) -> str | None:
-        """The arm the interval says is better, or None when it includes 0."""
-        if not self.excludes_zero:
+        """The better arm when the interval excludes 0 and the test agrees (p < alpha); None
+        otherwise."""
+        if not (self.excludes_zero and self.p_value < self.alpha):
             return None
         a_higher = self.ci_low > 0
         return self.a if a_higher == self.higher_is_better else self.b
@@ -86,15 +92,18 @@ class PairedComparison:
     def sentence(self, digits: int = 3) -> str | None:
         """``"A beats B on metric by d (95% CI lo to hi; paired t-test, n = 10, p = 0.002)."``
 
-        None when the interval includes 0 (or n < 2): no "beats" sentence may be written then.
+        None when the interval includes 0, p is not below alpha, or n < 2: no "beats" sentence
+        may be written then. The amount is the winner's advantage (positive; for a
+        lower-is-better metric, how much lower it is).
         """
         winner = self.winner
         if winner is None:
             return None
         loser = self.b if winner == self.a else self.a
-        sign = 1 if winner == self.a else -1
+        sign = 1 if (winner == self.a) == self.higher_is_better else -1
         lo, hi = sorted((sign * self.ci_low, sign * self.ci_high))
-        return (f"{winner} beats {loser} on {self.metric} by {fmt(sign * self.diff_mean, digits)} "
+        metric = self.metric if self.higher_is_better else f"{self.metric} (lower is better)"
+        return (f"{winner} beats {loser} on {metric} by {fmt(sign * self.diff_mean, digits)} "
                 f"({self.confidence:.0%} CI {fmt(lo, digits)} to {fmt(hi, digits)}; "
                 f"{self.evidence()}).")
 
@@ -113,10 +122,11 @@ class PairedComparison:
         if self.n < 2:
             return (f"{self.a} {fmt(self.mean_a, digits)} vs {self.b} {fmt(self.mean_b, digits)} "
                     f"on {self.metric} (one seed: no comparison is claimed).")
+        why = ("includes 0" if not self.excludes_zero
+               else f"excludes 0 but p is not below {self.alpha:g}")
         return (f"{self.a} vs {self.b} on {self.metric}: difference {fmt(self.diff_mean, digits)}"
                 f" ({self.confidence:.0%} CI {fmt(self.ci_low, digits)} to "
-                f"{fmt(self.ci_high, digits)} includes 0; {self.evidence()}): no difference "
-                "shown.")
+                f"{fmt(self.ci_high, digits)} {why}; {self.evidence()}): no difference shown.")
 
     def as_dict(self) -> dict:
         """JSON-able fields (NaN -> None) for metrics.json."""
@@ -127,7 +137,7 @@ class PairedComparison:
 def compare(a: Sequence[float], b: Sequence[float], *, names: tuple[str, str] = ("A", "B"),
             metric: str = "score", test: str = "t", confidence: float = 0.95,
             n_resamples: int = 9999, higher_is_better: bool = True,
-            rng: np.random.Generator | None = None) -> PairedComparison:
+            alpha: float = 0.05, rng: np.random.Generator | None = None) -> PairedComparison:
     """Compare two arms' scores paired by seed.
 
     Parameters
@@ -145,7 +155,9 @@ def compare(a: Sequence[float], b: Sequence[float], *, names: tuple[str, str] = 
     n_resamples : int
         Bootstrap resamples.
     higher_is_better : bool
-        False for losses and errors.
+        False for losses, errors and costs.
+    alpha : float
+        A claim also needs the paired test's p below this.
     rng : numpy.random.Generator, optional
         Draws the bootstrap resamples (default: seeded with 0, so a report is reproducible).
 
@@ -175,7 +187,7 @@ def compare(a: Sequence[float], b: Sequence[float], *, names: tuple[str, str] = 
         a=names[0], b=names[1], metric=metric, n=n, mean_a=float(a.mean()),
         mean_b=float(b.mean()), diff_mean=float(d.mean()), diff_sd=sd, ci_low=lo, ci_high=hi,
         confidence=confidence, test=TESTS[test] if n >= 2 else "", statistic=statistic,
-        p_value=p, higher_is_better=higher_is_better)
+        p_value=p, higher_is_better=higher_is_better, alpha=alpha)
 
 
 def bootstrap_ci(d: np.ndarray, *, confidence: float = 0.95, n_resamples: int = 9999,

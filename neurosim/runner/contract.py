@@ -323,6 +323,11 @@ class Experiment(Protocol):
         A frozen dataclass; every field has a default and a comment saying why.
     QUICK : dict
         The values ``--quick`` sets (a fast smoke-test version of the run).
+
+    An experiment may also define ``seeds_report(metrics_by_seed: dict[int, dict]) ->
+    tuple[str, dict]``: a sweep over seeds alone then writes the markdown to the sweep
+    folder's report.md and the dict to its comparisons.json
+    (`neurosim.runner.summary.write_seeds_report`), e.g. paired tests between arms.
     """
 
     Config: ClassVar[type]

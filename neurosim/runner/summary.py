@@ -1,7 +1,8 @@
 """What a sweep shows and writes about its jobs: the progress lines, summary.csv (one row per
 job, then the mean and sample sd of each setting across seeds), summary.png (the headline
-metrics against the swept values, error bars one sample sd), the end-of-sweep table, the
-exit status, and the comparison of a rerun's metrics with the original's.
+metrics against the swept values, error bars one sample sd), report.md for a sweep over seeds
+of an experiment that writes one (its ``seeds_report``), the end-of-sweep table, the exit
+status, and the comparison of a rerun's metrics with the original's.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 
 from neurosim.runner.config import flatten
 from neurosim.runner.plan import FIGURE, PENDING, SUMMARY, Row, short_text, value_text
-from neurosim.runner.rundir import save_figure, write_bytes
+from neurosim.runner.rundir import save_figure, write_bytes, write_json
 from neurosim.runner.single import EXIT_DIVERGED, EXIT_FAILED, EXIT_OK, fmt, headline
 
 #: Metrics left out of a rerun's comparison and of the figures: wall-clock timings.
@@ -172,6 +173,28 @@ def write_summary(sweep_dir: Path, rows: Sequence[Row], keys: Sequence[str],
                   extra: Mapping[str, Mapping[str, Any]] | None = None) -> Path:
     path = sweep_dir / SUMMARY
     write_bytes(path, summary_csv(rows, keys, extra).encode())
+    return path
+
+
+#: The sweep folder's report and its numbers, from the experiment's ``seeds_report`` hook.
+REPORT, COMPARISONS = "report.md", "comparisons.json"
+
+
+def write_seeds_report(sweep_dir: Path, module: Any, rows: Sequence[Row],
+                       keys: Sequence[str]) -> Path | None:
+    """report.md and comparisons.json of a sweep over seeds alone, when the experiment has a
+    ``seeds_report`` and at least two seeds completed; None otherwise. Only completed runs
+    are compared (a paired comparison needs every arm of every seed)."""
+    hook = getattr(module, "seeds_report", None)
+    if hook is None or list(keys) != ["seed"]:
+        return None
+    done = {int(r.label["seed"]): r.metrics for r in rows if r.status == "COMPLETED"}
+    if len(done) < 2:
+        return None
+    markdown, comparisons = hook(dict(sorted(done.items())))
+    write_json(sweep_dir / COMPARISONS, comparisons)
+    path = sweep_dir / REPORT
+    write_bytes(path, markdown.encode())
     return path
 
 

@@ -79,6 +79,7 @@ from neurosim.runner.summary import (
     exit_status,
     summary_table,
     write_figure,
+    write_seeds_report,
     write_summary,
 )
 
@@ -252,13 +253,15 @@ def _execute(sweep_dir: Path, plan: dict[str, Any], jobs: Sequence[Job], rows: d
         summary()
         figure = write_figure(sweep_dir, module, [rows[j.run] for j in jobs], keys,
                               plan["experiment"])
+        report = write_seeds_report(sweep_dir, module, [rows[j.run] for j in jobs], keys)
         stop_file.unlink(missing_ok=True)
     executor.close()
     final = [rows[j.run] for j in jobs]
     counts = Counter(r.status for r in final)
     print(f"sweep {sweep_dir}: " + ", ".join(f"{n} {s}" for s, n in counts.most_common()))
     print("\n".join(summary_table(module, final, keys)))
-    print(f"summary: {sweep_dir / SUMMARY}" + (f"\nfigure: {figure}" if figure else ""))
+    print(f"summary: {sweep_dir / SUMMARY}" + (f"\nfigure: {figure}" if figure else "")
+          + (f"\nreport: {report}" if report else ""))
     if counts["COMPLETED"] < len(final):
         print(f"resume: python -m neurosim.run --resume {sweep_dir}")
     if stop is not None:

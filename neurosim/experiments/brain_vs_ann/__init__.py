@@ -31,23 +31,27 @@ import time
 
 import numpy as np
 
+from neurosim.analysis.budgets import nested_budgets
+from neurosim.experiments.brain_vs_ann.budgets import label_budget_table
 from neurosim.experiments.brain_vs_ann.config import ARMS, HEADLINE, N_RASTER, QUICK, Config
 from neurosim.experiments.brain_vs_ann.converted_arm import mlp_spiking_arm
 from neurosim.experiments.brain_vs_ann.figure import figures
 from neurosim.experiments.brain_vs_ann.measures import checkpoint_plan, load
 from neurosim.experiments.brain_vs_ann.mlp_arm import mlp_arm
 from neurosim.experiments.brain_vs_ann.report import MISSING, ROWS, lookup, report
+from neurosim.experiments.brain_vs_ann.seeds import seeds_report
 from neurosim.experiments.brain_vs_ann.stdp_arm import stdp_arm, stdp_metrics
 from neurosim.runner.contract import Context, Result
 from neurosim.snn import activity
 
 __all__ = ["ARMS", "HEADLINE", "MISSING", "QUICK", "ROWS", "Config", "checkpoint_plan",
-           "figures", "lookup", "report", "run"]
+           "figures", "lookup", "report", "run", "seeds_report"]
 
 
 def run(cfg: Config, ctx: Context) -> Result:
     t_start = time.perf_counter()
     ds = load(cfg, ctx.seed)
+    nested_budgets(ds.y_train, cfg.label_budgets, np.random.default_rng(0))  # fail now, not later
     n_eval = min(cfg.n_eval or len(ds.X_test), len(ds.X_test))
     eval_idx = np.arange(n_eval)  # the test split is already shuffled (stratified)
     plan = checkpoint_plan(cfg, len(ds.X_train))
@@ -105,6 +109,13 @@ def run(cfg: Config, ctx: Context) -> Result:
                        train_seconds=round(mlp_m["train_seconds"] + st_m["train_seconds"], 3))
     if st_m["spikes_per_test_digit"] == 0:
         out.warnings.append("stdp: the excitatory layer never fired on the test digits")
+
+    # 4. learning speed against labelled examples: every arm, the same labelled digits
+    trained = stdp_out[0]
+    lb_metrics, lb_table, _ = label_budget_table(
+        cfg, ds, ctx.rng_for("label_budget"), (trained["label_counts"], trained["test_counts"]))
+    out.add_curves("label_budget", lb_table)
+    out.update_metrics(label_budget=lb_metrics)
     out.update_metrics(total_seconds=round(time.perf_counter() - t_start, 3))
     out.report = report(out.metrics, cfg)
     return out

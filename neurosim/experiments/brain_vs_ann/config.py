@@ -41,6 +41,10 @@ class Config:
     # --- mlp_spiking arm (conversion constants in conversion.*)
     conversion: convert.ConversionParams = field(default_factory=convert.ConversionParams)
     spiking_backend: str = "numpy"  # Brian2 target of the converted net: numpy (no compile), cython
+    # --- learning speed: accuracy against labelled examples (issue 16's protocol)
+    label_budgets: tuple[int, ...] = (1, 2, 5, 10, 20, 50, 0)  # labelled digits per class; 0: all
+    budget_max_epochs: int = 500  # the MLP at each budget: at most this many passes ...
+    budget_patience: int = 30  # ... stopping once validation loss has not fallen for this many
     # --- what is compared
     checkpoints: tuple[int, ...] = (100, 200, 500, 1000, 2000, 5000, 10000, 20000)  # samples seen
     lesion_fractions: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)  # synapses removed
@@ -67,10 +71,16 @@ class Config:
         for name in ("n_train", "n_test", "n_eval", "mlp_hidden"):
             require(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("mlp_epochs", "stdp_epochs", "mlp_batch_size", "chunk",
-                     "snapshot_label_digits", "sync_neurons"):
+                     "snapshot_label_digits", "sync_neurons", "budget_max_epochs",
+                     "budget_patience"):
             require(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
         require_positive("mlp_lr", self.mlp_lr)
         require(0 < self.lr_decay <= 1, f"lr_decay must be in (0, 1], got {self.lr_decay}")
+        require(len(self.label_budgets) >= 1 and min(self.label_budgets) >= 0,
+                f"label_budgets must list labelled digits per class (>= 1, or 0 for all), "
+                f"got {list(self.label_budgets)}")
+        require(self.val_fraction > 0, "val_fraction must be > 0: the MLP's label-budget runs "
+                                       "stop early on the validation split")
         require(len(self.checkpoints) >= 1 and min(self.checkpoints) >= 1,
                 f"checkpoints must list sample counts >= 1, got {list(self.checkpoints)}")
         require(0.0 in self.lesion_fractions and 0.0 in self.noise_sds,
@@ -94,7 +104,8 @@ QUICK = {"n_train": 60, "n_test": 40, "n_eval": 20, "mlp_epochs": 20, "mlp_lr": 
          "snn.present_ms": 100.0, "snn.rest_ms": 50.0, "snn.nu_post": 0.1, "snn.nu_pre": 0.001,
          "snn.theta_plus_mv": 1.0, "conversion.n_steps": 40, "checkpoints": [20, 40, 100],
          "lesion_fractions": [0.0, 0.5, 0.9], "noise_sds": [0.0, 0.3], "repeats": 2,
-         "sync_neurons": 10, "n_surrogates": 1}
+         "sync_neurons": 10, "n_surrogates": 1, "label_budgets": [1, 2, 0],
+         "budget_max_epochs": 60, "budget_patience": 10}
 
 HEADLINE = ("mlp.test_accuracy", "stdp.test_accuracy", "mlp_spiking.test_accuracy",
             "mlp.bias_cost", "mlp.energy_total_nj", "stdp.energy_total_nj",

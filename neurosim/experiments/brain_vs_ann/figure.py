@@ -48,18 +48,33 @@ def figure(result: Result):
         plots.loss_curve(ax, c["mlp_epochs"], ylabel="cross-entropy")
     ax.set_title("(b) MLP: loss during backprop training")
 
-    # (c) accuracy vs samples seen, every arm
+    # (c) learning speed: accuracy against labelled examples, every arm on the same digits
     ax = axes[0, 2]
-    for arm in ARMS:
-        t = c.get(f"{arm}_learning")
-        if t is not None and len(t["samples_seen"]):
-            plots.curve(ax, t["samples_seen"], t["test_accuracy"], label=ARM_TITLES[arm],
-                        color=plots.COLORS[arm], marker="o", markersize=3)
-    ax.set_xscale("log")
+    t = c.get("label_budget")
+    if t is not None:
+        styles = {"mlp": ("MLP, trained to convergence", plots.COLORS["mlp"], "-", "o"),
+                  "stdp_vote": ("STDP, vote readout", plots.COLORS["stdp"], "-", "s"),
+                  "stdp_logistic": ("STDP, logistic readout", plots.COLORS["stdp"], "--", "s"),
+                  "nearest_class_mean": ("pixels: nearest class mean", "0.35", ":", "^"),
+                  "knn1": ("pixels: 1-NN", "0.55", ":", "v"),
+                  "logistic": ("pixels: logistic regression", "0.2", "-.", "d")}
+        for col, (label, color, ls, marker) in styles.items():
+            if col in t:
+                plots.curve(ax, t["labels_per_class"], t[col], label=label, color=color,
+                            ls=ls, marker=marker, markersize=3, legend=False)
+        ax.axhline(1 / 10, color="0.5", lw=0.8, ls=":")
+        ax.text(t["labels_per_class"][0], 1 / 10 + 0.02, "chance", fontsize=7, color="0.4")
+        ax.legend(frameon=False, fontsize=6.5, ncol=2, loc="upper center",
+                  bbox_to_anchor=(0.5, -0.2))
+        ax.set_xscale("log")
+        per_class = t["labels_per_class"]
+        ax.set_xticks(per_class, [f"{v:g}" if k < len(per_class) - 1 or v == round(v)
+                                  else f"all\n({v:.0f})" for k, v in enumerate(per_class)])
+        ax.minorticks_off()
     ax.set_ylim(0, 1)
-    ax.set_xlabel("training samples seen (log)")
-    ax.set_ylabel(f"test accuracy (first {m.get('n_eval')} digits)")
-    ax.set_title("(c) learning on a common axis")
+    ax.set_xlabel("labelled training digits per class (log)", labelpad=1)
+    ax.set_ylabel("test accuracy")
+    ax.set_title("(c) learning speed: accuracy vs labels")
 
     # (d) accuracy vs presentation time of the converted network
     ax = axes[0, 3]

@@ -1,0 +1,135 @@
+"""The report of a sweep over seeds: paired comparisons between arms (issue 16).
+
+``python -m neurosim.run brain_vs_ann --seeds 10`` (or ``seed=100,...,109``) runs every seed as
+its own run; all arms of one seed share its data split and draws, so their scores pair up
+seed by seed. This module turns the runs' metrics into the sweep's report.md and
+comparisons.json (`neurosim.runner.summary.write_seeds_report` calls `seeds_report`): for each
+comparison the mean of each arm, the mean paired difference with its bootstrap 95% CI, and a
+paired t-test (`neurosim.analysis.paired`). A sentence saying one arm beats another is written
+only where the interval excludes 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from neurosim.analysis.paired import PairedComparison, compare, fmt, fmt_p
+from neurosim.experiments.brain_vs_ann.config import ARM_TITLES
+from neurosim.experiments.brain_vs_ann.report import BUDGET_COLUMNS
+
+Getter = Callable[[Mapping[str, Any]], float | None]
+
+
+def dig(metrics: Mapping[str, Any], path: str) -> float | None:
+    """``metrics["a"]["b"]`` for path ``"a.b"``; None where any part is missing."""
+    value: Any = metrics
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def retention(arm: str, kind: str, level: str) -> Getter:
+    """Accuracy at a lesion/noise level over the same arm's undamaged accuracy."""
+    def get(m: Mapping[str, Any]) -> float | None:
+        hit = dig(m, f"{arm}.{kind}.{level}.mean")
+        clean = dig(m, f"{arm}.{kind}.0pct.mean")
+        return hit / clean if hit is not None and clean else None
+    return get
+
+
+def comparisons(first: Mapping[str, Any]) -> list[tuple[str, str, str, Getter, Getter, bool]]:
+    """(section, metric, arm A, arm B, getter A, getter B, higher is better) for every
+    comparison the report makes, from the metrics of one seed (which levels exist)."""
+    t = ARM_TITLES
+    out: list = []
+    pairs = (("mlp", "stdp"), ("mlp", "mlp_spiking"), ("mlp_spiking", "stdp"))
+    for a, b in pairs:
+        out.append(("accuracy", "test accuracy", t[a], t[b],
+                    lambda m, a=a: dig(m, f"{a}.test_accuracy"),
+                    lambda m, b=b: dig(m, f"{b}.test_accuracy"), True))
+    budget_titles = dict(BUDGET_COLUMNS)
+    budget_pairs = (("mlp", "stdp_vote"), ("mlp", "stdp_logistic"),
+                    ("stdp_logistic", "stdp_vote"), ("mlp", "nearest_class_mean"),
+                    ("stdp_logistic", "logistic"))
+    for key in first.get("label_budget", {}).get("labelled_examples", {}):
+        per_class = "all" if key == "kall" else key[1:]
+        for a, b in budget_pairs:
+            digits = "digit" if per_class == "1" else "digits"
+            out.append(("label budget", f"test accuracy with {per_class} labelled {digits} per "
+                        "class", budget_titles[a], budget_titles[b],
+                        lambda m, a=a, k=key: dig(m, f"label_budget.{a}.{k}"),
+                        lambda m, b=b, k=key: dig(m, f"label_budget.{b}.{k}"), True))
+    for kind, what in (("lesion_accuracy", "synapses removed"), ("noise_accuracy", "noise sd")):
+        for level in first.get("mlp", {}).get(kind, {}):
+            if level == "0pct":
+                continue
+            shown = (f"{level[:-3]}% {what}" if kind == "lesion_accuracy"
+                     else f"{what} {int(level[:-3]) / 100:g}")
+            for a, b in pairs:
+                out.append(("robustness", f"retention (accuracy / clean accuracy), {shown}",
+                            t[a], t[b], retention(a, kind, level), retention(b, kind, level),
+                            True))
+    for a, b in pairs:
+        out.append(("cost", "energy per digit with memory and neuron updates (nJ)", t[a], t[b],
+                    lambda m, a=a: dig(m, f"{a}.energy_total_nj"),
+                    lambda m, b=b: dig(m, f"{b}.energy_total_nj"), False))
+    return out
+
+
+def paired(metrics_by_seed: Mapping[int, Mapping[str, Any]]) -> list[tuple[str, PairedComparison]]:
+    """Every comparison over the seeds where both arms have a value."""
+    runs = list(metrics_by_seed.values())
+    done = []
+    for section, metric, a, b, get_a, get_b, higher in comparisons(runs[0]):
+        pairs = [(get_a(m), get_b(m)) for m in runs]
+        pairs = [(x, y) for x, y in pairs if x is not None and y is not None
+                 and np.isfinite(x) and np.isfinite(y)]
+        if len(pairs) < 2:
+            continue
+        xs, ys = zip(*pairs, strict=True)
+        done.append((section, compare(xs, ys, names=(a, b), metric=metric,
+                                      higher_is_better=higher)))
+    return done
+
+
+def seeds_report(metrics_by_seed: Mapping[int, Mapping[str, Any]]) -> tuple[str, dict]:
+    """report.md and comparisons.json of a seeds sweep (see the module docstring)."""
+    seeds = sorted(metrics_by_seed)
+    results = paired(metrics_by_seed)
+    n = len(seeds)
+    L = ["# Brain vs. artificial network: paired comparisons across seeds", "",
+         f"n = {n} seeds ({', '.join(map(str, seeds))}); every arm of a seed shares its data "
+         "split (one fixed test split for all seeds), its labelled digits and its draws. For "
+         "each comparison: each arm's mean, the mean paired difference (A - B) with its "
+         "bootstrap 95% confidence interval (BCa, `scipy.stats.bootstrap`), and a paired "
+         "t-test (`scipy.stats.ttest_rel`). A sentence that one arm beats another is written "
+         "only where the interval excludes 0 and the test's p is below 0.05; elsewhere the "
+         "row says no difference was shown.", ""]
+    if n < 10:
+        L += [f"With n = {n} the intervals are rough (a bootstrap of {n} values has few "
+              "distinct resamples): the headline comparison uses 10 seeds "
+              "(docs/brain_vs_ann.md).", ""]
+    beats = [c.sentence() for _, c in results if c.sentence()]
+    L += ["## What the seeds show", ""]
+    L += [f"- {s}" for s in beats] or ["- No comparison's interval excludes 0."]
+    L += [""]
+    sections: dict[str, list[PairedComparison]] = {}
+    for sec, c in results:
+        sections.setdefault(sec, []).append(c)
+    for sec, rows in sections.items():
+        L += [f"## {sec.capitalize()}", "",
+              "| metric | A | B | mean A | mean B | A - B | 95% CI | p (paired t) | verdict |",
+              "|---|---|---|---|---|---|---|---|---|"]
+        for c in rows:
+            verdict = f"{c.winner} better" if c.winner else "no difference shown"
+            L.append(f"| {c.metric} | {c.a} | {c.b} | {fmt(c.mean_a)} | {fmt(c.mean_b)} | "
+                     f"{fmt(c.diff_mean)} | {fmt(c.ci_low)} to {fmt(c.ci_high)} | "
+                     f"{fmt_p(c.p_value)} | {verdict} |")
+        L.append("")
+    numbers = {"n_seeds": n, "seeds": seeds, "test": "paired t-test",
+               "interval": "bootstrap 95% (BCa) of the mean difference",
+               "comparisons": [{"section": s, **c.as_dict()} for s, c in results]}
+    return "\n".join(L) + "\n", numbers
