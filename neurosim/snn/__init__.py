@@ -5,7 +5,8 @@
 `wta` the Diehl & Cook STDP winner-take-all network and its procedure (`fit`, `label_neurons`,
 `classify`), `readout` the labelling of an unsupervised layer, `song2000` the Song, Miller &
 Abbott STDP neuron, `hebbian` the rate-based Hebb / Oja / BCM rules (numpy only), `backend` the
-choice of Brian2 target, `units` the unit-suffix namespaces.
+choice of Brian2 target, `units` the unit-suffix namespaces, `surrogate` the numpy LIF network
+trained by surrogate-gradient BPTT and `eprop` the same network trained online by e-prop.
 
 Brian2 is imported only by the modules that simulate (``import neurosim.snn.hebbian`` does not
 import it); the names below are loaded on first use.
@@ -27,6 +28,8 @@ _EXPORTS = {
     "BCMParams": "hebbian", "hebb": "hebbian", "oja": "hebbian", "bcm_step": "hebbian",
     "train_rule": "hebbian", "train_bcm": "hebbian",
     "select_backend": "backend",
+    "SurrogateParams": "surrogate", "SpikingNet": "surrogate",
+    "EpropParams": "eprop",
 }
 
 __all__ = sorted(_EXPORTS)

