@@ -128,3 +128,13 @@ def test_training_learns_a_two_class_toy_problem():
     history = train(net, X, y, rng)
     assert history.loss[-1] < history.loss[0]
     assert (net.predict(X, rng) == y).mean() > 0.95
+
+
+def test_divergence_stops_training_and_says_so():
+    rng = np.random.default_rng(0)
+    X = rng.random((8, 2))
+    p = SurrogateParams(n_hidden=3, present_ms=5.0, epochs=3, batch_size=4)
+    net = SpikingNet(4, 2, p, rng)
+    net.b_out[0] = np.inf
+    history = train(net, X, np.array([0, 1] * 4), rng)
+    assert history.status == "DIVERGED" and history.loss == []

@@ -432,10 +432,13 @@ def bptt_gradient(net: SpikingNet, x: np.ndarray, y: np.ndarray) -> tuple[float,
 
 @dataclass
 class History:
-    """Per-epoch training loss (and validation accuracy when a validation set is given)."""
+    """Per-epoch training loss (and validation accuracy when a validation set is given);
+    ``status`` is COMPLETED, or DIVERGED when a batch's loss or the weights stopped being
+    finite (training then stops, keeping the epochs before)."""
 
     loss: list[float] = field(default_factory=list)
     val_accuracy: list[float] = field(default_factory=list)
+    status: str = "COMPLETED"
 
 
 def train(net: SpikingNet, X: np.ndarray, y: np.ndarray, rng: np.random.Generator, *,
@@ -471,8 +474,14 @@ def train(net: SpikingNet, X: np.ndarray, y: np.ndarray, rng: np.random.Generato
             for start in range(0, n, p.batch_size):
                 idx = order[start:start + p.batch_size]
                 value, grad = gradient(net, encode(X[idx], p, rng), y[idx])
+                if not np.isfinite(value):
+                    history.status = "DIVERGED"
+                    break
                 total += value * len(idx)
                 opt.step([net.flat], [grad])
+            if history.status == "DIVERGED" or not np.isfinite(net.flat).all():
+                history.status = "DIVERGED"
+                break
             history.loss.append(total / n)
             if X_val is not None and y_val is not None:
                 history.val_accuracy.append(float((net.predict(X_val, rng) == y_val).mean()))
