@@ -72,18 +72,18 @@ class SurrogateParams:
     dt_ms: float = 0.5  # as the STDP arm (WTAParams.dt_ms)
     present_ms: float = 350.0  # as the STDP arm: 700 steps of 0.5 ms
     max_rate_hz: float = 160.0  # as the STDP arm (DigitsWTAParams.max_rate_hz)
-    tau_mem_ms: float = 20.0  # validation; membrane time constant (beta = exp(-dt/tau))
-    tau_out_ms: float = 20.0  # validation; readout integrator's time constant (kappa)
+    tau_mem_ms: float = 20.0  # membrane time constant (beta = exp(-dt/tau)); not tuned
+    tau_out_ms: float = 20.0  # readout integrator's time constant (kappa); not tuned
     threshold: float = 1.0  # dimensionless; only the weights' scale relative to it matters
     reset: str = "subtract"  # subtract (keeps the excess) or zero; e-prop needs subtract
     detach_reset: bool = True  # no gradient through the reset (Zenke & Vogels 2021)
-    slope: float = 5.0  # validation; k of the surrogate 1/(1 + k|v - theta|)^2
+    slope: float = 5.0  # validation (5 vs 2: 0.950 both at w_in_gain 2); k of 1/(1+k|v-theta|)^2
     readout: str = "mean"  # cross-entropy of the time-averaged readout membrane
-    w_in_gain: float = 1.0  # validation; input weights' sd in units of a threshold-scale drive
+    w_in_gain: float = 1.0  # validation (1: 0.967/0.967, 2: 0.942/0.950 at lr 5e-3); input sd
     w_out_gain: float = 1.0  # readout weights' sd x (1 - kappa) / sqrt(n_hidden)
-    epochs: int = 30  # validation
-    batch_size: int = 64  # validation
-    lr: float = 2e-3  # validation; Adam's step
+    epochs: int = 20  # validation runs used 20; e-prop at 30: 0.958 vs 0.954, within noise
+    batch_size: int = 64  # validation (128: 0.959 vs 64: 0.967 at lr 5e-3, seed 100)
+    lr: float = 5e-3  # validation (2e-3: 0.938, 5e-3: 0.967, 1e-2: 0.867; seed 100); Adam
     dtype: str = "float32"  # float64 for gradient checks
 
     def __post_init__(self):
