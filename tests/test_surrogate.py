@@ -117,6 +117,8 @@ def test_encoding_rates_and_shape():
     assert off == pytest.approx(on, rel=0.05)
     with pytest.raises(InvalidParameterError, match="reset"):
         SurrogateParams(reset="soft")
+    with pytest.raises(InvalidParameterError, match="constant, cosine, step"):
+        SurrogateParams(schedule="cosin")
 
 
 def test_training_learns_a_two_class_toy_problem():

@@ -50,9 +50,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from neurosim.ann.functions import categorical_cross_entropy_fused
-from neurosim.ann.optim import make_optimizer
+from neurosim.ann.optim import SCHEDULES, make_optimizer
 from neurosim.snn.encoding import check_intensities, on_off
-from neurosim.validation import require, require_choice, require_positive
+from neurosim.validation import lookup, require, require_choice, require_positive
 
 RESETS = ("subtract", "zero")
 READOUTS = ("mean", "per_step")
@@ -84,6 +84,7 @@ class SurrogateParams:
     epochs: int = 20  # validation runs used 20; e-prop at 30: 0.958 vs 0.954, within noise
     batch_size: int = 64  # validation (128: 0.959 vs 64: 0.967 at lr 5e-3, seed 100)
     lr: float = 5e-3  # validation (2e-3: 0.938, 5e-3: 0.967, 1e-2: 0.867; seed 100); Adam
+    schedule: str = "constant"  # learning-rate schedule (neurosim.ann.optim.SCHEDULES)
     dtype: str = "float32"  # float64 for gradient checks
 
     def __post_init__(self):
@@ -95,6 +96,7 @@ class SurrogateParams:
         require_choice("readout", self.readout, READOUTS)
         require_choice("input_coding", self.input_coding, CODINGS)
         require_choice("dtype", self.dtype, ("float32", "float64"))
+        lookup(SCHEDULES, self.schedule, "schedule")
         require(self.n_steps >= 1, f"present_ms={self.present_ms} is shorter than one step "
                                    f"(dt_ms={self.dt_ms})")
 
@@ -469,6 +471,7 @@ def train(net: SpikingNet, X: np.ndarray, y: np.ndarray, rng: np.random.Generato
     n = len(X)
     with np.errstate(over="ignore", invalid="ignore"):
         for epoch in range(p.epochs):
+            opt.lr = SCHEDULES[p.schedule](epoch, p.lr, p.epochs)
             order = rng.permutation(n)
             total = 0.0
             for start in range(0, n, p.batch_size):
