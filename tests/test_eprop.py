@@ -62,7 +62,7 @@ def test_eprop_approximates_bptt_through_the_reset():
     _, eprop = eprop_gradient(None)(net, x, y)
     n = net.W_in.size
     c = cosine(eprop[:n], bptt[:n])
-    assert 0.7 < c < 0.9999, c
+    assert 0.95 < c < 0.9999, c  # 0.993 here
     np.testing.assert_allclose(eprop[n:], bptt[n:])  # the readout's gradient is exact
 
 
