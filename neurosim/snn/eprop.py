@@ -65,6 +65,8 @@ class EpropParams(SurrogateParams):
     feedback: str = "random"  # random B (no weight transport; symmetric B = W_out: val 0.963)
     w_in_gain: float = 2.0  # validation (1: 0.934, 2: 0.950 / 0.959 on seeds 100 / 101)
     lr: float = 2e-3  # validation (2e-3: 0.934, 5e-3: 0.905, 1e-2: 0.838 at w_in_gain 1)
+    # epochs and schedule as SurrogateParams: cosine over 30 epochs 0.971 vs constant over 20
+    # 0.945 on validation seeds 100-102
 
     def __post_init__(self):
         super().__post_init__()
