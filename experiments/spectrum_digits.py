@@ -11,6 +11,23 @@ digits; the validation split is never trained on.
 
 Prints one line per (arm, seed) and a summary: mean +- sample sd, and for FA a paired
 comparison with backprop (difference, its t-based 95% CI and a paired t-test) when both ran.
+
+Results (2-core shared machine, load 4-16, one thread per training; test split of 594 digits,
+reporting seeds 0, 1, 2, mean +- sample sd; paired differences with t-based 95% CIs):
+
+| arm | test accuracy | train s | vs backprop |
+|---|---|---|---|
+| backprop MLP 64-100-10 | 0.9719 +- 0.0042 | 0.1 | |
+| feedback alignment (= DFA here) | 0.9646 +- 0.0045 | 0.1 | -0.0073 [-0.0271, +0.0125] |
+| surrogate-gradient SNN (BPTT) | 0.9635 +- 0.0035 | ~46 | -0.0084 [-0.0126, -0.0042] |
+| e-prop, random feedback | 0.9596 +- 0.0017 | ~47 | -0.0123 [-0.0258, +0.0011] |
+
+e-prop - surrogate: -0.0039 [-0.0145, +0.0066]. FA's alignment angle (weights into the hidden
+layer, whole training set) falls from ~91 deg to ~61 deg over the 40 epochs.
+The SNN rows are a second look at test: the first, with the defaults before the cosine schedule
+(constant lr over 20 epochs, then the validation choice), gave surrogate 0.9495 +- 0.0061 and
+e-prop 0.9355 +- 0.0078; the schedule and 30 epochs were then chosen on validation seeds 100-102
+only (surrogate 0.965 -> 0.974, e-prop 0.945 -> 0.971) and test scored again.
 """
 
 from __future__ import annotations
