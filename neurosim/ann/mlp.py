@@ -9,6 +9,14 @@ loss back through every layer:
           \partial L/\partial b_l = \textstyle\sum_i \delta_{l,i},\quad
           \delta_{l-1} = f'_{l-1}(z_{l-1}) \odot (\delta_l W_l^T)
 
+The backward pass can send the error back through other matrices than the transposed weights
+(`Feedback`): feedback alignment (Lillicrap et al. 2016) uses a fixed random ``B_l`` of
+``W_l^T``'s shape, direct feedback alignment (Nøkland 2016) sends the output error straight to
+every hidden layer through a fixed random ``B_l`` of shape (n_out, n_l):
+
+.. math:: \text{FA: } \delta_{l-1} = f'_{l-1}(z_{l-1}) \odot (\delta_l B_l),\qquad
+          \text{DFA: } \delta_{l} = f'_{l}(z_{l}) \odot (\delta_L B_l)
+
 For the cross-entropy losses :math:`\delta_L = (p - y)/n` comes straight from the logits
 (`neurosim.ann.functions`); for every other loss it is the loss gradient times the output
 activation's derivative (`loss_and_delta`).
@@ -78,6 +86,61 @@ def require_memory(need: int, what: str, parts: dict[str, int] | None = None) ->
             f"{what} needs about {_gb(need)} of memory ({detail}), more than "
             f"{MEMORY_SHARE:.0%} of this machine's {_gb(total)}: use fewer or smaller layers"
             + (" or a smaller batch" if "activations" in (parts or {}) else ""))
+
+
+#: How the error travels back: the transposed weights (exact gradient), fixed random matrices
+#: layer by layer (feedback alignment), or from the output straight to each hidden layer (DFA).
+FEEDBACK_MODES = ("backprop", "fa", "dfa")
+
+
+@dataclass
+class Feedback:
+    """The feedback pathway of a network trained without weight transport.
+
+    Attributes
+    ----------
+    mode : str
+        ``fa`` or ``dfa`` (`FEEDBACK_MODES`; backprop needs no `Feedback`).
+    matrices : list of ndarray
+        One per hidden layer k = 1..L-1 (entry k-1), fixed during training. ``fa``: shape
+        (n_{k+1}, n_k), the shape of ``W_{k+1}^T``; ``dfa``: shape (n_out, n_k).
+    """
+
+    mode: str
+    matrices: list[np.ndarray]
+
+
+class Weights(list):
+    """The list of a network's weight matrices, carrying its feedback pathway.
+
+    A plain list to every caller; `backward` reads ``feedback`` from it when none is passed, so
+    the training loop (which hands ``model.weights`` to `backward`) trains FA and DFA networks
+    without knowing about them.
+    """
+
+    feedback: Feedback | None = None
+
+
+def draw_feedback(mode: str, sizes: list[int], init: str, rng: np.random.Generator,
+                  dtype: np.dtype) -> Feedback | None:
+    """Fixed random feedback matrices for `mode`, drawn once with the weights' initialiser.
+
+    Each B is drawn as if it were a forward weight matrix from the layer the error comes from
+    to the layer it goes to (fan-in = that source layer), so the backward signal has the same
+    scale as backprop's at initialisation.
+
+    Returns
+    -------
+    Feedback, or None for ``backprop``
+    """
+    lookup({m: m for m in FEEDBACK_MODES}, mode, "feedback")
+    if mode == "backprop":
+        return None
+    initialise = lookup(INITIALISERS, init, "initialiser")
+    hidden = sizes[1:-1]
+    sources = sizes[2:] if mode == "fa" else [sizes[-1]] * len(hidden)
+    return Feedback(mode, [np.asfortranarray(initialise(n_src, n_k, rng), dtype=dtype)
+                           for n_src, n_k in zip(sources, hidden, strict=True)])
 
 
 @dataclass
@@ -235,8 +298,13 @@ def backward(
     activations: list[str],
     with_bias: bool,
     out: tuple[list[np.ndarray], list[np.ndarray] | None] | None = None,
+    feedback: Feedback | None = None,
 ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
     """Backpropagate `delta` = dL/dz of the output layer; return weight and bias gradients.
+
+    With a `feedback` pathway (FA or DFA) the hidden layers' deltas come through its fixed
+    matrices instead of the transposed weights (module docstring); the returned arrays are then
+    the rule's updates, not the loss gradient (the output layer's stays exact).
 
     Parameters
     ----------
@@ -251,12 +319,18 @@ def backward(
     out : (grads_W, grads_b), optional
         Arrays to write the gradients into (the training loop's flat gradient buffer); bias
         gradients must then be C-contiguous.
+    feedback : Feedback, optional
+        Defaults to ``weights.feedback`` when `weights` is a network's `Weights` list; None:
+        exact backpropagation.
 
     Returns
     -------
     grads_W : list of ndarray, shapes as `weights`
     grads_b : list of ndarray of shape (n_out,), or None without biases
     """
+    if feedback is None:
+        feedback = getattr(weights, "feedback", None)
+    error = delta  # the output error, which DFA broadcasts to every hidden layer
     n_layers = len(weights)
     if out is None:
         grads_W: list = [None] * n_layers
@@ -283,7 +357,12 @@ def backward(
         if l == 0:
             break  # dL/dX is not needed
         g = np.empty((len(delta), weights[l].shape[0]), delta.dtype, order="F")
-        np.matmul(delta, weights[l].T, out=g)
+        if feedback is None:
+            np.matmul(delta, weights[l].T, out=g)
+        elif feedback.mode == "fa":
+            np.matmul(delta, feedback.matrices[l - 1], out=g)
+        else:
+            np.matmul(error, feedback.matrices[l - 1], out=g)
         if cache.masks[l - 1] is not None:
             g *= cache.masks[l - 1]
         delta = DERIVATIVES[activations[l - 1]](cache.pre[l - 1], cache.activations[l], g)
@@ -313,7 +392,12 @@ class MLP:
     dropout : float
         Probability of silencing a hidden unit while training (never at inference).
     rng : numpy.random.Generator
-        Draws the initial weights. None uses a fresh unseeded generator (not reproducible).
+        Draws the initial weights (then the feedback matrices, so a backprop network's weights
+        do not depend on `feedback`). None uses a fresh unseeded generator (not reproducible).
+    feedback : str
+        How training sends the error back (`FEEDBACK_MODES`): ``backprop`` (the transposed
+        weights), ``fa`` (feedback alignment, Lillicrap et al. 2016) or ``dfa`` (direct
+        feedback alignment, Nøkland 2016), with fixed random matrices drawn here.
 
     Attributes
     ----------
@@ -321,6 +405,9 @@ class MLP:
         Fortran-ordered (see the module docstring).
     biases : list of ndarray of shape (n_out,), or None
     sizes : list of int
+    feedback : str
+    feedback_matrices : list of ndarray
+        The fixed random B of each hidden layer (`Feedback`); empty for backprop.
     """
 
     def __init__(
@@ -334,6 +421,7 @@ class MLP:
         dtype: str = "float32",
         dropout: float = 0.0,
         rng: np.random.Generator | None = None,
+        feedback: str = "backprop",
     ):
         sizes = [int(n) for n in layer_sizes]
         if len(sizes) < 2 or min(sizes) < 1:
@@ -361,6 +449,8 @@ class MLP:
             for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True)
         ]
         self._lay_out(initial, [np.zeros(n, self.dtype) for n in sizes[1:]] if bias else None)
+        self.weights = Weights(self.weights)
+        self.weights.feedback = draw_feedback(feedback, sizes, init, rng, self.dtype)
 
     def _lay_out(self, weights: list[np.ndarray], biases: list[np.ndarray] | None) -> None:
         """Give every parameter its place in one contiguous buffer, for good.
@@ -385,11 +475,24 @@ class MLP:
         self.biases = views[n:] if biases is not None else None
 
     def __repr__(self) -> str:
+        fb = "" if self.feedback == "backprop" else f", feedback='{self.feedback}'"
         return (
             f"MLP({self.sizes}, hidden_activation='{self.hidden_activation}', "
             f"output_activation='{self.output_activation}', bias={self.biases is not None}, "
-            f"dtype='{self.dtype}', dropout={self.dropout})"
+            f"dtype='{self.dtype}', dropout={self.dropout}{fb})"
         )
+
+    @property
+    def feedback(self) -> str:
+        """How training sends the error back: backprop, fa or dfa."""
+        fb = getattr(self.weights, "feedback", None)
+        return "backprop" if fb is None else fb.mode
+
+    @property
+    def feedback_matrices(self) -> list[np.ndarray]:
+        """The fixed random feedback matrix of each hidden layer (empty for backprop)."""
+        fb = getattr(self.weights, "feedback", None)
+        return [] if fb is None else fb.matrices
 
     # --- structure -----------------------------------------------------------------------------
 
@@ -526,6 +629,7 @@ class MLP:
         arrays = {f"W{l}": W for l, W in enumerate(self.weights)}
         if self.biases is not None:
             arrays.update({f"b{l}": b for l, b in enumerate(self.biases)})
+        arrays.update({f"B{k}": B for k, B in enumerate(self.feedback_matrices)})
         np.savez(
             path,
             format_version=FORMAT_VERSION,
@@ -536,6 +640,7 @@ class MLP:
             init=self.init,
             dtype=str(self.dtype),
             dropout=self.dropout,
+            feedback=self.feedback,
             **arrays,
         )
 
@@ -555,6 +660,8 @@ class MLP:
                 dtype=str(f["dtype"]),
                 dropout=float(f["dropout"]),
                 rng=np.random.default_rng(0),  # overwritten below
+                # files written before feedback alignment existed are backprop networks
+                feedback=str(f["feedback"]) if "feedback" in f.files else "backprop",
             )
             for l, W in enumerate(net.weights):
                 stored = f[f"W{l}"]
@@ -563,6 +670,8 @@ class MLP:
                 W[...] = stored
             for l, b in enumerate(net.biases or []):
                 b[...] = f[f"b{l}"]
+            for k, B in enumerate(net.feedback_matrices):
+                B[...] = f[f"B{k}"]
         return net
 
     # --- the training loop's helpers ----------------------------------------------------------

@@ -7,7 +7,8 @@
 (`convert_and_simulate`, `ConversionParams`), `readout` the labelling of an unsupervised layer,
 `song2000` the Song, Miller & Abbott STDP neuron, `hebbian` a linear neuron under Hebb / Oja / BCM
 (numpy only; the rules are `neurosim.plasticity`'s), `backend` the choice of Brian2 target,
-`units` the unit-suffix namespaces.
+`units` the unit-suffix namespaces, `surrogate` the numpy LIF network trained by
+surrogate-gradient BPTT and `eprop` the same network trained online by e-prop.
 
 Brian2 is imported only by the modules that simulate (``import neurosim.snn.hebbian`` does not
 import it); the names below are loaded on first use.
@@ -33,6 +34,8 @@ _EXPORTS = {
     "convert_and_simulate": "convert", "normalise": "convert", "simulate": "convert",
     "poisson_input": "convert", "predict_from_counts": "convert",
     "accuracy_vs_time": "convert",
+    "SurrogateParams": "surrogate", "SpikingNet": "surrogate",
+    "EpropParams": "eprop",
 }
 
 __all__ = sorted(_EXPORTS)
