@@ -41,3 +41,10 @@ def test_unknown_model_and_negative_counts_are_refused():
         energy_nj("tpu", macs=1)
     with pytest.raises(InvalidParameterError, match="events must be >= 0"):
         energy_nj("fp32_45nm", events=-1)
+
+
+def test_chip_models_charge_the_mlp_as_fp32_with_its_memory():
+    mlp = {"macs": 1000, "units": 20}
+    fp32 = energy_nj("fp32_45nm", **mlp)["energy_total_nj"]
+    for chip in ("truenorth", "loihi"):
+        assert energy_nj(chip, **mlp)["energy_total_nj"] == pytest.approx(fp32)

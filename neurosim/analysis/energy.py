@@ -16,11 +16,11 @@ one number:
                    errs against the arithmetic-light arm).
 ``truenorth``      IBM TrueNorth (Merolla et al., Science 2014): 46 billion synaptic operations
                    per second per watt -> 21.7 pJ per synaptic event, memory included (no
-                   separate memory term); MACs are not what the chip does: the MLP is charged
-                   as on ``fp32_45nm``.
+                   separate memory term); MACs are not what the chip does: the MLP's MACs and
+                   their memory are charged as on ``fp32_45nm``.
 ``loihi``          Intel Loihi (Davies et al., IEEE Micro 2018, Table 1): 23.6 pJ per synaptic
-                   spike operation, 52 pJ per active neuron update, memory included; MACs as
-                   on ``fp32_45nm``.
+                   spike operation, 52 pJ per active neuron update, memory included; the MLP
+                   as on ``fp32_45nm``.
 =================  ======================================================================
 
 The figures for TrueNorth and Loihi are the papers' chip-level numbers, quoted from them and not
@@ -45,12 +45,16 @@ class EnergyModel:
     event_pj : float
         One synaptic event (a spike delivered to one target).
     mem_pj : float
-        One memory access (a weight or a state read or written); 0 where a chip's figure
-        already includes memory.
+        One memory access of the spiking side (a weight read per event, a neuron state read
+        or written); 0 where a chip's figure already includes memory.
     update_pj : float
         One neuron state update per time step (a leak); ``None``: a MAC plus two accesses.
     source : str
         Where the figures come from.
+    mac_mem_pj : float or None
+        One memory access of the artificial side (a weight read per MAC, an activation
+        written or read); None: `mem_pj`. A chip model sets it to the digital figure, so the
+        MLP it is compared with pays for its memory.
     """
 
     mac_pj: float
@@ -58,6 +62,7 @@ class EnergyModel:
     mem_pj: float
     update_pj: float | None
     source: str
+    mac_mem_pj: float | None = None
 
 
 FP32 = EnergyModel(4.6, 0.9, 10.0, None, "Horowitz 2014, 45 nm, fp32")
@@ -65,9 +70,9 @@ ENERGY_MODELS: dict[str, EnergyModel] = {
     "fp32_45nm": FP32,
     "int8_45nm": EnergyModel(0.23, 0.03, 10.0, None, "Horowitz 2014, 45 nm, int8"),
     "truenorth": EnergyModel(FP32.mac_pj, 1e12 / 46e9, 0.0, 0.0,
-                             "Merolla et al. 2014 (TrueNorth): 46 GSOPS/W"),
+                             "Merolla et al. 2014 (TrueNorth): 46 GSOPS/W", FP32.mem_pj),
     "loihi": EnergyModel(FP32.mac_pj, 23.6, 0.0, 52.0,
-                         "Davies et al. 2018 (Loihi), Table 1"),
+                         "Davies et al. 2018 (Loihi), Table 1", FP32.mem_pj),
 }
 
 
@@ -104,7 +109,8 @@ def energy_nj(model: str | EnergyModel, *, macs: float = 0.0, events: float = 0.
                         ("updates", updates)):
         require(value >= 0, f"{name} must be >= 0, got {value}")
     ops = macs * m.mac_pj + events * m.event_pj
-    memory = (macs + 3 * events + 2 * updates + 2 * units) * m.mem_pj
+    mac_mem = m.mem_pj if m.mac_mem_pj is None else m.mac_mem_pj
+    memory = (macs + 2 * units) * mac_mem + (3 * events + 2 * updates) * m.mem_pj
     if m.update_pj is None:
         upkeep = updates * m.mac_pj if leaky else 0.0
     else:

@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from neurosim import data, lesion
+from neurosim.analysis.energy import EnergyModel, energy_band, energy_nj
 from neurosim.analysis.stats import summary
 from neurosim.experiments.brain_vs_ann.config import (
     N_CLASSES,
@@ -98,8 +99,8 @@ def curve_metrics(learning: dict) -> dict[str, float]:
 
 
 def energy(cfg: Config, *, macs: float = 0.0, events: float = 0.0, units: float = 0.0,
-           updates: float = 0.0, leaky: bool = False) -> dict[str, float]:
-    """Energy per inference (nJ) from operation counts and Horowitz's per-operation energies.
+           updates: float = 0.0, leaky: bool = False) -> dict:
+    """Energy per inference (nJ) from operation counts (`neurosim.analysis.energy.energy_nj`).
 
     ``energy_ops_nj`` counts the synaptic operations only (MACs at `mac_pj`, synaptic events
     at `add_pj`), the figure most SNN-vs-ANN comparisons quote. ``energy_total_nj`` adds
@@ -107,12 +108,29 @@ def energy(cfg: Config, *, macs: float = 0.0, events: float = 0.0, units: float 
     (per MAC or synaptic event), a read and a write of the target's state per synaptic event,
     a read and a write of every neuron's state at every time step (`updates`), one MAC per
     neuron update for a leak, and a write and a read of every MLP unit's activation (`units`).
+    ``energy_band_total_nj`` gives the total under each published model of
+    `ENERGY_MODELS` (fp32 and int8 at 45 nm, TrueNorth, Loihi): the assumptions' spread.
     """
-    ops = macs * cfg.mac_pj + events * cfg.add_pj
-    memory = (macs + 3 * events + 2 * updates + 2 * units) * cfg.mem_pj
-    leak = updates * cfg.mac_pj if leaky else 0.0
-    return {"energy_ops_nj": ops / 1000.0, "energy_total_nj": (ops + memory + leak) / 1000.0,
-            "energy_memory_nj": memory / 1000.0}
+    counts = {"macs": macs, "events": events, "units": units, "updates": updates,
+              "leaky": leaky}
+    own = EnergyModel(cfg.mac_pj, cfg.add_pj, cfg.mem_pj, None, "Config: mac_pj, add_pj, mem_pj")
+    out = energy_nj(own, **counts)
+    out["energy_band_total_nj"] = {name: e["energy_total_nj"]
+                                   for name, e in energy_band(**counts).items()}
+    return out
+
+
+def nonzero_macs(weights: list[np.ndarray], X: np.ndarray) -> float:
+    """MACs per sample of a bias-free ReLU network when a zero input to a layer costs
+    nothing (a zero pixel, a silent ReLU unit): mean over samples of sum over layers of
+    (non-zero inputs) x (units of the layer)."""
+    a = np.asarray(X, dtype=np.float64)
+    total = np.zeros(len(a))
+    for k, W in enumerate(weights):
+        total += np.count_nonzero(a, axis=1) * W.shape[1]
+        if k < len(weights) - 1:
+            a = np.maximum(a @ W, 0.0)
+    return float(total.mean())
 
 
 def population_activity(counts_or_acts: np.ndarray) -> dict[str, float]:

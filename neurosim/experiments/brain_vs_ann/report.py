@@ -179,6 +179,7 @@ def report(metrics: dict, cfg: Config) -> str:
           "neuron must be read and written at each: as several papers found, once memory is "
           "counted the spiking versions lose on conventional hardware. Their case rests on "
           "event-driven hardware whose neurons cost nothing while no spike arrives.", ""]
+    L += energy_band_section(metrics, mlp)
     L += ["## Activity: rates, sparseness, synchrony", ""]
     L += table(metrics, [(what, key) for sec, what, key in ROWS if sec == "activity"]) + [""]
     L += [f"Sparseness: the STDP layer's winner-take-all leaves "
@@ -279,10 +280,32 @@ def label_budget_section(metrics: dict) -> list[str]:
     return L
 
 
+def energy_band_section(metrics: dict, mlp: dict) -> list[str]:
+    """Energy per digit (with memory and neuron updates) under each published energy model:
+    the spread that the assumptions alone make (`neurosim.analysis.energy`)."""
+    from neurosim.analysis.energy import ENERGY_MODELS
+
+    if not any("energy_band_total_nj" in metrics.get(a, {}) for a in ARMS):
+        return []
+    rows = [(f"{name} ({spec.source}), nJ", f"energy_band_total_nj.{name}")
+            for name, spec in ENERGY_MODELS.items()]
+    rows += [(f"{name}, MLP charged for non-zero inputs only, nJ",
+              f"energy_band_total_nj_nonzero.{name}") for name in ENERGY_MODELS]
+    return ["Energy per digit with memory and neuron updates under four published energy "
+            "models (`neurosim.analysis.energy`). The MLP is also charged only for weights "
+            "whose input is non-zero (a zero pixel, a silent ReLU unit): "
+            f"{cell(mlp.get('macs_nonzero_per_inference'))} of "
+            f"{cell(mlp.get('synaptic_ops_per_inference'))} MACs per digit. TrueNorth and "
+            "Loihi price synaptic events as those chips do (memory included) and the MLP at "
+            "fp32 45 nm with its memory. The spread across rows is what the assumptions alone "
+            "make.", ""] + table(metrics, rows) + [""]
+
+
 def other_keys(metrics: dict) -> list[str]:
     """Metric names of the arms that no other table of the report shows."""
     shown = {key for _, _, key in ROWS} | {"learning_curve", "lesion_accuracy",
-                                           "noise_accuracy"}
+                                           "noise_accuracy", "energy_band_total_nj",
+                                           "energy_band_total_nj_nonzero"}
     keys = {k for a in ARMS for k in metrics.get(a, {})}
     return sorted(keys - shown)
 
