@@ -22,11 +22,11 @@ Elephant and Neo are an optional extra (``pip install neurosim[analysis]``); wit
 
 from __future__ import annotations
 
-import contextlib
 import warnings
-from collections.abc import Iterator
 
 import numpy as np
+
+from neurosim.analysis.synchrony import seeded_global_numpy
 
 #: Synchrony values reported by `synchrony` (each also as ``<name>_surrogate``).
 SYNCHRONY_KEYS = ("spike_contrast", "sttc")
@@ -97,18 +97,6 @@ def spike_trains(i: np.ndarray, t_s: np.ndarray, n_neurons: int, t_stop_s: float
     return [neo.SpikeTrain(np.sort(t_s[order[bounds[k]: bounds[k + 1]]]) * pq.s,
                            t_start=0 * pq.s, t_stop=float(t_stop_s) * pq.s)
             for k in range(n_neurons)]
-
-
-@contextlib.contextmanager
-def _seeded_global_numpy(rng: np.random.Generator) -> Iterator[None]:
-    """Elephant's surrogates draw from numpy's global generator: seed it from `rng` for the
-    duration and put its state back afterwards."""
-    state = np.random.get_state()  # noqa: NPY002 (Elephant reads the legacy global generator)
-    np.random.seed(int(rng.integers(0, 2**32 - 1)))  # noqa: NPY002
-    try:
-        yield
-    finally:
-        np.random.set_state(state)  # noqa: NPY002
 
 
 def _measures(trains: list, t_stop_s: float, dt_s: float, min_bin_s: float) -> dict[str, float]:
@@ -182,7 +170,7 @@ def synchrony(i: np.ndarray, t_s: np.ndarray, n_neurons: int, t_stop_s: float,
         warnings.simplefilter("ignore")  # Elephant's notes on units and binning
         out.update(_measures(trains, t_stop_s, dt_s, min_bin_s))
         values: dict[str, list[float]] = {k: [] for k in SYNCHRONY_KEYS}
-        with _seeded_global_numpy(rng):
+        with seeded_global_numpy(rng):
             shuffled = [shuffle_isis(tr, n_surrogates=n_surrogates) for tr in trains]
         for s in range(n_surrogates):
             for k, v in _measures([sh[s] for sh in shuffled], t_stop_s, dt_s,
