@@ -39,8 +39,8 @@ N_RASTER = 8  # test samples whose spikes are kept for the raster figure
 
 @dataclass(frozen=True)
 class Config:
-    dataset: str = "digits"  # digits (sklearn 8x8) or mnist (IDX files in data_dir)
-    data_dir: str = "data/mnist"  # MNIST folder, for dataset=mnist
+    dataset: str = "digits"  # digits (sklearn 8x8), or a 28x28 set: mnist, fashion_mnist, kmnist
+    data_dir: str = ""  # 28x28 sets: a folder of the four IDX files ("": fetch into the cache)
     input_coding: str = "on_off"  # on_off (ON and OFF cell per pixel) or intensity (D&C)
     val_fraction: float = 0.2  # stratified share of the training samples kept for validation
     n_train: int = 0  # training samples to use (0: all)
@@ -58,7 +58,7 @@ class Config:
                               "with input_coding=on_off)"}
 
     def __post_init__(self):  # the network's constants check themselves (WTAParams)
-        require_choice("dataset", self.dataset, ("digits", "mnist"))
+        require_choice("dataset", self.dataset, data.IMAGE_SETS)
         require_choice("input_coding", self.input_coding, ("on_off", "intensity"))
         require_choice("backend", self.backend, ("auto", "numpy", "cython", "cpp_standalone"))
         require(0 <= self.val_fraction < 1,

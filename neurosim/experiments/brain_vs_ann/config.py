@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from neurosim import data
 from neurosim.snn import convert
 from neurosim.snn.wta import DigitsWTAParams
 from neurosim.validation import require, require_choice, require_fraction, require_positive
@@ -19,8 +20,8 @@ LOSS = "categorical_cross_entropy"
 
 @dataclass(frozen=True)
 class Config:
-    dataset: str = "digits"  # digits (sklearn 8x8) or mnist (IDX files in data_dir)
-    data_dir: str = "data/mnist"  # MNIST folder, for dataset=mnist
+    dataset: str = "digits"  # digits (sklearn 8x8), or a 28x28 set: mnist, fashion_mnist, kmnist
+    data_dir: str = ""  # 28x28 sets: a folder of the four IDX files ("": fetch into the cache)
     input_coding: str = "on_off"  # the STDP arm's input: on_off (ON and OFF cell per pixel)
     val_fraction: float = 0.2  # stratified share of the training digits kept for validation
     n_train: int = 0  # training samples to use (0: all)
@@ -62,7 +63,7 @@ class Config:
                               "with input_coding=on_off)"}
 
     def __post_init__(self):
-        require_choice("dataset", self.dataset, ("digits", "mnist"))
+        require_choice("dataset", self.dataset, data.IMAGE_SETS)
         require_choice("input_coding", self.input_coding, ("on_off", "intensity"))
         require_choice("backend", self.backend, ("auto", "numpy", "cython", "cpp_standalone"))
         require_choice("spiking_backend", self.spiking_backend, ("numpy", "cython"))
