@@ -277,8 +277,9 @@ class Dask:
 
     Dask tasks cannot be signalled: on Ctrl-C they are cancelled, and a LocalCluster's
     workers end with it (their runs are marked INTERRUPTED); a running cluster's go on. The
-    LocalCluster's processes ignore SIGINT, so a terminal's Ctrl-C (sent to the whole process
-    group) reaches the sweep only and is handled there, in one line.
+    LocalCluster's processes block SIGINT for life (`_children_ignore_sigint`), so a
+    terminal's Ctrl-C (sent to the whole process group) reaches the sweep only and is handled
+    there, in one line.
     """
 
     owns_workers = True
@@ -371,27 +372,42 @@ class Dask:
 
 @contextlib.contextmanager
 def _children_ignore_sigint():
-    """Processes started in the body ignore SIGINT for life, and a Ctrl-C that arrives
-    meanwhile reaches this process once the body is done.
+    """Processes started in the body never see SIGINT, and a Ctrl-C that arrives meanwhile
+    reaches this process once the body is done.
 
-    SIGINT is set to SIG_IGN (process-wide: the cluster starts its processes from its own
-    threads, whose signal masks were not blocked here) and blocked in this thread. A child
-    started meanwhile inherits SIG_IGN across exec, and Python leaves an inherited ignored
-    SIGINT alone, so a worker never dies of a terminal's Ctrl-C with a traceback. A blocked
-    signal is never discarded as ignored (Linux keeps it pending), so the Ctrl-C is delivered
-    to this process's own handler when the block is lifted after the handler is restored.
+    SIGINT is blocked in this thread, and the threads the cluster starts from here (its event
+    loop, which starts the worker processes) inherit the mask; a child inherits it across
+    exec and Python leaves it alone, so a worker never dies of a terminal's Ctrl-C with a
+    traceback (the signal stays pending in it, never delivered). Multiprocessing's resource
+    tracker unblocks SIGINT in the thread that first launches it (CPython's bpo-33613 dance),
+    so it is launched here first, before the block.
+
+    Meanwhile this process's handler is one that only records the signal, and the recorded
+    signal is sent again once the previous handler is back. SIGINT is not set to SIG_IGN:
+    other threads (the cluster's, a BLAS library's native ones) do not block it, and the
+    kernel hands a signal sent to the process (the terminal's Ctrl-C) to any thread that does
+    not block it, where an ignored signal is discarded: the Ctrl-C was lost and the sweep ran
+    on. A handler, unlike SIG_IGN, is not inherited across exec, hence the mask.
     """
     if not hasattr(signal, "pthread_sigmask") or \
             threading.current_thread() is not threading.main_thread():
         yield
         return
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+    arrived: list[int] = []
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        yield
+        previous = signal.signal(signal.SIGINT, lambda signum, _frame: arrived.append(signum))
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)  # runs the recorder first if one is due
     finally:
-        signal.signal(signal.SIGINT, previous)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # a pending one: now
+        if arrived:
+            signal.raise_signal(signal.SIGINT)  # to the previous handler (Stopped, in a sweep)
 
 
 def _end_children(grace_s: float = 2.0) -> None:
