@@ -403,6 +403,14 @@ class _PipeSafe(io.TextIOBase):
         return getattr(self.stream, "encoding", "utf-8")
 
 
+def _interrupted(exc: KeyboardInterrupt, done: list[Outcome]) -> int:
+    """Exit status of a run stopped by a signal (one line unless the run already ended)."""
+    if done:  # the run had already ended and written its status
+        return done[-1].exit_code
+    print("neurosim: interrupted", file=sys.stderr)
+    return signals.exit_code(signals.signal_of(exc))
+
+
 def main(argv: Sequence[str] | None = None, restore_signals: bool = True) -> int:
     """Run the command line `argv` (default ``sys.argv[1:]``); returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -416,11 +424,13 @@ def main(argv: Sequence[str] | None = None, restore_signals: bool = True) -> int
             except USER_ERRORS as exc:
                 print(error_line(exc), file=sys.stderr)
                 return EXIT_USAGE
+            except Exception as exc:  # a Ctrl-C that surfaced as an ImportError (interrupt_behind)
+                behind = signals.interrupt_behind(exc)
+                if behind is None:
+                    raise
+                return _interrupted(behind, done)
             except KeyboardInterrupt as exc:
-                if done:  # the run had already ended and written its status
-                    return done[-1].exit_code
-                print("neurosim: interrupted", file=sys.stderr)
-                return signals.exit_code(signals.signal_of(exc))
+                return _interrupted(exc, done)
     finally:
         safe.flush()
         sys.stdout = original

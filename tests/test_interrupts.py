@@ -151,3 +151,20 @@ def test_a_signal_inside_a_callback_python_cannot_raise_from_still_stops_the_run
         except KeyboardInterrupt as exc:
             caught.append(exc)
     assert caught and isinstance(caught[0], signals.Stopped)
+
+
+def test_a_ctrl_c_that_surfaced_as_an_import_error_is_still_an_interrupt():
+    """A signal landing while a C extension initialises (matplotlib's _image, seen in CI)
+    comes back as ``ImportError: initialization failed`` caused by the Stopped: the run must
+    still end INTERRUPTED / 130, not FAILED / 1."""
+    from neurosim.runner import signals
+
+    stop = signals.Stopped(signal.SIGTERM)
+    try:
+        try:
+            raise stop
+        except KeyboardInterrupt as exc:
+            raise ImportError("initialization failed") from exc
+    except ImportError as wrapped:
+        assert signals.interrupt_behind(wrapped) is stop
+    assert signals.interrupt_behind(ValueError("plain")) is None

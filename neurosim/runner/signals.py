@@ -97,6 +97,19 @@ def _redeliver(previous_hook):
     return hook
 
 
+def interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt that `exc` stands for, if any: a signal that lands while a C
+    extension module initialises comes back as ``ImportError: initialization failed`` (or a
+    SystemError) with the KeyboardInterrupt as its cause or context. Walks that chain."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def last_signal() -> int | None:
     """The last signal received inside `handling` (None if none); code that caught the
     `Stopped` itself (the training loop) leaves this to tell which one it was."""

@@ -175,9 +175,15 @@ def run_one(spec: RunSpec, say: Callable[[str], None] = print,
             raise
         stop = signals.signal_of(exc)
     except Exception as exc:
-        if rd is None:
+        behind = signals.interrupt_behind(exc)  # e.g. Ctrl-C inside a C extension's import
+        if behind is not None:
+            if rd is None:
+                raise behind from None
+            stop = signals.signal_of(behind)
+        elif rd is None:
             raise
-        failure = exc
+        else:
+            failure = exc
     finally:
         signals.hold()  # from here on the status written is the truth: signals wait
     return _finish(module, rd, ctx, result, stop, failure, caught, spec.label)
