@@ -32,6 +32,7 @@ def quick_run(tmp_path_factory):
     return path, load_run(path), done.stdout
 
 
+@pytest.mark.slow  # a whole quick run of the main job (~15 s)
 def test_quick_run_completes_with_every_arm(quick_run):
     path, run, stdout = quick_run
     assert run["meta"]["status"] == "COMPLETED"
@@ -55,6 +56,7 @@ def test_quick_run_completes_with_every_arm(quick_run):
     assert "mlp.test_accuracy" in stdout
 
 
+@pytest.mark.slow  # a whole quick run of the main job (~15 s)
 def test_every_arm_is_scored_at_the_same_checkpoints(quick_run):
     _, run, _ = quick_run
     c = run["curves"]
@@ -92,6 +94,7 @@ def _check_cell(text: str, value, where: str) -> None:
         assert text == str(value).replace("|", "/"), where
 
 
+@pytest.mark.slow  # a whole quick run of the main job (~15 s)
 def test_report_numbers_equal_metrics_json(quick_run):
     path, run, _ = quick_run
     metrics = json.loads((path / "metrics.json").read_text())
@@ -122,6 +125,7 @@ def test_report_numbers_equal_metrics_json(quick_run):
             _check_cell(text, metrics[arm]["learning_curve"].get(seen), f"{seen} / {arm}")
 
 
+@pytest.mark.slow  # a whole quick run of the main job (~15 s)
 def test_undamaged_lesion_is_the_undamaged_network(quick_run):
     _, run, _ = quick_run
     m = run["metrics"]
@@ -166,6 +170,7 @@ def test_diverging_mlp_marks_the_run_and_keeps_its_curves(tmp_path):
                for w in run["meta"]["warnings"]), run["meta"]["warnings"]
 
 
+@pytest.mark.slow  # a whole quick run of the main job (~15 s)
 def test_reads_mnist_idx_files(tmp_path):
     """dataset=mnist on a tiny MNIST look-alike: class k lights up a block of rows."""
     folder = write_fake_mnist(tmp_path / "mnist")

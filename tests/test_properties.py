@@ -133,7 +133,12 @@ def mnist_dir(tmp_path_factory) -> Path:
     return write_fake_mnist(tmp_path_factory.mktemp("mnist"))
 
 
-@pytest.mark.parametrize("name", ALL)
+#: The experiments whose drawn quick runs take 5-30 s each: `slow`, out of the fast subset.
+SLOW_DRAWN = {"brain_vs_ann", "sleep_replay", "stdp_digits", "dream_unlearning"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_DRAWN
+                                  else n for n in ALL])
 def test_drawn_configs_run_in_quick_mode_or_exit_2_with_one_line(name, mnist_dir):
     keys = {d.key for d in describe(experiments.get(name).Config)}
     data = [f"data_dir={mnist_dir}"] if "data_dir" in keys else []

@@ -153,6 +153,7 @@ def test_neuron_traces_give_the_same_weights_as_synapse_traces():
     np.testing.assert_allclose(post.total_in[:], fast.reshape(6, 4).sum(axis=0), atol=1e-12)
 
 
+@pytest.mark.slow  # a Brian2 network built and run on the numpy target (~7 s)
 def test_wta_pass_normalises_and_counts():
     p = WTAParams(n_input=6, n_exc=3, present_ms=50, rest_ms=25, max_rate_hz=400,
                   norm_total=1.5)
