@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from neurosim import lesion
+from neurosim.analysis.energy import ENERGY_MODELS
 from neurosim.experiments.brain_vs_ann.config import (
     ARM_TITLES,
     ARMS,
@@ -283,8 +284,6 @@ def label_budget_section(metrics: dict) -> list[str]:
 def energy_band_section(metrics: dict, mlp: dict) -> list[str]:
     """Energy per digit (with memory and neuron updates) under each published energy model:
     the spread that the assumptions alone make (`neurosim.analysis.energy`)."""
-    from neurosim.analysis.energy import ENERGY_MODELS
-
     if not any("energy_band_total_nj" in metrics.get(a, {}) for a in ARMS):
         return []
     rows = [(f"{name} ({spec.source}), nJ", f"energy_band_total_nj.{name}")

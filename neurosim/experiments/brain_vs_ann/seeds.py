@@ -21,6 +21,8 @@ from neurosim.experiments.brain_vs_ann.config import ARM_TITLES
 from neurosim.experiments.brain_vs_ann.report import BUDGET_COLUMNS
 
 Getter = Callable[[Mapping[str, Any]], float | None]
+#: (section, metric, arm A, arm B, getter A, getter B, higher is better)
+Comparison = tuple[str, str, str, str, Getter, Getter, bool]
 
 
 def dig(metrics: Mapping[str, Any], path: str) -> float | None:
@@ -40,11 +42,11 @@ def retention(arm: str, kind: str, level: str) -> Getter:
     return get
 
 
-def comparisons(first: Mapping[str, Any]) -> list[tuple[str, str, str, Getter, Getter, bool]]:
-    """(section, metric, arm A, arm B, getter A, getter B, higher is better) for every
-    comparison the report makes, from the metrics of one seed (which levels exist)."""
+def comparisons(first: Mapping[str, Any]) -> list[Comparison]:
+    """Every comparison the report makes (`Comparison`), from the metrics of one seed (which
+    budgets and damage levels exist)."""
     t = ARM_TITLES
-    out: list = []
+    out: list[Comparison] = []
     pairs = (("mlp", "stdp"), ("mlp", "mlp_spiking"), ("mlp_spiking", "stdp"))
     for a, b in pairs:
         out.append(("accuracy", "test accuracy", t[a], t[b],
