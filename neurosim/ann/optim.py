@@ -12,8 +12,14 @@ With penalty :math:`\tfrac{\lambda_2}{2}\lVert w\rVert^2 + \lambda_1 \lVert w\rV
 
 and biases are never decayed (only the first `n_decayed` arrays, the weights).
 
-On the training loop's flat 1-D buffers every scaled addition is one BLAS ``axpy`` call; other
-arrays take the equivalent numpy path with a scratch buffer.
+Every update is a short sequence of in-place numpy ufuncs (``np.multiply(x, a, out=tmp)``,
+``y += tmp``), single-threaded and vectorised. No BLAS level-1 call (``axpy``/``scal``) is used:
+scipy's are in scipy's own copy of OpenBLAS, a second BLAS runtime beside numpy's with its own
+pool of spin-waiting threads. With both pools at two threads on a two-core machine, every switch
+between a numpy product and a scipy ``axpy`` left the other pool's threads spinning on the cores
+the work needed: training ran ~15x slower at ``blas_threads=2`` than at 1 (issue 18). Scalars
+are passed as Python floats, so float32 arrays are updated in float32 (NEP 50), never through
+float64 temporaries.
 """
 
 from __future__ import annotations
@@ -23,49 +29,25 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.linalg.blas import daxpy, dscal, saxpy, sscal
 
 from neurosim.validation import lookup
 
-_BLAS = {"f": (saxpy, sscal), "d": (daxpy, dscal)}
 RESCALE_BELOW = 1e-6  # Adam folds the moment decay into a scale; fold it back below this
 
 
-def _flat(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """1-D views of `x` and `y` in the same element order, for BLAS; None if there are none."""
-    if x.dtype != y.dtype or x.dtype.char not in _BLAS or x.shape != y.shape:
-        return None
-    if x.ndim == 1 and x.flags.c_contiguous and y.flags.c_contiguous:
-        return x, y  # the training loop's flat buffers: no views to make
-    if x.flags.c_contiguous and y.flags.c_contiguous:
-        order = "C"
-    elif x.flags.f_contiguous and y.flags.f_contiguous:
-        order = "F"
-    else:
-        return None
-    return x.reshape(-1, order=order), y.reshape(-1, order=order)
-
-
 def axpy(a: float, x: np.ndarray, y: np.ndarray, scratch: np.ndarray) -> None:
-    """``y += a * x`` in place; `scratch` (shaped like `x`) is used off the BLAS path."""
-    pair = _flat(x, y)
-    if pair is None:
-        np.multiply(x, a, out=scratch)
-        y += scratch
+    """``y += a * x`` in place; `scratch` (shaped like `x`, may be `x` itself when `x` is spent)
+    holds ``a * x``."""
+    if a == 1.0:
+        np.add(y, x, out=y)
         return
-    fx, fy = pair
-    result = _BLAS[fx.dtype.char][0](fx, fy, a=a)
-    if result is not fy:  # f2py copied instead of writing in place: never for these views
-        fy[...] = result
+    np.multiply(x, float(a), out=scratch)
+    np.add(y, scratch, out=y)
 
 
 def scal(a: float, x: np.ndarray) -> None:
     """``x *= a`` in place."""
-    pair = _flat(x, x)
-    if pair is None:
-        x *= a
-    else:
-        _BLAS[x.dtype.char][1](a, pair[0])
+    np.multiply(x, float(a), out=x)
 
 
 @dataclass
@@ -165,8 +147,8 @@ def sgd(opt: Optimizer, params, grads) -> None:
 
     .. math:: w \leftarrow w - \eta\, g
     """
-    for p, g, tmp in zip(params, grads, opt.state["scratch"], strict=True):
-        axpy(-opt.lr, g, p, tmp)
+    for p, g in zip(params, grads, strict=True):
+        axpy(-opt.lr, g, p, g)  # g is spent: it holds -lr g
 
 
 def momentum(opt: Optimizer, params, grads) -> None:
@@ -177,8 +159,8 @@ def momentum(opt: Optimizer, params, grads) -> None:
     vs = opt.buffers("v", params)
     for p, g, v, tmp in zip(params, grads, vs, opt.state["scratch"], strict=True):
         scal(opt.momentum, v)
-        axpy(-opt.lr, g, v, tmp)
-        axpy(1.0, v, p, tmp)
+        axpy(-opt.lr, g, v, g)
+        axpy(1.0, v, p, tmp)  # a plain add: no scratch written
 
 
 def nesterov(opt: Optimizer, params, grads) -> None:
@@ -191,9 +173,9 @@ def nesterov(opt: Optimizer, params, grads) -> None:
     vs = opt.buffers("v", params)
     for p, g, v, tmp in zip(params, grads, vs, opt.state["scratch"], strict=True):
         scal(opt.momentum, v)
-        axpy(-opt.lr, g, v, tmp)
+        axpy(-opt.lr, g, v, g)  # g now holds -lr g
+        axpy(1.0, g, p, g)
         axpy(opt.momentum, v, p, tmp)
-        axpy(-opt.lr, g, p, tmp)
 
 
 def rmsprop(opt: Optimizer, params, grads) -> None:
@@ -210,7 +192,7 @@ def rmsprop(opt: Optimizer, params, grads) -> None:
         np.sqrt(s, out=tmp)
         tmp += opt.eps
         np.divide(g, tmp, out=tmp)
-        axpy(-opt.lr, tmp, p, g)  # g is spent: the scratch of the non-BLAS path
+        axpy(-opt.lr, tmp, p, tmp)
 
 
 def adam(opt: Optimizer, params, grads) -> None:
@@ -230,7 +212,7 @@ def adam(opt: Optimizer, params, grads) -> None:
               V \mathrel{+}= \tfrac{1-\beta_2}{s_2} g^2,\;
               w \mathrel{-}= \frac{\eta s_1}{c_1 \kappa}\, \frac{M}{\sqrt V + \epsilon / \kappa}
 
-    seven passes over the parameters instead of nine (two BLAS scal calls saved). A scale is
+    ten in-place ufunc passes over the parameters instead of twelve (the two decays). A scale is
     folded back into its buffer when it drops below 1e-6 (every ~130 steps for
     beta1 = 0.9), so M and V stay within a factor 1e6 of m and v.
     """
@@ -251,12 +233,12 @@ def adam(opt: Optimizer, params, grads) -> None:
     step = opt.lr * s1 / (c1 * kappa)
     for p, g, m, v, tmp in zip(params, grads, ms, vs, opt.state["scratch"], strict=True):
         axpy((1 - b1) / s1, g, m, tmp)
-        np.multiply(g, g, out=tmp)
-        axpy((1 - b2) / s2, tmp, v, g)  # g is spent: the scratch of the non-BLAS path
+        np.square(g, out=g)  # g is spent from here on: it holds g^2, then its scaled copy
+        axpy((1 - b2) / s2, g, v, g)
         np.sqrt(v, out=tmp)
         tmp += opt.eps / kappa
         np.divide(m, tmp, out=tmp)
-        axpy(-step, tmp, p, g)
+        axpy(-step, tmp, p, tmp)
 
 
 def adam_moments(opt: Optimizer) -> tuple[list[np.ndarray], list[np.ndarray]]:

@@ -6,22 +6,33 @@ up to one epoch; validation metrics come from one extra inference pass at the en
 epoch. The loop never prints or writes files: progress goes through the `on_epoch` callback.
 
 Speed: parameters and gradients live in one flat buffer each (`MLP.flat_params`), so an optimiser
-step is a few BLAS calls; cross-entropies skip the output activation and take their gradient
-straight from the logits; training accuracy is read off the logits of the same forward pass.
-BLAS is held to `blas_threads` threads inside the loop (threadpoolctl): on 64-row batches two
-OpenBLAS threads were measured ~10x slower than one on a loaded 2-core machine, and a fixed
-count keeps the bits of the result independent of the machine's core count.
+step is a few in-place ufuncs over one array; cross-entropies skip the output activation and take
+their gradient straight from the logits; training accuracy is read off the logits of the same
+forward pass.
+
+Threads: BLAS is held to `blas_threads` threads inside the loop (threadpoolctl). One thread is
+exact and reproducible to the bit on any machine. With more (``blas_threads=n``), the products
+of a 64-row batch are small enough that a second thread pays only when it finds a core free: on
+an idle two-core machine it saves ~40% of a product, on a busy one each product waits for the
+scheduler to wake the other thread (measured 10-40x slower). So `ThreadChoice` times the loop in
+blocks of steps and runs BLAS at n threads only while n measures faster than one; a probe of n
+threads that loses is retried only after `ThreadChoice.PATIENCE` times its own cost, so
+probing costs at most ~1/PATIENCE of the run. More threads are thereby never (beyond that
+bound and timing noise) slower than one; the price is that the rounding of the products, and so
+the last bits of the weights, depend on which thread count the machine's load picked.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable
+import os
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from neurosim.ann.functions import ACTIVATIONS, Loss
 from neurosim.ann.mlp import (
@@ -69,6 +80,9 @@ class History:
     diverged : str or None
         With ``status="DIVERGED"``: one line saying what ran away and when, e.g.
         ``"loss became nan at epoch 12 (layer 2 weights inf)"``.
+    blas_threads : dict of int -> int
+        With ``blas_threads=n > 1``: training steps run at each BLAS thread count (1 and n,
+        `ThreadChoice`); empty otherwise.
     """
 
     epochs: dict[str, list[float]] = field(default_factory=lambda: {"loss": []})
@@ -77,6 +91,7 @@ class History:
     stopped_early: bool = False
     best_epoch: int | None = None
     diverged: str | None = None  # what ran away, e.g. "loss became nan at epoch 12 (...)"
+    blas_threads: dict[int, int] = field(default_factory=dict)  # steps per BLAS thread count
 
     @property
     def n_epochs(self) -> int:
@@ -87,6 +102,94 @@ class History:
         """Append one value to each named per-epoch series."""
         for k, v in values.items():
             self.epochs.setdefault(k, []).append(float(v))
+
+
+def free_cores() -> float:
+    """CPUs this process may use minus the 1-minute load average (which counts this process):
+    about 1 on an idle machine, below 0 on a busy one; inf where the load is unknown."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    try:
+        return cpus - os.getloadavg()[0]
+    except (AttributeError, OSError):  # Windows: leave the choice to the timing alone
+        return math.inf
+
+
+class ThreadChoice:
+    """Run the loop's BLAS at one or at `n` threads, whichever measured faster lately.
+
+    Call `step_done` after every training step. Steps are timed in blocks of `BLOCK`; each
+    block's time per step is the measurement of the thread count it ran at. The loop starts at
+    one thread; then
+
+    - at 1: switch to `n` when `n` measured faster than this block, or to probe it again once
+      `next_probe` has come and the machine has cores to spare (`free_cores` >= ``n - 1.5``:
+      on a machine whose load already fills its cores, a probe costs a block at 10-40x the
+      one-thread time and is not worth it);
+    - at `n`: every block is compared with the last one-thread block; once slower, switch back
+      to 1, and set the next probe `PATIENCE` times the losing block's wall time later, so
+      probing costs at most ~1/`PATIENCE` of the run.
+
+    Parameters
+    ----------
+    n : int
+        The most threads, >= 2.
+    libraries : sequence of objects with ``set_num_threads(k)``
+        threadpoolctl's controllers of the BLAS libraries (or fakes in tests).
+    clock : callable () -> float
+        Seconds; `time.perf_counter` (a fake one in tests).
+    spare : callable () -> float
+        Cores to spare, `free_cores` (a fake in tests).
+
+    Attributes
+    ----------
+    threads : int
+        The count BLAS runs at now.
+    steps : dict of int -> int
+        Steps run at each thread count.
+    seconds_per_step : dict of int -> float
+        The last block's measurement at each thread count.
+    """
+
+    BLOCK = 4  # steps per timed block: a probe of n threads costs one block
+    PATIENCE = 20.0  # wait this many times a losing probe's cost before the next (<= ~5% cost)
+
+    def __init__(self, n: int, libraries: Sequence, clock: Callable[[], float] = time.perf_counter,
+                 spare: Callable[[], float] = free_cores):
+        self.n, self.libraries, self.clock, self.spare = int(n), list(libraries), clock, spare
+        self.steps = {1: 0, self.n: 0}
+        self.seconds_per_step: dict[int, float] = {}
+        self.next_probe = -math.inf  # when n threads may be tried (again)
+        self._set(1)
+
+    def _set(self, k: int) -> None:
+        self.threads = k
+        for lib in self.libraries:
+            lib.set_num_threads(k)
+        self._in_block, self._started = 0, self.clock()
+
+    def step_done(self) -> None:
+        """Count one step; at the end of a block, measure it and pick the next thread count."""
+        self.steps[self.threads] += 1
+        self._in_block += 1
+        if self._in_block < self.BLOCK:
+            return
+        now = self.clock()
+        block_s = now - self._started
+        per_step = block_s / self._in_block
+        self.seconds_per_step[self.threads] = per_step
+        if self.threads == 1:
+            at_n = self.seconds_per_step.get(self.n, math.inf)
+            if at_n <= per_step or (now >= self.next_probe and self.spare() >= self.n - 1.5):
+                self._set(self.n)
+                return
+        elif per_step > self.seconds_per_step[1]:  # n lost: back to one, probe again later
+            self.next_probe = now + self.PATIENCE * block_s
+            self._set(1)
+            return
+        self._in_block, self._started = 0, now
 
 
 def batch_metric(name: str, cache: Cache, y: np.ndarray, output_activation: str) -> float:
@@ -345,7 +448,11 @@ def train(
     on_epoch : callable (epoch, history), optional
         Called after every completed epoch (1-based), e.g. to draw a progress bar.
     blas_threads : int or None
-        BLAS threads inside the loop (None leaves BLAS alone).
+        BLAS threads inside the loop. 1 (default): one, exact and reproducible to the bit.
+        n > 1: at most n, and only while n measure faster than one (`ThreadChoice`), so
+        more threads never make training slower; the last bits of the weights then depend
+        on the thread count the machine's load picked (`History.blas_threads` counts the
+        steps at each). None leaves BLAS alone.
     history : History, optional
         An empty `History` to fill in place (and return): what training recorded stays in
         the caller's hands when a KeyboardInterrupt ends it. None: a new one.
@@ -376,6 +483,9 @@ def train(
     _check(isinstance(epochs, int | np.integer) and not isinstance(epochs, bool),
            f"epochs must be an integer, got {epochs!r}")
     _check(epochs >= 0, f"epochs must be >= 0, got {epochs}")
+    _check(blas_threads is None or (isinstance(blas_threads, int | np.integer)
+                                    and not isinstance(blas_threads, bool) and blas_threads >= 1),
+           f"blas_threads must be an integer >= 1 or None, got {blas_threads!r}")
     _check(batch_size is None or (isinstance(batch_size, int | np.integer) and batch_size >= 1),
            f"batch_size must be >= 1 (an integer; None: full batch), got {batch_size!r}")
     hyper = {k: v for k, v in zip(_HYPER, (lr, momentum, beta1, beta2, rho, eps, l1, l2),
@@ -438,13 +548,14 @@ def train(
     opt.check_state(params)
     runaway = math.inf  # set from the first batch's loss
 
-    threads = (
-        threadpool_limits(limits=blas_threads)
-        if blas_threads is not None
-        else contextlib.nullcontext()
-    )
+    controller = ThreadpoolController() if blas_threads is not None else None
+    threads = (controller.limit(limits=blas_threads) if controller is not None
+               else contextlib.nullcontext())
     # NaN/inf are caught explicitly (DIVERGED), so numpy need not warn about them on the way
     with threads, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        choice = (ThreadChoice(blas_threads, controller.select(user_api="blas").lib_controllers)
+                  if blas_threads is not None and blas_threads > 1 else None)
+        history.blas_threads = choice.steps if choice is not None else {}
         try:
             for epoch in range(int(epochs)):
                 opt.lr = sched(epoch, opt.initial_lr, epochs, **schedule_kwargs)
@@ -485,6 +596,8 @@ def train(
                         history.steps["loss"].append(value)
                     backward(cache, delta, weights, acts, with_bias, out=grad_out)
                     opt.step(params, grads)
+                    if choice is not None:
+                        choice.step_done()
                 if history.status == "DIVERGED":
                     break
                 if not np.isfinite(flat).all():
