@@ -15,9 +15,15 @@ computes for an hour and then fails to write.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import math
+import os
 import re
 import sys
+import threading
+import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -235,6 +241,135 @@ def arm_seed_sequence(seed: int, arm: str) -> np.random.SeedSequence:
     return np.random.SeedSequence(entropy=int(seed), spawn_key=(key,))
 
 
+#: Seconds between two plain progress lines when stderr is a file, not a terminal (a log file, a
+#: batch job): at least one line a minute shows the run is alive. The environment variable
+#: NEUROSIM_PROGRESS_EVERY_S overrides it (the tests use a fraction of a second).
+PROGRESS_EVERY_S = 60.0
+
+
+def progress_every_s() -> float | None:
+    """The interval of plain progress lines for this process: None when stderr is a terminal
+    (tqdm draws bars there) or no real file (a sweep job's captured output), else
+    `PROGRESS_EVERY_S` or NEUROSIM_PROGRESS_EVERY_S (a positive number of seconds)."""
+    try:
+        sys.stderr.fileno()
+        if sys.stderr.isatty():
+            return None
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+    try:
+        every = float(os.environ.get("NEUROSIM_PROGRESS_EVERY_S", PROGRESS_EVERY_S))
+    except ValueError:
+        return PROGRESS_EVERY_S
+    return every if every > 0 and math.isfinite(every) else PROGRESS_EVERY_S
+
+
+def duration(seconds: float) -> str:
+    """``45s``, ``3m12s``, ``2h05m``: a duration as a log line shows it."""
+    s = max(int(round(seconds)), 0)
+    if s < 60:
+        return f"{s}s"
+    m, s = divmod(s, 60)
+    if m < 60:
+        return f"{m}m{s:02d}s"
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m"
+
+
+def progress_line(desc: str, done: int, total: int | None, elapsed: float) -> str:
+    """``[stdp training samples] 4200/7011, 3m12s elapsed, ETA 2m08s``: the phase, items done
+    (of the total, when known), wall time so far and, once something is done, the time left
+    at the mean rate so far."""
+    line = (f"[{desc}] " if desc else "") + (f"{done}/{total}" if total else f"{done}")
+    line += f", {duration(elapsed)} elapsed"
+    if total and 0 < done < total and elapsed >= 1.0:  # a rate from a first instant is noise
+        line += f", ETA {duration(elapsed / done * (total - done))}"
+    elif total and done >= total:
+        line += ", done"
+    return line
+
+
+class ProgressLines:
+    """Plain progress lines for one phase, rate-limited: one when the first item is taken, then
+    at most one per `every` seconds, also while no item comes (a heartbeat thread writes the
+    unchanged count, so a long silent stretch, a compile or a slow chunk, still shows).
+
+    Parameters
+    ----------
+    desc : str
+        The phase, e.g. ``"training samples"``.
+    total : int or None
+    every : float
+        Seconds between lines, > 0.
+    write : callable (str) -> None
+        Receives each line (without newline).
+    clock : callable () -> float
+        Seconds (`time.monotonic`; a fake one in tests).
+    heartbeat : bool
+        Start the heartbeat thread (off in the fake-clock tests).
+    """
+
+    def __init__(self, desc: str, total: int | None, every: float,
+                 write: Callable[[str], None], clock: Callable[[], float] = time.monotonic,
+                 heartbeat: bool = True):
+        self.desc, self.total, self.every, self.write, self.clock = desc, total, every, write, clock
+        self.done = 0
+        self.start = clock()
+        self.last: float | None = None  # when the last line was written
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        if heartbeat:
+            threading.Thread(target=self._beat, daemon=True,
+                             name=f"neurosim progress {desc}").start()
+
+    def _emit(self, now: float) -> None:
+        self.last = now
+        try:
+            self.write(progress_line(self.desc, self.done, self.total, now - self.start))
+        except (OSError, ValueError):  # stderr closed: nobody to tell
+            self.stopped.set()
+
+    def tick(self) -> None:
+        """One more item taken: a line if it is the first, or `every` seconds have passed."""
+        with self.lock:
+            self.done += 1
+            now = self.clock()
+            if self.last is None or now - self.last >= self.every:
+                self._emit(now)
+
+    def beat(self) -> float:
+        """Write a line if none came for `every` seconds; return the seconds until the next
+        one is due."""
+        with self.lock:
+            now = self.clock()
+            due = (self.start if self.last is None else self.last) + self.every
+            if now >= due and not self.stopped.is_set():
+                self._emit(now)
+                due = now + self.every
+            return due - now
+
+    def _beat(self) -> None:
+        wait = self.every
+        while not self.stopped.wait(max(wait, 0.01)):
+            wait = self.beat()
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
+def _counted(iterable: Iterable[T], lines: ProgressLines) -> Iterator[T]:
+    try:
+        for item in iterable:
+            lines.tick()
+            yield item
+    finally:
+        lines.stop()
+
+
+def _write_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 @dataclass
 class Context:
     """What the runner hands an experiment besides its config.
@@ -257,6 +392,10 @@ class Context:
         interrupted or fails before ``run`` returns, the runner writes it.
     show_progress : bool
         Whether `progress` draws tqdm bars (True only when stderr is a terminal).
+    progress_every_s : float or None
+        Otherwise, seconds between the plain progress lines `progress` writes to stderr
+        (`ProgressLines`; `progress_every_s()`: 60 when stderr is a file, None when it is a
+        terminal or captured, which writes none).
     on_work : callable, optional
         Called once, at the first `progress` call: the runner announces the run's folder
         then (a run refused while loading its data names no folder).
@@ -268,6 +407,7 @@ class Context:
     scratch_dir: Path = field(default_factory=lambda: Path("."))
     partial: Result = field(default_factory=Result)
     show_progress: bool = field(default_factory=lambda: sys.stderr.isatty())
+    progress_every_s: float | None = field(default_factory=progress_every_s)
     on_work: Callable[[], None] | None = field(default=None, repr=False)  # see `progress`
 
     def rng_for(self, arm: str) -> np.random.Generator:
@@ -278,12 +418,25 @@ class Context:
     def progress(
         self, iterable: Iterable[T], total: int | None = None, desc: str = ""
     ) -> Iterator[T]:
-        """Wrap `iterable` in a tqdm bar on a terminal; return it unchanged otherwise."""
+        """Wrap `iterable` in a tqdm bar on a terminal; where stderr is a file (a log, a batch
+        job), in plain progress lines (`ProgressLines`, every `progress_every_s`); else return
+        it unchanged.
+
+        An item counts as done when it is taken (experiments take the next one after
+        finishing a unit of work: ``next(bar, None)``).
+        """
         if self.on_work is not None:  # the experiment has its data and starts its work
             started, self.on_work = self.on_work, None
             started()
         if not self.show_progress:
-            return iter(iterable)
+            if self.progress_every_s is None:
+                return iter(iterable)
+            if total is None:
+                total = len(iterable) if hasattr(iterable, "__len__") else None
+            lines = ProgressLines(desc, total, self.progress_every_s, _write_stderr)
+            counted = _counted(iterable, lines)
+            weakref.finalize(counted, lines.stop)  # a phase left unfinished stops its heartbeat
+            return counted
         from tqdm.auto import tqdm
 
         return iter(tqdm(iterable, total=total, desc=desc, leave=False))

@@ -1,0 +1,134 @@
+"""Issue 18: a run whose stderr is not a terminal (a log file, a batch job) prints a plain
+progress line at least every minute: phase, done/total, elapsed, ETA.
+
+Before: `Context.progress` returned the iterable unchanged off a terminal, so a 16-minute
+brain_vs_ann run with its output in a file printed nothing between its first and last line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from neurosim.runner.contract import (
+    PROGRESS_EVERY_S,
+    Context,
+    ProgressLines,
+    duration,
+    progress_line,
+    quick_context,
+)
+
+LINE = re.compile(r"^\[(?P<desc>[^\]]+)\] (?P<done>\d+)/(?P<total>\d+), "
+                  r"(?P<elapsed>\d+(h\d\dm|m\d\ds|s)) elapsed(, ETA \d+(h\d\dm|m\d\ds|s)|, done)?$")
+
+
+def test_line_format_by_hand():
+    assert duration(45.4) == "45s"
+    assert duration(192) == "3m12s"
+    assert duration(7500) == "2h05m"
+    # 4200 of 7011 in 192 s: (7011 - 4200) * 192 / 4200 = 128.50 s left
+    line = progress_line("stdp training samples", 4200, 7011, 192.0)
+    assert line == "[stdp training samples] 4200/7011, 3m12s elapsed, ETA 2m09s"
+    assert LINE.match(line)
+    assert progress_line("epochs", 5, 5, 3.0) == "[epochs] 5/5, 3s elapsed, done"
+    assert progress_line("epochs", 1, 5, 0.2) == "[epochs] 1/5, 0s elapsed"  # no rate yet
+    assert progress_line("", 3, None, 61) == "3, 1m01s elapsed"
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_lines_are_rate_limited_on_a_fake_clock():
+    clock, lines = FakeClock(), []
+    p = ProgressLines("samples", 1000, 60.0, lines.append, clock=clock, heartbeat=False)
+    for _ in range(1000):  # one item every 0.5 s: 500 s in all
+        clock.now += 0.5
+        p.tick()
+    # the first item, then one line per 60 s at most: at 0.5 s, 60.5, 120.5, ..., 480.5
+    assert len(lines) == 9
+    assert lines[0] == "[samples] 1/1000, 0s elapsed"
+    assert lines[1] == "[samples] 121/1000, 1m00s elapsed, ETA 7m20s"  # 879 * 60.5 / 121 = 439.5
+    assert all(LINE.match(line) for line in lines)
+
+
+def test_heartbeat_on_a_fake_clock_covers_a_silent_stretch():
+    clock, lines = FakeClock(), []
+    p = ProgressLines("chunks", 10, 60.0, lines.append, clock=clock, heartbeat=False)
+    clock.now += 30
+    assert p.beat() == pytest.approx(30.0) and lines == []  # not due: 30 s to wait
+    clock.now += 30
+    p.beat()  # 60 s without any item (e.g. a compile): the unchanged count
+    assert lines == ["[chunks] 0/10, 1m00s elapsed"]
+    clock.now += 10
+    p.tick()  # too soon after the heartbeat's line
+    assert len(lines) == 1
+    clock.now += 50
+    assert p.beat() == pytest.approx(60.0)
+    assert lines[-1] == "[chunks] 1/10, 2m00s elapsed, ETA 18m00s"
+
+
+def test_heartbeat_thread_writes_while_no_item_comes_and_stops():
+    lines: list[str] = []
+    p = ProgressLines("compile", 3, 0.05, lines.append)
+    time.sleep(0.4)
+    p.stop()
+    n = len(lines)
+    assert 3 <= n <= 9 and all(line.startswith("[compile] 0/3, ") for line in lines)
+    time.sleep(0.2)
+    assert len(lines) == n  # stopped
+
+
+def test_context_writes_lines_only_off_a_terminal(capsys):
+    ctx = Context(seed=0, rng=None, show_progress=False, progress_every_s=1e-9)
+    assert list(ctx.progress(range(3), total=3, desc="epochs")) == [0, 1, 2]
+    err = capsys.readouterr().err.splitlines()
+    assert "[epochs] 1/3, 0s elapsed" in err and err[-1].startswith("[epochs] 3/3, ")
+    silent = Context(seed=0, rng=None, show_progress=False, progress_every_s=None)
+    assert list(silent.progress(range(3), desc="epochs")) == [0, 1, 2]
+    assert capsys.readouterr().err == ""
+    # pytest's captured stderr is no file: no lines by default (a sweep job's captured output)
+    assert quick_context().progress_every_s is None
+    assert PROGRESS_EVERY_S == 60.0
+
+
+def test_an_unfinished_phase_stops_its_heartbeat():
+    ctx = Context(seed=0, rng=None, show_progress=False, progress_every_s=0.02)
+    bar = ctx.progress(range(100), total=100, desc="abandoned")
+    next(bar)
+    beats = [t for t in threading.enumerate() if t.name.endswith("abandoned")]
+    assert len(beats) == 1
+    del bar  # the experiment returned without taking every item
+    beats[0].join(timeout=2)
+    assert not beats[0].is_alive()
+
+
+@pytest.mark.e2e
+def test_a_run_with_stderr_in_a_file_prints_progress_lines(tmp_path):
+    log = tmp_path / "log.txt"
+    with open(log, "w") as err:
+        done = subprocess.run(
+            [sys.executable, "-m", "neurosim.run", "digits", "--quick", "--out",
+             str(tmp_path / "runs")], stdout=subprocess.PIPE, stderr=err, text=True,
+            cwd=tmp_path, timeout=600, env={**os.environ, "NEUROSIM_PROGRESS_EVERY_S": "1e-6"})
+    assert done.returncode == 0, log.read_text()
+    lines = log.read_text().splitlines()
+    progress = [line for line in lines if line.startswith("[")]
+    assert progress, lines
+    assert all(LINE.match(line) for line in progress), progress
+    # digits --quick trains 5 epochs: a line per epoch at this interval (and the heartbeat's
+    # between them), the last one done
+    done = [int(LINE.match(line)["done"]) for line in progress]
+    assert done == sorted(done) and set(range(1, 6)) <= set(done) and done[-1] == 5
+    assert progress[-1].endswith("5/5, " + progress[-1].split(", ")[1] + ", done")
