@@ -13,8 +13,9 @@ forward pass.
 Threads: BLAS is held to `blas_threads` threads inside the loop (threadpoolctl). One thread is
 exact and reproducible to the bit on any machine. With more (``blas_threads=n``), the products
 of a 64-row batch are small enough that a second thread pays only when it finds a core free: on
-an idle two-core machine it saves ~40% of a product, on a busy one each product waits for the
-scheduler to wake the other thread (measured 10-40x slower). So `ThreadChoice` times the loop in
+an idle two-core machine a product takes ~40% less time (1.6-1.9x faster, issue 18), on a busy
+one each product waits for the scheduler to wake the other thread (a whole training run measured
+11-17x slower at load 15-18 on two cores). So `ThreadChoice` times the loop in
 blocks of steps and runs BLAS at n threads only while n measures faster than one; a probe of n
 threads that loses is retried only after `ThreadChoice.PATIENCE` times its own cost, so
 probing costs at most ~1/PATIENCE of the run. More threads are thereby never (beyond that
@@ -126,7 +127,7 @@ class ThreadChoice:
 
     - at 1: switch to `n` when `n` measured faster than this block, or to probe it again once
       `next_probe` has come and the machine has cores to spare (`free_cores` >= ``n - 1.5``:
-      on a machine whose load already fills its cores, a probe costs a block at 10-40x the
+      on a machine whose load already fills its cores, a probe costs a block at ~4-20x the
       one-thread time and is not worth it);
     - at `n`: every block is compared with the last one-thread block; once slower, switch back
       to 1, and set the next probe `PATIENCE` times the losing block's wall time later, so

@@ -177,7 +177,7 @@ def run(cfg: Config, ctx: Context) -> Result:
     status = "COMPLETED"
     for condition in cfg.conditions:
         done[condition] = []
-        for k, split in enumerate(splits):
+        for k, split in ctx.progress(enumerate(splits), len(splits), f"{condition} replicates"):
             sets = {"val": split.validation}
             if cfg.score_test:
                 sets["test"] = split.test
