@@ -126,9 +126,10 @@ class ThreadChoice:
     one thread; then
 
     - at 1: switch to `n` when `n` measured faster than this block, or to probe it again once
-      `next_probe` has come and the machine has cores to spare (`free_cores` >= ``n - 1.5``:
-      on a machine whose load already fills its cores, a probe costs a block at ~4-20x the
-      one-thread time and is not worth it);
+      `next_probe` has come and the machine is not overloaded (`free_cores` >= `MIN_SPARE`; the
+      load average counts this loop's own 1 to n threads, so an idle machine reads 0 to n - 1
+      there, whatever thread count ran last; on a machine whose load already exceeds its
+      cores, a probe costs a block at ~4-20x the one-thread time and is not worth it);
     - at `n`: every block is compared with the last one-thread block; once slower, switch back
       to 1, and set the next probe `PATIENCE` times the losing block's wall time later, so
       probing costs at most ~1/`PATIENCE` of the run.
@@ -156,6 +157,7 @@ class ThreadChoice:
 
     BLOCK = 4  # steps per timed block: a probe of n threads costs one block
     PATIENCE = 20.0  # wait this many times a losing probe's cost before the next (<= ~5% cost)
+    MIN_SPARE = -0.5  # probe n threads only while cores - load average is at least this
 
     def __init__(self, n: int, libraries: Sequence, clock: Callable[[], float] = time.perf_counter,
                  spare: Callable[[], float] = free_cores):
@@ -183,7 +185,7 @@ class ThreadChoice:
         self.seconds_per_step[self.threads] = per_step
         if self.threads == 1:
             at_n = self.seconds_per_step.get(self.n, math.inf)
-            if at_n <= per_step or (now >= self.next_probe and self.spare() >= self.n - 1.5):
+            if at_n <= per_step or (now >= self.next_probe and self.spare() >= self.MIN_SPARE):
                 self._set(self.n)
                 return
         elif per_step > self.seconds_per_step[1]:  # n lost: back to one, probe again later
