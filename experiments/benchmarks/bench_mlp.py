@@ -197,8 +197,9 @@ def main(argv: list[str] | None = None) -> None:
         f"Load average (1 min) {load_start:.1f} at the start, {load_end:.1f} at the end. "
         f"Machine: {machine()}.",
         "",
-        "Reproduce: `pip install -e \".[bench]\" && python experiments/benchmarks/bench_mlp.py`"
-        + (f" `--data-dir {args.data_dir}`" if args.data_dir else ""),
+        "Reproduce: `pip install -e \".[bench]\" && python experiments/benchmarks/bench_mlp.py"
+        + (f" --data-dir {args.data_dir}" if args.data_dir else "")
+        + (f" --repeats {args.repeats}" if args.repeats != 3 else "") + "`",
     ])
     print(body)
     if not args.no_write:
