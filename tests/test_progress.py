@@ -7,6 +7,7 @@ brain_vs_ann run with its output in a file printed nothing between its first and
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import subprocess
@@ -21,6 +22,7 @@ from neurosim.runner.contract import (
     Context,
     ProgressLines,
     duration,
+    progress_every_s,
     progress_line,
     quick_context,
 )
@@ -135,3 +137,15 @@ def test_a_run_with_stderr_in_a_file_prints_progress_lines(tmp_path):
     done = [int(LINE.match(line)["done"]) for line in progress]
     assert done == sorted(done) and set(range(1, 6)) <= set(done) and done[-1] == 5
     assert progress[-1].endswith("5/5, " + progress[-1].split(", ")[1] + ", done")
+
+
+def test_interval_from_the_environment_and_where_lines_go(tmp_path, monkeypatch):
+    with open(tmp_path / "err.txt", "w") as log:  # a log file: lines, every 60 s by default
+        monkeypatch.setattr(sys, "stderr", log)
+        monkeypatch.delenv("NEUROSIM_PROGRESS_EVERY_S", raising=False)
+        assert progress_every_s() == 60.0
+        for raw, every in (("0.5", 0.5), ("abc", 60.0), ("-1", 60.0), ("inf", 60.0)):
+            monkeypatch.setenv("NEUROSIM_PROGRESS_EVERY_S", raw)
+            assert progress_every_s() == every
+        monkeypatch.setattr(sys, "stderr", io.StringIO())  # captured (a sweep job): none
+        assert progress_every_s() is None
