@@ -168,6 +168,7 @@ def test_sleep_replay_presets_are_the_released_codes_values():
     assert (s.max_rate_hz, s.inc, s.dec, s.alpha_scale, s.mask, s.decay) == (
         239.515363, 0.032064, 0.003344, 55.882454, 10, 0.999)
     assert s.beta == (14.548273, 44.560317, 38.046326)
+    assert cfg.sleep_units == "released"  # they act on DeepLearnToolbox's weights
     # key by key overridable; digits keeps its defaults exactly
     (spec,) = build_specs("sleep_replay", values={"dataset": "kmnist", "sleep.inc": 0.01})
     assert spec.cfg.sleep.inc == 0.01 and spec.cfg.sleep.dec == 0.003344

@@ -57,6 +57,9 @@ _RELEASED_NETWORK = {
     "sleep_steps_per_task": 5000,  # + (ii - 1) * numiterations / 3
     "sleep.mask": 10,  # create_masked_input(..., 10): an 11x11 window
     "sleep.decay": 0.999,  # sleep_opts.decay
+    # its values act on DeepLearnToolbox's weights (non-inverted dropout 0.25): W / 0.75 after
+    # a hidden layer here
+    "sleep_units": "released",
 }
 
 

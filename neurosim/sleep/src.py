@@ -67,6 +67,7 @@ __all__ = [
     "SleepParams",
     "SleepResult",
     "default_beta",
+    "dropout_units",
     "gain",
     "max_activations",
     "sleep",
@@ -711,14 +712,43 @@ def _check_input(input_spikes: np.ndarray, n_inputs: int) -> np.ndarray:
 
 
 def sleep_network(net, X_seen: np.ndarray, n_steps: int, params: SleepParams,
-                  rng: np.random.Generator, **kwargs) -> SleepResult:
+                  rng: np.random.Generator, *, units: Sequence[float] | None = None,
+                  **kwargs) -> SleepResult:
     """`sleep` on an `neurosim.ann.MLP` (bias-free, ReLU), writing the new weights into its
     arrays in place (so views of them, e.g. an optimiser's, stay valid).
 
+    Parameters
+    ----------
+    units : sequence of float, optional
+        One factor per layer that converts the network's weights into the units `params` was
+        tuned in: the phase runs on ``W_l * units[l]`` with the scales measured on the network
+        as it is, and the weights come back divided by the factors. The released SRC code
+        (DeepLearnToolbox) uses non-inverted dropout: it trains weights 1 / (1 - p) larger
+        than this MLP's inverted dropout after a dropout layer and scales activations by
+        (1 - p) when it measures them, so its values act on ``W / (1 - p)`` there
+        (`dropout_units`). None: the weights as they are.
+
     Weights that came out NaN/inf are not written: check ``result.finite``.
     """
-    result = sleep(check_convertible(net), X_seen, n_steps, params, rng, **kwargs)
+    weights = check_convertible(net)
+    if units is not None:
+        require(len(units) == len(weights),
+                f"units has {len(units)} factors for a network of {len(weights)} layers")
+        if kwargs.get("alphas") is None:
+            # the scales of the network as it computes (= the released code's test-mode pass)
+            kwargs["alphas"] = sleep_scales(weights, X_seen, params)
+        weights = [W * u for W, u in zip(weights, units, strict=True)]
+    result = sleep(weights, X_seen, n_steps, params, rng, **kwargs)
+    if units is not None:
+        result.weights = [W / u for W, u in zip(result.weights, units, strict=True)]
     if result.finite:
         for W, new in zip(net.weights, result.weights, strict=True):
             W[...] = new
     return result
+
+
+def dropout_units(n_layers: int, dropout: float) -> list[float]:
+    """`sleep_network`'s ``units`` for the released code's non-inverted dropout of rate
+    `dropout` on every hidden layer: 1 for the first layer, 1 / (1 - dropout) for the layers
+    fed by a hidden layer."""
+    return [1.0] + [1.0 / (1.0 - dropout)] * (n_layers - 1)
