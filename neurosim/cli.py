@@ -48,7 +48,16 @@ from neurosim.runner.config import (
     split_top_level,
 )
 from neurosim.runner.executors import Dask, Executor, LocalProcesses
-from neurosim.runner.plan import build_specs, check_seed, load_plan
+from neurosim.runner.plan import (
+    PRESET_KEY,
+    build_specs,
+    check_presets,
+    check_seed,
+    load_plan,
+    preset_notes,
+    presets,
+    value_text,
+)
 from neurosim.runner.search import Choice, Range, Settings, Space, make_base, space_from_toml
 from neurosim.runner.single import (
     EXIT_OK,
@@ -321,9 +330,28 @@ def print_keys(name: str) -> None:
     for d in docs:
         default = short(d.default)
         print(f"  {d.key:<{kw}}  {d.type:<{tw}}  = {default:<10}  {d.comment}")
+    table, notes = presets(module), preset_notes(module)
+    if table:
+        check_presets(name)
+        print(f"\npresets: {PRESET_KEY}=NAME sets these values under a config file, --quick "
+              "and the command line:")
+        for preset, values in table.items():
+            print(f"  {PRESET_KEY}={preset}: {notes.get(preset, '(no note)')}")
+            print(wrap_values(values, indent=" " * 4))
     quick = getattr(module, "QUICK", {})
     if quick:
         print("\n--quick sets: " + " ".join(f"{k}={fmt(v)}" for k, v in quick.items()))
+
+
+def wrap_values(values: Mapping[str, Any], indent: str, width: int = 100) -> str:
+    """``key=value`` items as lines of at most `width` characters (an item is not split)."""
+    lines, line = [], indent
+    for item in (f"{k}={value_text(v)}" for k, v in values.items()):
+        if line.strip() and len(line) + 1 + len(item) > width:
+            lines.append(line)
+            line = indent
+        line += (" " if line.strip() else "") + item
+    return "\n".join([*lines, line])
 
 
 def error_line(exc: BaseException) -> str:

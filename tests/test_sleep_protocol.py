@@ -249,3 +249,40 @@ def test_the_protocol_writes_the_tuned_beta_into_its_config():
     from neurosim.sleep.src import TUNED_BETA
 
     assert P.ProtocolConfig().sleep.beta == TUNED_BETA  # config.json records the values
+
+
+def test_released_units_sleep_on_the_released_codes_weights(splits):
+    """sleep_units=released: the phase acts on W / (1 - dropout) after a hidden layer (the
+    released code's non-inverted dropout) with the scales of the network as it is; the
+    weights come back in this MLP's units. With no dropout the two units are one."""
+    from neurosim.sleep import src
+
+    cfg = P.ProtocolConfig(hidden=(32, 16), epochs=2, sleep_steps=40, sleep_steps_per_task=0,
+                           dropout=0.25, sleep=SleepParams(beta=(1.0, 0.5, 1.0),
+                                                           alpha_scale=5.0))
+    X, y = splits["train"]
+    net = P.make_network(cfg, 64, 10, np.random.default_rng(0))
+    P.train_on(net, X, y, cfg, np.random.default_rng(1))
+    W0 = [W.copy() for W in net.weights]
+    assert src.dropout_units(3, 0.25) == [1.0, 1 / 0.75, 1 / 0.75]
+    r = src.sleep_network(net, X, 40, cfg.sleep, np.random.default_rng(2),
+                          units=src.dropout_units(3, 0.25), image_shape=(8, 8))
+    by_hand = src.sleep([W0[0], W0[1] / 0.75, W0[2] / 0.75], X, 40, cfg.sleep,
+                        np.random.default_rng(2), image_shape=(8, 8),
+                        alphas=src.sleep_scales(W0, X, cfg.sleep))
+    assert sum(by_hand.layer_counts[1:]) > 0
+    for a, b in zip(r.rasters, by_hand.rasters, strict=True):
+        np.testing.assert_array_equal(a, b)
+    for W, expected in zip(net.weights, [by_hand.weights[0], by_hand.weights[1] * 0.75,
+                                         by_hand.weights[2] * 0.75], strict=True):
+        np.testing.assert_allclose(W, expected, rtol=1e-14, atol=0)  # / (1/0.75) vs * 0.75
+    # no dropout: the released units are the network's, bit for bit
+    plain = P.ProtocolConfig(**{**cfg.__dict__, "dropout": 0.0})
+    runs = [P.run_condition("sleep", X, y, {"validation": splits["validation"]},
+                            P.ProtocolConfig(**{**plain.__dict__, "sleep_units": u}),
+                            np.random.default_rng(3)) for u in P.SLEEP_UNITS]
+    np.testing.assert_array_equal(runs[0].accuracy["validation"], runs[1].accuracy["validation"])
+    for a, b in zip(runs[0].net.weights, runs[1].net.weights, strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ConfigError, match="sleep_units"):
+        P.ProtocolConfig(sleep_units="dlt")

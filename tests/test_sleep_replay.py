@@ -235,3 +235,21 @@ def test_config_protocol_part_round_trips():
     p = cfg.protocol()
     assert type(p) is protocol.ProtocolConfig and p.sleep == cfg.sleep
     assert replace(cfg, n_seeds=3).protocol() == p
+
+
+def test_a_28x28_set_by_name_runs_with_its_preset(tmp_path):
+    """dataset=kmnist (fake IDX files in data_dir): the runner layers the kmnist preset under
+    --quick, records it in config.json, and the run uses the released code's network."""
+    folder = write_fake_mnist(tmp_path / "kmnist")
+    code = runner.main(["sleep_replay", "--quick", "dataset=kmnist", f"data_dir={folder}",
+                        "n_seeds=1", "conditions=[sleep]", "--out", str(tmp_path / "runs")])
+    assert code == 0
+    (path,) = list((tmp_path / "runs" / "sleep_replay").iterdir())
+    run = load_run(path)
+    assert run["config"]["preset"] == "kmnist"
+    cfg = run["config"]["config"]
+    assert cfg["sleep_units"] == "released" and cfg["sleep"]["mask"] == 10
+    assert cfg["batch_size"] == 100 and cfg["sleep_steps"] == 100  # --quick over the preset
+    m = run["metrics"]
+    assert m["dataset"] == "kmnist" and m["network"] == [784, 1200, 1200, 10]
+    assert m["split_sizes"] == {"train": 48, "validation": 12, "test": 30}

@@ -244,3 +244,143 @@ def test_steps_without_input_skip_the_layers_above_and_stay_equal_to_brian2():
         np.testing.assert_array_equal(x, y)
     for x, y in zip(a.weights, b.weights, strict=True):
         np.testing.assert_array_equal(x, y)
+
+
+# --- the event engine against the raster engine it replaced ------------------------------------
+
+
+def raster_input(image, n_steps, params, rng, image_shape):
+    """The input as it was drawn before `sleep_input_events`: every window, then every
+    uniform number of the phase in one (n_steps, n_inputs) array."""
+    masks = src.window_masks(int(n_steps), image_shape, int(params.mask), rng)
+    p = np.clip(np.asarray(image, float).ravel() * params.p_max, 0.0, 1.0)
+    return (rng.random((int(n_steps), p.size)) < p) & masks
+
+
+def raster_engine(weights, alphas, input_spikes, params):
+    """The numpy engine as it was before `run_events` (dense rasters, a fresh array of terms
+    per step), kept verbatim as the reference."""
+    from neurosim.plasticity import src as src_rule
+
+    WTs = [np.array(np.asarray(W).T, dtype=np.float64, order="C") for W in weights]
+    scaled = [np.ascontiguousarray(alpha * WT.T) for alpha, WT in zip(alphas, WTs, strict=True)]
+    T = input_spikes.shape[0]
+    thresholds = [params.threshold * b for b in params.betas(len(WTs))]
+    sizes = [WT.shape[0] for WT in WTs]
+    v_all = np.zeros(sum(sizes))
+    v = np.split(v_all, np.cumsum(sizes)[:-1])
+    spikes = [np.asarray(input_spikes, dtype=bool)]
+    spikes += [np.zeros((T, n), dtype=bool) for n in sizes]
+    rule = {"inc": params.inc, "dec": params.dec, "width": params.gain_width}
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(T):
+            v_all *= params.decay
+            pre = spikes[0][t]
+            for l, WT in enumerate(WTs):
+                idx = pre.nonzero()[0]
+                if not idx.size:
+                    break
+                terms = np.empty((idx.size + 1, sizes[l]))
+                terms[0] = v[l]
+                scaled[l].take(idx, axis=0, out=terms[1:], mode="clip")
+                np.add.reduce(terms, axis=0, out=v[l])
+                post = spikes[l + 1][t]
+                np.greater_equal(v[l], thresholds[l], out=post)
+                fired = post.nonzero()[0]
+                if fired.size:
+                    rows = WT[fired]
+                    rows += src_rule(rows, pre, None, **rule)
+                    WT[fired] = rows
+                    scaled[l][:, fired] = alphas[l] * rows.T
+                    v[l][fired] = 0.0
+                pre = post
+    return [np.ascontiguousarray(WT.T) for WT in WTs], spikes
+
+
+@pytest.mark.parametrize("mask, shape", [(2, (4, 4)), (-1, (4, 4)), (1, (2, 8))])
+def test_input_events_are_the_raster_inputs_draws(mask, shape, monkeypatch):
+    """Drawn in chunks of steps, the same spikes as the whole raster at once, and the
+    generator left in the same state (the next task's batches depend on it)."""
+    monkeypatch.setattr(src, "INPUT_CHUNK", 7)  # several chunks and a ragged last one
+    p = src.SleepParams(max_rate_hz=300.0, mask=mask)
+    image = np.random.default_rng(5).random(16)
+    a, b = np.random.default_rng(2), np.random.default_rng(2)
+    old = raster_input(image, 50, p, a, shape)
+    steps, idx, n = src.sleep_input_events(image, 50, p, b, shape)
+    assert n == 16 and steps.size > 20
+    np.testing.assert_array_equal(np.column_stack(np.nonzero(old)), np.column_stack([steps, idx]))
+    np.testing.assert_array_equal(src.sleep_input(image, 50, p, np.random.default_rng(2), shape),
+                                  old)
+    assert a.random() == b.random()
+
+
+def test_event_engine_equals_the_raster_engine_bit_for_bit():
+    """Spikes and weights of every layer, on a 4-layer net where every layer fires and
+    plasticity moves weights, with steps that carry no input."""
+    rng = np.random.default_rng(11)
+    Ws = [rng.normal(0.002, 0.01, (16, 12)), rng.normal(0.002, 0.01, (12, 8)),
+          rng.normal(0.002, 0.01, (8, 6)), rng.normal(0.002, 0.01, (6, 3))]
+    X = rng.random((30, 16))
+    p = src.SleepParams(beta=(1.0, 0.5, 0.5, 0.5), alpha_scale=10.0, max_rate_hz=200.0,
+                        mask=2, inc=0.01, dec=0.005)
+    spikes = raster_input(X.mean(0), 400, p, rng, (4, 4))
+    spikes[::3] = False
+    alphas = src.sleep_scales(Ws, X, p)
+    W_old, s_old = raster_engine(Ws, alphas, spikes, p)
+    W_new, s_new = src.run_numpy(Ws, alphas, spikes, p)
+    assert all(s.sum() > 10 for s in s_old)
+    for a, b in zip(s_old, s_new, strict=True):
+        np.testing.assert_array_equal(a, b)
+    for a, b, w0 in zip(W_old, W_new, Ws, strict=True):
+        assert np.abs(a - w0).max() > 1e-3
+        np.testing.assert_array_equal(a, b)
+    # sleep(): the events straight to Spikes, as from_dense would make them
+    r = src.sleep(Ws, X, 0, p, rng, input_spikes=spikes, alphas=alphas)
+    old = src.SleepResult.from_dense(W_old, s_old, alphas, True, p.dt_s)
+    for a, b in zip(r.spikes, old.spikes, strict=True):
+        np.testing.assert_array_equal(a.i, b.i)
+        np.testing.assert_array_equal(a.t, b.t)
+        assert (a.t_stop, a.n_neurons) == (b.t_stop, b.n_neurons)
+
+
+def test_sleep_draws_as_before_and_scales_match_the_float64_pass(monkeypatch):
+    """A whole phase (scales, input, engine) against the raster path, with `SCREEN_MIN`
+    lowered so the float32 screening runs: the same spikes; the scales equal a float64 pass
+    over every sample to rounding."""
+    from neurosim.snn.convert import normalisation_factors
+
+    monkeypatch.setattr(src, "SCREEN_MIN", 1000)
+    rng = np.random.default_rng(4)
+    Ws = [rng.normal(0.002, 0.01, (16, 12)), rng.normal(0.002, 0.01, (12, 8)),
+          rng.normal(0.002, 0.01, (8, 3))]
+    X = rng.random((400, 16))
+    p = src.SleepParams(beta=(1.0, 0.5, 0.5), alpha_scale=10.0, max_rate_hz=200.0, mask=2,
+                        inc=0.01, dec=0.005)
+    alphas = src.sleep_scales(Ws, X, p)
+    exact = p.alpha_scale * normalisation_factors(Ws, X, chain="src")
+    np.testing.assert_allclose(alphas, exact, rtol=1e-13, atol=0)
+    a, b = np.random.default_rng(8), np.random.default_rng(8)
+    r = src.sleep(Ws, X, 300, p, a, image_shape=(4, 4))
+    W_old, s_old = raster_engine(Ws, alphas, raster_input(X.mean(0), 300, p, b, (4, 4)), p)
+    for x, y in zip(r.rasters, s_old, strict=True):
+        np.testing.assert_array_equal(x, y)
+    for x, y in zip(r.weights, W_old, strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert a.random() == b.random()
+
+
+def test_max_activations_picks_the_largest_sample(monkeypatch):
+    """The float32 screen keeps every sample near the top; a layer float32 calls silent is
+    measured in full; below SCREEN_MIN the float64 pass runs as it is (the digits network:
+    its scales, and so its quick metrics, unchanged to the bit)."""
+    monkeypatch.setattr(src, "SCREEN_MIN", 1000)
+    rng = np.random.default_rng(0)
+    W = [rng.normal(0, 0.1, (5, 4)), -np.abs(rng.normal(0, 0.1, (4, 2)))]  # layer 2 silent
+    X = rng.random((1000, 5))
+    from neurosim.snn.convert import layer_activations
+
+    full = layer_activations(W, X)
+    got = src.max_activations(W, X)
+    assert got[0] == pytest.approx(full[0].max(), rel=1e-14) and got[1] == 0.0
+    monkeypatch.undo()
+    assert src.max_activations(W, X) == [full[0].max(), 0.0]  # exactly

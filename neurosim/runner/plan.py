@@ -3,6 +3,16 @@ the job model they share (`Job`, `Row`), folder names and the plan file ``sweep.
 
 Every config of a sweep is built here from Python values (`build_specs`): a bad value or a bad
 combination of values (a config's ``__post_init__``) fails before anything runs or is written.
+
+Presets. An experiment module may define ``PRESETS``, a data set's name -> dotted key -> value,
+and ``PRESET_NOTES``, name -> one line saying where the values come from. A run's values are
+layered, each layer over the one before:
+
+    Config defaults < PRESETS[dataset] < config file < --quick < command line / caller
+
+where ``dataset`` is the value the highest of those layers gives (a sweep over ``dataset``
+picks each run's preset). The name of the preset applied is recorded in the run's
+config.json (``"preset": "kmnist"``); its values are in the resolved config beside it.
 """
 
 from __future__ import annotations
@@ -14,8 +24,9 @@ import json
 import re
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from neurosim import experiments
@@ -165,17 +176,85 @@ def check_seed(seed: Any) -> int:
     return seed
 
 
+#: The config key whose value picks a preset.
+PRESET_KEY = "dataset"
+
+
+def presets(module: ModuleType) -> dict[str, dict[str, Any]]:
+    """An experiment module's ``PRESETS`` (data set -> dotted key -> value); {} without."""
+    return {name: dict(values) for name, values in getattr(module, "PRESETS", {}).items()}
+
+
+def preset_notes(module: ModuleType) -> dict[str, str]:
+    """An experiment module's ``PRESET_NOTES`` (data set -> where the values come from)."""
+    return dict(getattr(module, "PRESET_NOTES", {}))
+
+
+def check_presets(experiment: str) -> None:
+    """Check every preset of `experiment`: the experiment's Config has a ``dataset`` field,
+    each preset names a known data set, sets only known keys (not ``dataset`` itself) with
+    values of the field's type, and builds a valid config with its data set.
+
+    Raises
+    ------
+    ConfigError
+        Naming the experiment, the preset and the fault (a typo in a preset fails when a run
+        is planned, before any folder exists).
+    """
+    module = experiments.get(experiment)
+    table = presets(module)
+    if not table:
+        return
+    if PRESET_KEY not in {f.name for f in fields(module.Config)}:
+        raise ConfigError(f"{experiment}: PRESETS are picked by a '{PRESET_KEY}' key, which "
+                          "its Config lacks")
+    for name, values in table.items():
+        try:
+            if PRESET_KEY in values:
+                raise ConfigError(f"a preset cannot set {PRESET_KEY} (it is picked by it)")
+            check_values(module.Config, values)
+            build(module.Config, {**values, PRESET_KEY: name})
+        except ConfigError as exc:
+            raise ConfigError(f"{experiment}: preset '{name}': {exc}") from None
+
+
+def default_value(module: ModuleType, key: str) -> Any:
+    """The default of a top-level Config field (None when it has none)."""
+    for f in fields(module.Config):
+        if f.name == key:
+            if f.default is not MISSING:
+                return f.default
+            if f.default_factory is not MISSING:
+                return f.default_factory()
+    return None
+
+
+def layered(module: ModuleType, file_values: Mapping[str, Any], quick: bool,
+            values: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The dotted values of one run, layered as the module docstring says, and the name of
+    the preset applied (None when its data set has none)."""
+    quick_values = dict(getattr(module, "QUICK", {})) if quick else {}
+    given = {**file_values, **quick_values, **values}
+    name = given.get(PRESET_KEY, default_value(module, PRESET_KEY))
+    table = presets(module)
+    if not isinstance(name, str) or name not in table:
+        return given, None
+    return {**table[name], **given}, name
+
+
 def base_values(experiment: str, *, file_values: Mapping[str, Any] | None = None,
                 quick: bool = False, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The dotted values a run's config is built from: a config file's, then ``--quick``'s,
-    then the caller's. Every value given is checked on its own first (known key, right type),
-    also those ``--quick`` replaces: a typo in a file must not pass because of ``--quick``."""
+    """The dotted values a run's config is built from: the preset of its data set (the
+    experiment's ``PRESETS``), then a config file's, then ``--quick``'s, then the caller's.
+    Every value given is checked on its own first (known key, right type), also those
+    ``--quick`` replaces: a typo in a file must not pass because of ``--quick``; and so is
+    every preset (`check_presets`)."""
     module = experiments.get(experiment)
     file_values, values = dict(file_values or {}), dict(values or {})
     check_values(module.Config, file_values)
     check_values(module.Config, values)
-    quick_values = dict(getattr(module, "QUICK", {})) if quick else {}
-    return {**file_values, **quick_values, **values}
+    check_presets(experiment)
+    return layered(module, file_values, quick, values)[0]
 
 
 def build_specs(experiment: str, *, values: Mapping[str, Any] | None = None,
@@ -196,7 +275,8 @@ def build_specs(experiment: str, *, values: Mapping[str, Any] | None = None,
     quick : bool
         Apply the experiment's ``QUICK`` values (under `values` and `grid`).
     file_values : mapping
-        A config file's values (under ``QUICK``).
+        A config file's values (under ``QUICK``). The preset of each run's data set lies under
+        all of them (`layered`); a sweep over ``dataset`` picks one per run.
     label_seed : bool
         Label the runs with their seed even when there is one seed.
 
@@ -217,7 +297,8 @@ def build_specs(experiment: str, *, values: Mapping[str, Any] | None = None,
             raise ConfigError(f"{key}: an empty list of values to sweep")
         for v in options:
             check_values(module.Config, {key: v})
-    base = base_values(experiment, file_values=file_values, quick=quick, values=values)
+    base_values(experiment, file_values=file_values, quick=quick, values=values)  # checks
+    file_values, values = dict(file_values or {}), dict(values or {})
     swept: dict[str, list[Any]] = dict(grid)
     if len(seeds) > 1 or label_seed:
         swept["seed"] = seeds
@@ -225,9 +306,11 @@ def build_specs(experiment: str, *, values: Mapping[str, Any] | None = None,
     specs = []
     for combo in (dict(zip(swept, vals, strict=True))
                   for vals in itertools.product(*swept.values())):
-        cfg = build(module.Config, {**base, **{k: v for k, v in combo.items() if k != "seed"}})
+        given = {**values, **{k: v for k, v in combo.items() if k != "seed"}}
+        run_values, preset = layered(module, file_values, quick, given)
+        cfg = build(module.Config, run_values)
         specs.append(RunSpec(experiment, cfg, combo.get("seed", seeds[0]), out / experiment,
-                             quick, list(argv), combo))
+                             quick, list(argv), combo, preset=preset))
     return specs
 
 
@@ -259,7 +342,9 @@ def spec_from_payload(payload: Mapping[str, Any], parent: Path, argv: list[str],
     if jsonable(to_dict(cfg)) != payload["config"]:
         raise ConfigError(f"the {name} config cannot be rebuilt exactly from its JSON "
                           "(the experiment's Config has changed since?)")
-    return RunSpec(name, cfg, int(seed), parent, bool(quick), argv, exact_dir=exact_dir)
+    preset = payload.get("preset")  # recorded, not applied again: the config holds its values
+    spec = RunSpec(name, cfg, int(seed), parent, bool(quick), argv, exact_dir=exact_dir)
+    return replace(spec, preset=preset) if isinstance(preset, str) else spec
 
 
 def load_plan(sweep_dir: Path) -> dict[str, Any]:

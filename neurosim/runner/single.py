@@ -46,10 +46,12 @@ class RunSpec:
     argv: list[str]
     label: dict[str, Any] = field(default_factory=dict)  # the swept values, for summary.csv
     exact_dir: bool = False  # True: `parent` itself is the run directory (sweeps)
+    preset: str | None = None  # the experiment's PRESETS entry under the values (plan.py)
 
     def payload(self) -> dict[str, Any]:
-        return {"experiment": self.experiment, "seed": self.seed, "quick": self.quick,
-                "config": to_dict(self.cfg)}
+        out = {"experiment": self.experiment, "seed": self.seed, "quick": self.quick,
+               "config": to_dict(self.cfg)}
+        return out if self.preset is None else {**out, "preset": self.preset}
 
 
 @dataclass(frozen=True)

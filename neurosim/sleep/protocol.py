@@ -34,7 +34,13 @@ from threadpoolctl import threadpool_limits
 from neurosim.ann import LOSSES, MLP, History, Optimizer, make_optimizer, train
 from neurosim.ann.functions import UNIFORM_SCALE
 from neurosim.data import one_hot, task_classes
-from neurosim.sleep.src import TUNED_BETA, SleepParams, SleepResult, sleep_network
+from neurosim.sleep.src import (
+    TUNED_BETA,
+    SleepParams,
+    SleepResult,
+    dropout_units,
+    sleep_network,
+)
 from neurosim.validation import (
     require,
     require_choice,
@@ -67,6 +73,9 @@ DLT_MSE = LOSSES["dlt_mse"]
 #: Losses a config can name: the released code's (`DLT_MSE`) or the package's mean squared
 #: error over samples and outputs (gradient 2/(n k) (a - y), gated by the ReLU).
 LOSS_CHOICES = ("dlt_mse", "mse")
+
+#: What the sleep parameters act on (`ProtocolConfig.sleep_units`).
+SLEEP_UNITS = ("network", "released")
 
 #: Weight initialisations (`neurosim.ann.INITIALISERS`): ``uniform`` in [-init_scale,
 #: init_scale] (the released MNIST code: 0.01), or the MLP's ``he`` and ``xavier``.
@@ -105,6 +114,9 @@ class ProtocolConfig:
     rehearsal_fraction: float = 0.03  # of each finished class's samples kept in the buffer
     undecided: str = "wrong"  # a sample with all outputs 0 is wrong, or "first": class 0
     # (the released code's max(), which flatters task 0 of a silenced network)
+    sleep_units: str = "network"  # weights the sleep values act on: network (this MLP's), or
+    # released (the released code's non-inverted dropout: W / (1 - dropout) after a dropout
+    # layer; `neurosim.sleep.src.dropout_units`), for the released code's values
     sleep: SleepParams = field(default_factory=SleepParams)  # the SRC phase
 
     def __post_init__(self):
@@ -128,6 +140,7 @@ class ProtocolConfig:
         require_positive("init_scale", self.init_scale)
         require_choice("dtype", self.dtype, ("float32", "float64"))
         require_choice("undecided", self.undecided, ("wrong", "first"))
+        require_choice("sleep_units", self.sleep_units, SLEEP_UNITS)
         require(int(self.sleep_steps) == self.sleep_steps and self.sleep_steps >= 1,
                 f"sleep_steps must be an integer >= 1, got {self.sleep_steps}")
         require_non_negative("sleep_steps_per_task", self.sleep_steps_per_task)
@@ -406,8 +419,10 @@ def _run_condition(condition, X_train, y_train, eval_sets, cfg, rng, image_shape
             score(pre, k)
             before = [W.copy() for W in net.weights] if record_weights else None
             t0 = time.perf_counter()
+            units = (dropout_units(len(net.weights), cfg.dropout)
+                     if cfg.sleep_units == "released" else None)
             slept = sleep_network(net, X_train[seen], sleep_steps(cfg, k + 1), cfg.sleep, rng,
-                                  image_shape=image_shape, engine=engine)
+                                  image_shape=image_shape, engine=engine, units=units)
             sleep_s.append(time.perf_counter() - t0)
             sleeps.append(slept)
             if not slept.finite:
