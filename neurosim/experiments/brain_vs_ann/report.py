@@ -7,6 +7,7 @@ from typing import Any
 
 from neurosim import lesion
 from neurosim.analysis.energy import ENERGY_MODELS
+from neurosim.analysis.paired import fmt
 from neurosim.experiments.brain_vs_ann.config import (
     ARM_TITLES,
     ARMS,
@@ -337,8 +338,8 @@ def other_keys(metrics: dict) -> list[str]:
 def _ratio(a: float | None, b: float | None) -> str:
     if a is None or b is None or not b:
         return MISSING
-    r = a / b
-    return f"{r:.2g}x" if r >= 1 else f"1/{1 / r:.2g}x"
+    r = a / b  # as people write it: 130x, not 1.3e+02x
+    return f"{fmt(r, 2)}x" if r >= 1 else f"1/{fmt(1 / r, 2)}x"
 
 
 _SURROGATES = {
