@@ -8,7 +8,9 @@ Two small grids, each point scored by validation accuracy on every tuning seed
 (`Config.tuning_seeds`, 0-3; the reported sweep uses `Config.reporting_seeds`, 100-109):
 
 - the MLP: hidden width x Adam step size, trained up to `MLP_MAX_EPOCHS` epochs; the number of
-  epochs is where the seeds' mean validation accuracy peaks;
+  epochs is where the seeds' mean validation accuracy peaks. The width that may replace the
+  default is the one matched to the spiking layer (``mlp_hidden=0``: as many hidden units as
+  excitatory neurons, the comparison's design); the other widths show how much width matters;
 - the STDP network at its default size: input coding (ON/OFF cells or one cell per pixel) x
   input rate for a white pixel.
 
@@ -96,11 +98,16 @@ def tune_mlp(cfg: Config, data: list[TuningData]) -> dict:
                          "val_at_best": float(mean[best]),
                          "val_sd_at_best": float(curves[:, best].std(ddof=1)),
                          "val_at_default_epochs": float(mean[cfg.mlp_epochs - 1])})
-    default = next(r for r in rows if r["mlp_hidden"] == (cfg.mlp_hidden or cfg.snn.n_exc)
-                   and r["mlp_lr"] == cfg.mlp_lr)
+    width = cfg.mlp_hidden or cfg.snn.n_exc
+    default = next(r for r in rows if r["mlp_hidden"] == width and r["mlp_lr"] == cfg.mlp_lr)
     best = max(rows, key=lambda r: r["val_at_best"])
-    chosen = best if best["val_at_best"] > default["val_at_default_epochs"] + MARGIN else None
-    return {"grid": rows, "default": {"mlp_hidden": default["mlp_hidden"],
+    # the width stays matched to the spiking layer (equal learned layers are part of the
+    # comparison's design); the other widths are scored to show how much width matters
+    matched = max((r for r in rows if r["mlp_hidden"] == width), key=lambda r: r["val_at_best"])
+    chosen = (matched if matched["val_at_best"] > default["val_at_default_epochs"] + MARGIN
+              else None)
+    return {"grid": rows, "best_matched_width": matched,
+            "default": {"mlp_hidden": default["mlp_hidden"],
                                       "mlp_lr": default["mlp_lr"], "mlp_epochs": cfg.mlp_epochs,
                                       "val": default["val_at_default_epochs"]},
             "best": best, "change": None if chosen is None else {
@@ -156,8 +163,9 @@ def tune_stdp(cfg: Config, data: list[TuningData], done: dict | None = None,
 def summarise_stdp(cfg: Config, scores: dict) -> dict:
     """Mean and sd of validation accuracy per grid point over the seeds measured."""
     rows = []
+    rates = sorted({float(k.split("/")[1]) for k in scores} | set(STDP_RATES_HZ))
     for coding in STDP_CODINGS:
-        for rate in STDP_RATES_HZ:
+        for rate in rates:
             vals = [v for k, v in scores.items() if k.startswith(f"{coding}/{rate:g}/")]
             if vals:
                 rows.append({"input_coding": coding, "max_rate_hz": rate, "n_seeds": len(vals),
@@ -177,13 +185,24 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--part", choices=("mlp", "stdp", "both"), default="both")
     ap.add_argument("--out", default="brain_vs_ann_tuning.json",
-                    help="JSON file of every score (rewritten as the grid proceeds)")
+                    help="JSON file of every score (rewritten as the grid proceeds; a second "
+                         "call goes on from the scores it holds)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=None,
+                    help="a subset of the tuning seeds (default: all of Config.tuning_seeds)")
+    ap.add_argument("--rates", type=float, nargs="+", default=None,
+                    help=f"STDP input rates to try (default: {STDP_RATES_HZ})")
     args = ap.parse_args(argv)
     cfg = Config()
-    data = [tuning_data(cfg, s) for s in cfg.tuning_seeds]
+    seeds = args.seeds or list(cfg.tuning_seeds)
+    if not set(seeds) <= set(cfg.tuning_seeds):
+        ap.error(f"--seeds must be tuning seeds ({list(cfg.tuning_seeds)}), got {seeds}")
+    if args.rates:
+        global STDP_RATES_HZ
+        STDP_RATES_HZ = tuple(args.rates)
+    data = [tuning_data(cfg, s) for s in seeds]
     out_path = Path(args.out)
     result = json.loads(out_path.read_text()) if out_path.exists() else {}
-    result["tuning_seeds"] = list(cfg.tuning_seeds)
+    result["tuning_seeds"] = seeds
 
     def save(**parts) -> None:
         result.update(parts)

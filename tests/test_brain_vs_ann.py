@@ -107,8 +107,9 @@ def test_report_numbers_equal_metrics_json(quick_run):
     # every metric of every arm is in some table of the report
     for arm in ARMS:
         for key, value in metrics[arm].items():
-            nested = key in ("lesion_accuracy", "lesion_accuracy_renorm",
-                             "noise_accuracy") or key.startswith(
+            nested = key in ("lesion_accuracy", "lesion_accuracy_renorm", "noise_accuracy",
+                             "lesion_retention", "lesion_retention_renorm",
+                             "noise_retention") or key.startswith(
                 "energy_band_total_nj")  # one row per level / energy model
             assert key in keys or key == "learning_curve" or nested, \
                 f"{arm}.{key} not in the report"

@@ -13,7 +13,12 @@ import pytest
 
 from neurosim.experiments.brain_vs_ann.config import Config
 from neurosim.experiments.brain_vs_ann.figure import figure, human
-from neurosim.experiments.brain_vs_ann.measures import SYNCHRONY_KEYS, sweep_summary, synchrony
+from neurosim.experiments.brain_vs_ann.measures import (
+    SYNCHRONY_KEYS,
+    retention,
+    sweep_summary,
+    synchrony,
+)
 from neurosim.experiments.brain_vs_ann.report import _ratio
 from neurosim.experiments.brain_vs_ann.stdp_arm import normalised
 from neurosim.runner.config import ConfigError, build
@@ -39,11 +44,12 @@ def _tuning_module():
 def test_retention_is_each_draw_over_the_clean_mean():
     accs = np.array([[0.8, 1.0], [0.45, 0.36]])  # clean mean 0.9
     table, metrics = sweep_summary((0.0, 0.3), accs, "fraction_removed")
-    assert metrics["0pct"]["retention"] == pytest.approx(1.0)
+    kept = retention(table, "fraction_removed")
+    assert kept["0pct"]["mean"] == pytest.approx(1.0)
     # draws 0.45/0.9 = 0.5 and 0.36/0.9 = 0.4: mean 0.45, sample sd 0.0707
-    assert metrics["30pct"]["retention"] == pytest.approx(0.45)
-    assert metrics["30pct"]["retention_sd"] == pytest.approx(np.sqrt(0.005))
-    assert metrics["30pct"]["mean"] == pytest.approx(0.405)
+    assert kept["30pct"]["mean"] == pytest.approx(0.45)
+    assert kept["30pct"]["sd"] == pytest.approx(np.sqrt(0.005))
+    assert metrics["30pct"] == {"mean": pytest.approx(0.405), "sd": pytest.approx(0.0636396)}
     np.testing.assert_allclose(table["retention_mean"], [1.0, 0.45])
 
 
@@ -154,7 +160,7 @@ def test_mlp_tuning_runs_on_validation_only(monkeypatch):
     point and two epochs to keep the test fast."""
     mod = _tuning_module()
     monkeypatch.setattr(mod, "MLP_WIDTHS", (100,))
-    monkeypatch.setattr(mod, "MLP_LRS", (1e-3,))
+    monkeypatch.setattr(mod, "MLP_LRS", (Config().mlp_lr,))
     monkeypatch.setattr(mod, "MLP_MAX_EPOCHS", 2)
     cfg = Config(mlp_epochs=2)
     rng = np.random.default_rng(0)
@@ -165,7 +171,7 @@ def test_mlp_tuning_runs_on_validation_only(monkeypatch):
     (row,) = out["grid"]
     assert 0 <= row["val_at_best"] <= 1 and row["best_epochs"] in (1, 2)
     # the only grid point is the default width and step; at most its epochs may change
-    assert out["change"] in (None, {"mlp_hidden": 100, "mlp_lr": 1e-3,
+    assert out["change"] in (None, {"mlp_hidden": 100, "mlp_lr": Config().mlp_lr,
                                     "mlp_epochs": row["best_epochs"]})
 
 

@@ -17,6 +17,7 @@ from neurosim.experiments.brain_vs_ann.measures import (
     curve_metrics,
     energy,
     population_activity,
+    retention,
     robustness,
     sweep_summary,
     synchrony,
@@ -166,7 +167,9 @@ def mlp_spiking_arm(cfg: Config, ctx: Context, ds: data.Dataset, plan: dict,
         **sync,
         "learning_curve": curve_metrics(learning),
         "lesion_accuracy": lesion_metrics,
+        "lesion_retention": retention(lesion_table, "fraction_removed"),
         "noise_accuracy": noise_metrics,
+        "noise_retention": retention(noise_table, "noise_sd"),
     }
     steps = np.arange(1, p.n_steps + 1)
     curves = {"mlp_spiking_time": {"step": steps, "time_ms": steps * p.dt_ms,

@@ -80,17 +80,14 @@ def robustness(levels: tuple[float, ...], repeats: int, score) -> np.ndarray:
 
 
 def sweep_summary(levels: tuple[float, ...], accs: np.ndarray, column: str,
-                  extra: dict[str, np.ndarray] | None = None, clean: float | None = None):
+                  extra: dict[str, np.ndarray] | None = None):
     """Curve table and metrics of a robustness sweep (sample sd over the draws).
 
-    Retention is each draw's accuracy over the clean accuracy: `clean` where given (a
-    sweep that shares its undamaged draws with another), else the mean of the draws at level
-    0 (`levels` must hold 0). Each level's metrics: ``mean`` and ``sd`` of the accuracy,
-    ``retention`` and ``retention_sd``.
+    The table also holds the retention of every level (`retention`): each draw's accuracy
+    over the mean accuracy of the draws at level 0 (`levels` must hold 0).
     """
     stats = [(s["mean"], s["sd"]) for s in map(summary, accs)]
-    if clean is None:
-        clean = float(np.mean(accs[list(levels).index(0.0)]))
+    clean = float(np.mean(accs[list(levels).index(0.0)]))
     kept = accs / clean if clean > 0 else np.full(accs.shape, np.nan)
     ret = [(s["mean"], s["sd"]) for s in map(summary, kept)]
     table = {column: np.asarray(levels, float),
@@ -101,10 +98,17 @@ def sweep_summary(levels: tuple[float, ...], accs: np.ndarray, column: str,
     for r in range(accs.shape[1]):
         table[f"accuracy_draw{r}"] = accs[:, r]
     table.update(extra or {})
-    metrics = {lesion.percent_key(lv): {"mean": m, "sd": s, "retention": _finite(rm),
-                                        "retention_sd": rs}
-               for lv, (m, s), (rm, rs) in zip(levels, stats, ret, strict=True)}
+    metrics = {lesion.percent_key(lv): {"mean": m, "sd": s}
+               for lv, (m, s) in zip(levels, stats, strict=True)}
     return table, metrics
+
+
+def retention(table: dict[str, np.ndarray], column: str) -> dict[str, dict]:
+    """Retention (accuracy / the same arm's undamaged accuracy) of a `sweep_summary` table as
+    metrics: level -> ``{"mean", "sd"}`` (sample sd over the draws; None where undefined)."""
+    return {lesion.percent_key(lv): {"mean": _finite(m), "sd": _finite(s)}
+            for lv, m, s in zip(table[column], table["retention_mean"], table["retention_sd"],
+                                strict=True)}
 
 
 def _finite(x: float) -> float | None:

@@ -223,19 +223,18 @@ def report(metrics: dict, cfg: Config) -> str:
           "alone.", ""]
     L += ["## Robustness, measured", ""]
     pct = [(lesion.percent_key(f), lesion.percent_key(f)[:-3]) for f in cfg.lesion_fractions]
+    noise = [(lesion.percent_key(sd), sd) for sd in cfg.noise_sds]
     rob_rows = ([(f"accuracy, {p}% of synapses removed", f"lesion_accuracy.{k}")
                  for k, p in pct]
                 + [(f"retention (accuracy / clean accuracy), {p}% removed",
-                    f"lesion_accuracy.{k}.retention") for k, p in pct]
+                    f"lesion_retention.{k}") for k, p in pct]
                 + [(f"accuracy, {p}% removed, then renormalised (STDP only)",
                     f"lesion_accuracy_renorm.{k}") for k, p in pct]
                 + [(f"retention, {p}% removed, then renormalised (STDP only)",
-                    f"lesion_accuracy_renorm.{k}.retention") for k, p in pct]
-                + [(f"accuracy, pixel noise sd {sd:g}", f"noise_accuracy.{lesion.percent_key(sd)}")
-                   for sd in cfg.noise_sds]
-                + [(f"retention, pixel noise sd {sd:g}",
-                    f"noise_accuracy.{lesion.percent_key(sd)}.retention")
-                   for sd in cfg.noise_sds])
+                    f"lesion_retention_renorm.{k}") for k, p in pct]
+                + [(f"accuracy, pixel noise sd {sd:g}", f"noise_accuracy.{k}") for k, sd in noise]
+                + [(f"retention, pixel noise sd {sd:g}", f"noise_retention.{k}")
+                   for k, sd in noise])
     L += table(metrics, rob_rows) + [""]
     L += [f"Mean ± sample sd over {cfg.repeats} random draws (of which synapses are removed, "
           f"or of the noise) on the first {metrics['n_eval']} test digits; retention is each "
@@ -328,7 +327,8 @@ def energy_band_section(metrics: dict, mlp: dict) -> list[str]:
 def other_keys(metrics: dict) -> list[str]:
     """Metric names of the arms that no other table of the report shows."""
     shown = {key for _, _, key in ROWS} | {"learning_curve", "lesion_accuracy",
-                                           "lesion_accuracy_renorm",
+                                           "lesion_accuracy_renorm", "lesion_retention",
+                                           "lesion_retention_renorm", "noise_retention",
                                            "noise_accuracy", "energy_band_total_nj",
                                            "energy_band_total_nj_nonzero"}
     keys = {k for a in ARMS for k in metrics.get(a, {})}
@@ -379,10 +379,10 @@ def _robust_sentence(cfg: Config, mlp: dict, st: dict, sp: dict) -> str:
              for a, v in vals.items() if v is not None and base[a] is not None]
     if not drops:
         return ""
-    kept = [(a, lookup({"x": arm}, "x", f"{k}.{key}.retention"))
-            for a, arm, k in (("MLP", mlp, "lesion_accuracy"), ("STDP", st, "lesion_accuracy"),
-                              ("STDP renormalised", st, "lesion_accuracy_renorm"),
-                              ("converted", sp, "lesion_accuracy"))]
+    kept = [(a, lookup({"x": arm}, "x", f"{k}.{key}.mean"))
+            for a, arm, k in (("MLP", mlp, "lesion_retention"), ("STDP", st, "lesion_retention"),
+                              ("STDP renormalised", st, "lesion_retention_renorm"),
+                              ("converted", sp, "lesion_retention"))]
     kept_text = ", ".join(f"{a} {r:.2f}" for a, r in kept if r is not None)
     return (f"With {100 * f:.0f}% of the synapses removed, accuracy fell by: "
             + ", ".join(d.replace("−", "", 1) for d in drops)

@@ -22,6 +22,7 @@ from neurosim.experiments.brain_vs_ann.measures import (
     energy,
     order_by_class,
     population_activity,
+    retention,
     stdp_coding,
     sweep_summary,
     synchrony,
@@ -287,9 +288,13 @@ def stdp_metrics(cfg: Config, ctx: Context, ds: data.Dataset, tr: dict, rep: dic
         **sync,
         "learning_curve": curve_metrics(rep["learning"]),
         "lesion_accuracy": rep["lesion_metrics"],
-        **({"lesion_accuracy_renorm": rep["lesion_renorm_metrics"]}
+        "lesion_retention": retention(rep["lesion_table"], "fraction_removed"),
+        **({"lesion_accuracy_renorm": rep["lesion_renorm_metrics"],
+            "lesion_retention_renorm": retention(rep["lesion_renorm_table"],
+                                                 "fraction_removed")}
            if "lesion_renorm_metrics" in rep else {}),
         "noise_accuracy": rep["noise_metrics"],
+        "noise_retention": retention(rep["noise_table"], "noise_sd"),
     }
     W = tr["weights"]
     rf = W[: W.shape[0] // 2] - W[W.shape[0] // 2:] if cfg.input_coding == "on_off" else W
