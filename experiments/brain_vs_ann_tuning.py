@@ -142,13 +142,13 @@ def stdp_val_accuracy(cfg: Config, d: TuningData, coding: str, rate_hz: float) -
 
 
 def tune_stdp(cfg: Config, data: list[TuningData], done: dict | None = None,
-              save=None) -> dict:
+              save=None, rates: tuple[float, ...] = STDP_RATES_HZ) -> dict:
     """Every (coding, rate) on every seed, seeds outermost (a stopped run has whole seeds);
     `done` holds scores already measured (key ``"coding/rate/seed"``)."""
     scores = dict(done or {})
     for d in data:
         for coding in STDP_CODINGS:
-            for rate in STDP_RATES_HZ:
+            for rate in rates:
                 key = f"{coding}/{rate:g}/{d.seed}"
                 if key not in scores:
                     t0 = time.perf_counter()
@@ -196,9 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = args.seeds or list(cfg.tuning_seeds)
     if not set(seeds) <= set(cfg.tuning_seeds):
         ap.error(f"--seeds must be tuning seeds ({list(cfg.tuning_seeds)}), got {seeds}")
-    if args.rates:
-        global STDP_RATES_HZ
-        STDP_RATES_HZ = tuple(args.rates)
+    rates = tuple(args.rates or STDP_RATES_HZ)
     data = [tuning_data(cfg, s) for s in seeds]
     out_path = Path(args.out)
     result = json.loads(out_path.read_text()) if out_path.exists() else {}
@@ -216,8 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.part in ("stdp", "both"):
         t0 = time.perf_counter()
         done = result.get("stdp", {}).get("scores", {})
-        stdp = tune_stdp(cfg, data, done,
-                         save=lambda s: save(stdp=summarise_stdp(cfg, s)))
+        stdp = tune_stdp(cfg, data, done, save=lambda s: save(stdp=summarise_stdp(cfg, s)),
+                         rates=rates)
         save(stdp=stdp, stdp_seconds=round(time.perf_counter() - t0, 1))
     print(json.dumps({k: v.get("change") if isinstance(v, dict) else v
                       for k, v in result.items()}, indent=2))
