@@ -115,9 +115,9 @@ def figure(result: Result):
 
     # (e, f) memory in connection strengths, each unit scaled by its largest |weight|
     for ax, key, arm, title in (
-            (axes[1, 0], "mlp_W1", "mlp", "(e) MLP first-layer weights"),
+            (axes[1, 0], "mlp_W1", "mlp", "(e) MLP first-layer weights\n(first 100 units)"),
             (axes[1, 1], "stdp_receptive_fields", "stdp",
-             "(f) STDP receptive fields (ON - OFF weight)")):
+             "(f) STDP receptive fields\n(ON - OFF weight)")):
         if key not in a:
             _missing(ax, why[arm], missing, title[:3])
             ax.set_axis_off()
@@ -127,7 +127,7 @@ def figure(result: Result):
         bar = fig.colorbar(img, ax=ax, fraction=0.046, pad=0.02, ticks=[-1, 0, 1])
         bar.set_label("weight / unit's largest |weight|", fontsize=8)
         bar.ax.set_yticklabels(["-1", "0", "+1"] if arm == "mlp"
-                               else ["-1\n(paper)", "0", "+1\n(ink)"], fontsize=7)
+                               else ["-1 paper", "0", "+1 ink"], fontsize=7)
 
     # (g, h) robustness
     for ax, kind, xlabel, title in (
@@ -259,7 +259,7 @@ def _activity(ax, m: dict, present: list[str]) -> None:
     """(l) sparseness (two fractions, one axis) beside synchrony against its surrogate null,
     as a z-score (the two synchrony measures have different scales): two axes in one cell."""
     ax.set_axis_off()
-    left, right = ax.inset_axes([0.0, 0.0, 0.44, 1.0]), ax.inset_axes([0.58, 0.0, 0.42, 1.0])
+    left, right = ax.inset_axes([0.0, 0.0, 0.42, 1.0]), ax.inset_axes([0.64, 0.0, 0.36, 1.0])
     groups = {"active_fraction": "active\nfraction", "treves_rolls_sparseness":
               "Treves-Rolls\nsparseness"}
     plots.grouped_bars(left, list(groups.values()), {
@@ -281,17 +281,23 @@ def _activity(ax, m: dict, present: list[str]) -> None:
                 right.text(x, 0.05, "n/a:\nno\nspikes", ha="center", va="bottom", fontsize=6,
                            color=plots.COLORS[arm], transform=right.get_xaxis_transform())
                 continue
-            if v is None or mu is None or not sd:
+            if v is None or mu is None:
+                continue
+            if not sd:  # e.g. spike contrast peaking at its coarsest bin: dithering moves nothing
+                right.text(x, 0.3, "null has\nno spread", ha="center", va="bottom", fontsize=6,
+                           color=plots.COLORS[arm], rotation=90)
                 continue
             z = (v - mu) / sd
             right.bar(x, z, width, color=plots.COLORS[arm], edgecolor="k", linewidth=0.5)
             right.text(x, z, f"p={fmt(m[arm].get(f'{key}_p'), 2)}", ha="center",
                        va="bottom" if z >= 0 else "top", fontsize=6)
+    right.set_yscale("symlog", linthresh=2)  # a tiny null sd can make z large
     right.axhline(0, color="k", lw=0.6)
     right.axhspan(-2, 2, color="0.85", zorder=0)
     right.text(0.02, 0.02, "grey: within ±2 sd of the null", transform=right.transAxes,
                fontsize=6, color="0.35")
     right.set_xticks(range(len(measures)), list(measures.values()), fontsize=8)
     right.set_xlim(-0.6, len(measures) - 0.4)
-    right.set_ylabel("(data - surrogate mean) / surrogate sd", fontsize=8)
+    right.set_ylabel("z = (data - null mean) / null sd", fontsize=7, labelpad=1)
+    right.set_ylim(bottom=-3)
     right.set_title("synchrony vs null", fontsize=10)
