@@ -349,21 +349,30 @@ _SURROGATES = {
                    "by up to ± {d:g} ms, wrapping within its window (trial shifting),"}
 
 
+def _num(x: float | None) -> str:
+    return MISSING if x is None else fmt(x)
+
+
 def _sync_sentence(st: dict, sp: dict) -> str:
     parts = []
-    for name, arm in (("STDP layer", st), ("converted network", sp)):
+    for name, arm in (("STDP layer", st), ("Converted network", sp)):
         v, mu, sd, p = (arm.get(k) for k in ("correlation", "correlation_surrogate",
                                              "correlation_surrogate_sd", "correlation_p"))
         if v is None or mu is None or p is None:
             continue
-        verdict = ("more synchronous than its stimulus-locked null" if p < 0.05
+        verdict = ("above its stimulus-locked null" if p < 0.05
                    else "no synchrony beyond the stimulus-locked null shown")
-        parts.append(f"{name}: correlation {v:.4f} against {mu:.4f} ± "
-                     f"{MISSING if sd is None else f'{sd:.4f}'} (p = {p:.2g}), {verdict}; "
-                     f"spike contrast {cell(arm.get('spike_contrast'))} against "
-                     f"{cell(arm.get('spike_contrast_surrogate'))} (p = "
-                     f"{cell(arm.get('spike_contrast_p'))}), peak at "
-                     f"{cell(arm.get('spike_contrast_bin_ms'))} ms bins")
+        flat = arm.get("spike_contrast_surrogate_sd") == 0
+        parts.append(f"{name}: correlation {_num(v)} against {_num(mu)} ± {_num(sd)} "
+                     f"(p = {_num(p)}), {verdict}; spike contrast "
+                     f"{_num(arm.get('spike_contrast'))} against "
+                     f"{_num(arm.get('spike_contrast_surrogate'))} ± "
+                     f"{_num(arm.get('spike_contrast_surrogate_sd'))} (p = "
+                     f"{_num(arm.get('spike_contrast_p'))}), peak at "
+                     f"{_num(arm.get('spike_contrast_bin_ms'))} ms bins"
+                     + (" (a null without spread: at so coarse a bin dithering moves "
+                        "nothing, and spike contrast says nothing about fine timing)"
+                        if flat else ""))
     return ". ".join(parts) + "." if parts else ""
 
 
