@@ -184,3 +184,14 @@ def test_stdp_tuning_summary_keeps_the_default_within_the_margin():
     scores |= {f"intensity/320/{s}": 0.87 for s in range(4)}
     assert mod.summarise_stdp(cfg, scores)["change"] == {"input_coding": "intensity",
                                                          "snn.max_rate_hz": 320.0}
+
+
+def test_retention_of_a_network_that_never_was_right_is_missing_not_a_crash():
+    """n_eval=1 can give a clean accuracy of 0: retention is undefined (drawn config that
+    crashed report.md's cell() before)."""
+    from neurosim.experiments.brain_vs_ann.report import MISSING, cell
+
+    table, _ = sweep_summary((0.0, 0.5), np.array([[0.0, 0.0], [0.0, 0.0]]), "fraction_removed")
+    kept = retention(table, "fraction_removed")
+    assert kept["50pct"] == {"mean": None, "sd": None}
+    assert cell(kept["50pct"]) == MISSING

@@ -65,6 +65,8 @@ def cell(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, dict) and "mean" in value:
+        if value["mean"] is None:  # e.g. a retention whose clean accuracy is 0
+            return MISSING
         sd = value.get("sd")
         return f"{value['mean']:.3f} ± {sd:.3f}" if sd is not None else f"{value['mean']:.3f}"
     if isinstance(value, list | tuple):
