@@ -54,7 +54,7 @@ class Config:
     mac_pj: float = 4.6  # energy of a 32-bit float multiply-accumulate (Horowitz 2014, 45 nm)
     add_pj: float = 0.9  # energy of a 32-bit float add: one synaptic event (Horowitz 2014)
     mem_pj: float = 10.0  # one 64-bit read from an 8 kB SRAM (Horowitz 2014); DRAM: ~1300-2600
-    sttc_dt_ms: float = 5.0  # coincidence window of the spike time tiling coefficient
+    sttc_dt_ms: float = 5.0  # unused since issue 16 (the binned correlation replaced STTC)
     sync_neurons: int = 30  # at most this many active neurons in the synchrony measures
     n_surrogates: int = 100  # stimulus-preserving surrogates of the synchrony null (p >= 1/101)
 
