@@ -67,3 +67,49 @@ def test_bad_method_is_refused():
     with pytest.raises(InvalidParameterError, match="surrogate method"):
         synchrony_test(Spikes([], [], 1.0, 2), [[0, 1]], np.random.default_rng(0),
                        method="shuffle")
+
+
+def test_trial_shift_is_reproducible_from_the_generator():
+    """Elephant's trial_shifting draws from Python's `random`, which no Generator seeds: the
+    same rng gave different surrogates from run to run (fails on the Elephant-based code)."""
+    spikes, windows = _population(np.random.default_rng(0), synchronous=True)
+    a = synchrony_test(spikes, windows, np.random.default_rng(3), n_surrogates=7,
+                       method="trial_shift")
+    b = synchrony_test(spikes, windows, np.random.default_rng(3), n_surrogates=7,
+                       method="trial_shift")
+    assert a == b
+
+
+def test_trial_shift_moves_a_response_as_a_whole_inside_its_window():
+    """Hand-checked wrap: window [0, 0.2) joined with [0.5, 0.7) -> starts 0, 0.2, total 0.4."""
+    from neurosim.analysis.synchrony import _laid_end_to_end, trial_shift
+
+    spikes = Spikes([0, 0, 0, 1], [0.05, 0.19, 0.6, 0.3], 1.0, 2)  # 0.3 s: in the gap
+    windows = np.array([[0.0, 0.2], [0.5, 0.7]])
+    times, which, starts = _laid_end_to_end(spikes, windows, np.array([0, 1]))
+    np.testing.assert_allclose(times[0], [0.05, 0.19, 0.3])
+    assert times[1].size == 0 and list(which[0]) == [0, 0, 1]
+    np.testing.assert_allclose(starts, [0.0, 0.2, 0.4])
+    rng = np.random.default_rng(5)
+    u = np.random.default_rng(5).uniform(-0.02, 0.02, size=2)
+    moved = trial_shift(times, which, starts, 0.02, rng)[0]
+    want = [np.mod(0.05 + u[0], 0.2), np.mod(0.19 + u[0], 0.2), 0.2 + np.mod(0.1 + u[1], 0.2)]
+    np.testing.assert_allclose(moved, want)
+    # the two spikes of window 0 keep their 140 ms interval unless one wraps
+    assert all(0 <= t < 0.2 for t in moved[:2]) and 0.2 <= moved[2] < 0.4
+
+
+def test_spike_contrast_may_get_a_smaller_null_than_the_correlation():
+    spikes, windows = _population(np.random.default_rng(0), synchronous=True)
+    res = synchrony_test(spikes, windows, np.random.default_rng(1), n_surrogates=9,
+                         contrast_surrogates=3)
+    assert res["correlation"]["n_surrogates"] == 9
+    assert res["spike_contrast"]["n_surrogates"] == 3
+    assert res["spike_contrast"]["p"] == pytest.approx(1 / 4)  # above all three
+    assert res["correlation"]["p"] == pytest.approx(1 / 10)
+
+
+def test_overlapping_windows_are_refused():
+    with pytest.raises(InvalidParameterError, match="overlap"):
+        synchrony_test(Spikes([0, 1], [0.1, 0.1], 1.0, 2), [[0, 0.5], [0.4, 0.9]],
+                       np.random.default_rng(0))

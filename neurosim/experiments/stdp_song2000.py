@@ -4,6 +4,18 @@ One conductance-based LIF neuron, 1,000 Poisson inputs at 15 Hz, additive STDP w
 5% stronger than potentiation, 100 s. Expected (the paper's Fig. 1; docs/experiments.md): at least
 15% of the weights below 0.1 g_max and at least 15% above 0.9 g_max at the end, the output rate
 settling at a few Hz whatever the initial weights.
+
+Parameters: these are **Brian2's adaptation** of the model (the ``synapses/STDP.py`` example,
+"adapted from Song, Miller and Abbott (2000) and Song and Abbott (2001)"), value for value
+(`neurosim.snn.song2000.SongParams`), not the paper's own. The same as the paper: τ+ = τ- =
+20 ms, A-/A+ = 1.05 (additive, hard bounds [0, g_max]), threshold -54 mV, reset -60 mV,
+E_exc 0 mV, τ_exc 5 ms, 1,000 excitatory Poisson inputs. Different (the paper's Methods as
+reproduced by Brian 1's example of them; not re-read in full text here): τm 10 ms (paper
+20 ms), leak reversal -74 mV (-70 mV), g_max 0.01 (0.015, in units of the leak conductance),
+A+ 0.01 g_max (0.005 g_max: learning here is twice as fast per pairing), every input at 15 Hz
+(the paper: rates of 10-40 Hz), and no inhibitory inputs (the paper: 200 at 10 Hz through
+fixed conductances). The bimodal outcome is the paper's; its exact timing and output rate are
+this adaptation's.
 """
 
 from __future__ import annotations

@@ -17,8 +17,10 @@ from neurosim.experiments.brain_vs_ann.measures import (
     curve_metrics,
     energy,
     population_activity,
+    retention,
     robustness,
     sweep_summary,
+    synchrony,
 )
 from neurosim.runner.contract import Context
 from neurosim.snn import activity, convert
@@ -135,9 +137,10 @@ def mlp_spiking_arm(cfg: Config, ctx: Context, ds: data.Dataset, plan: dict,
                                                  "fraction_removed")
     noise_table, noise_metrics = sweep_summary(cfg.noise_sds, noise, "noise_sd")
     next(phases, None)
-    sync = activity.synchrony(hidden.i, hidden.t, sizes[1], min(100, len(y)) * window_s, rng,
-                              sttc_dt_ms=cfg.sttc_dt_ms, max_neurons=cfg.sync_neurons,
-                              n_surrogates=cfg.n_surrogates)
+    # the presentations follow each other without a gap (membranes reset at each digit)
+    kept = min(100, len(y))
+    sync = synchrony(cfg, hidden, np.column_stack([np.arange(kept), np.arange(1, kept + 1)])
+                     * window_s, rng)
     metrics = {
         "test_accuracy": accuracy(pred, y),
         "agreement_with_mlp": accuracy(pred, mlp_pred),
@@ -161,12 +164,12 @@ def mlp_spiking_arm(cfg: Config, ctx: Context, ds: data.Dataset, plan: dict,
         **energy(cfg, events=float(events.mean()), updates=n_neurons * p.n_steps),
         "mean_rate_hz": activity.mean_rate_hz(b2_run.counts[1], window_s),
         **population_activity(b2_run.counts[1]),
-        **{k: sync[k] for k in ("spike_contrast", "spike_contrast_surrogate", "sttc",
-                                "sttc_surrogate")},
-        "sync_neurons_active": sync["n_active"],
+        **sync,
         "learning_curve": curve_metrics(learning),
         "lesion_accuracy": lesion_metrics,
+        "lesion_retention": retention(lesion_table, "fraction_removed"),
         "noise_accuracy": noise_metrics,
+        "noise_retention": retention(noise_table, "noise_sd"),
     }
     steps = np.arange(1, p.n_steps + 1)
     curves = {"mlp_spiking_time": {"step": steps, "time_ms": steps * p.dt_ms,

@@ -10,6 +10,7 @@ import numpy as np
 from neurosim import data, lesion
 from neurosim.analysis.energy import EnergyModel, energy_band, energy_nj
 from neurosim.analysis.stats import summary
+from neurosim.analysis.synchrony import synchrony_test
 from neurosim.experiments.brain_vs_ann.config import (
     N_CLASSES,
     Config,
@@ -17,6 +18,7 @@ from neurosim.experiments.brain_vs_ann.config import (
 from neurosim.snn import activity
 from neurosim.snn.encoding import on_off
 from neurosim.snn.readout import assign_labels
+from neurosim.spikes import Spikes
 
 # --- data --------------------------------------------------------------------------------------
 
@@ -79,17 +81,38 @@ def robustness(levels: tuple[float, ...], repeats: int, score) -> np.ndarray:
 
 def sweep_summary(levels: tuple[float, ...], accs: np.ndarray, column: str,
                   extra: dict[str, np.ndarray] | None = None):
-    """Curve table and metrics of a robustness sweep (sample sd over the draws)."""
+    """Curve table and metrics of a robustness sweep (sample sd over the draws).
+
+    The table also holds the retention of every level (`retention`): each draw's accuracy
+    over the mean accuracy of the draws at level 0 (`levels` must hold 0).
+    """
     stats = [(s["mean"], s["sd"]) for s in map(summary, accs)]
+    clean = float(np.mean(accs[list(levels).index(0.0)]))
+    kept = accs / clean if clean > 0 else np.full(accs.shape, np.nan)
+    ret = [(s["mean"], s["sd"]) for s in map(summary, kept)]
     table = {column: np.asarray(levels, float),
              "accuracy_mean": np.array([m for m, _ in stats]),
-             "accuracy_sd": np.array([np.nan if s is None else s for _, s in stats])}
+             "accuracy_sd": np.array([np.nan if s is None else s for _, s in stats]),
+             "retention_mean": np.array([np.nan if m is None else m for m, _ in ret]),
+             "retention_sd": np.array([np.nan if s is None else s for _, s in ret])}
     for r in range(accs.shape[1]):
         table[f"accuracy_draw{r}"] = accs[:, r]
     table.update(extra or {})
     metrics = {lesion.percent_key(lv): {"mean": m, "sd": s}
                for lv, (m, s) in zip(levels, stats, strict=True)}
     return table, metrics
+
+
+def retention(table: dict[str, np.ndarray], column: str) -> dict[str, dict]:
+    """Retention (accuracy / the same arm's undamaged accuracy) of a `sweep_summary` table as
+    metrics: level -> ``{"mean", "sd"}`` (sample sd over the draws; None where undefined)."""
+    return {lesion.percent_key(lv): {"mean": _finite(m), "sd": _finite(s)}
+            for lv, m, s in zip(table[column], table["retention_mean"], table["retention_sd"],
+                                strict=True)}
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if x is not None and np.isfinite(x) else None
 
 
 def curve_metrics(learning: dict) -> dict[str, float]:
@@ -131,6 +154,42 @@ def nonzero_macs(weights: list[np.ndarray], X: np.ndarray) -> float:
         if k < len(weights) - 1:
             a = np.maximum(a @ W, 0.0)
     return float(total.mean())
+
+
+#: The synchrony metrics of a spiking arm (`synchrony`): measured value, the surrogates' mean
+#: and sample sd, the empirical one-sided p, for spike contrast and the binned correlation.
+SYNCHRONY_KEYS = tuple(f"{m}{suffix}" for m in ("spike_contrast", "correlation")
+                       for suffix in ("", "_surrogate", "_surrogate_sd", "_p")) + (
+    "spike_contrast_bin_ms", "sync_neurons_active", "sync_neurons_analysed")
+
+
+def synchrony(cfg: Config, spikes: Spikes, windows: np.ndarray,
+              rng: np.random.Generator) -> dict[str, float | int | None]:
+    """Synchrony of a spiking arm against stimulus-preserving surrogates, as flat metrics
+    (`SYNCHRONY_KEYS`; `neurosim.analysis.synchrony.synchrony_test`).
+
+    Parameters
+    ----------
+    spikes : Spikes
+        The population's spikes.
+    windows : ndarray of shape (n_windows, 2)
+        Start and end (s) of every presentation: only spikes inside count, and surrogates
+        move spikes only within them (the silent gaps between digits are cut out).
+    """
+    out: dict[str, float | int | None] = dict.fromkeys(SYNCHRONY_KEYS)
+    if not activity.available():
+        return out
+    res = synchrony_test(spikes, windows, rng, method=cfg.sync_method,
+                         n_surrogates=cfg.n_surrogates, dither_ms=cfg.sync_dither_ms,
+                         bin_ms=cfg.sync_bin_ms, max_neurons=cfg.sync_neurons,
+                         contrast_surrogates=cfg.sync_contrast_surrogates)
+    for m in ("spike_contrast", "correlation"):
+        r = res[m]
+        out.update({m: r["value"], f"{m}_surrogate": r["surrogate_mean"],
+                    f"{m}_surrogate_sd": r["surrogate_sd"], f"{m}_p": r["p"]})
+    out.update(spike_contrast_bin_ms=res["spike_contrast_bin_ms"],
+               sync_neurons_active=res["n_active"], sync_neurons_analysed=res["n_analysed"])
+    return out
 
 
 def population_activity(counts_or_acts: np.ndarray) -> dict[str, float]:

@@ -23,6 +23,7 @@ from neurosim.experiments.brain_vs_ann.measures import (
     nonzero_macs,
     order_by_class,
     population_activity,
+    retention,
     robustness,
     sweep_summary,
 )
@@ -148,7 +149,9 @@ def mlp_arm(cfg: Config, ctx: Context, ds: data.Dataset, plan: dict, eval_idx: n
         **population_activity(hidden_test),
         "learning_curve": curve_metrics(learning),
         "lesion_accuracy": lesion_metrics,
+        "lesion_retention": retention(lesion_table, "fraction_removed"),
         "noise_accuracy": noise_metrics,
+        "noise_retention": retention(noise_table, "noise_sd"),
     }
     raster = ds.X_test[:N_RASTER]
     order, starts = order_by_class(net.forward_layers(ds.X_train)[1], ds.y_train)

@@ -7,6 +7,7 @@ from typing import Any
 
 from neurosim import lesion
 from neurosim.analysis.energy import ENERGY_MODELS
+from neurosim.analysis.paired import fmt
 from neurosim.experiments.brain_vs_ann.config import (
     ARM_TITLES,
     ARMS,
@@ -35,9 +36,16 @@ ROWS = [
     ("activity", "active fraction (units active per digit)", "active_fraction"),
     ("activity", "Treves-Rolls sparseness (1: dense, 1/N: one unit)", "treves_rolls_sparseness"),
     ("activity", "spike contrast (population synchrony, 0-1)", "spike_contrast"),
-    ("activity", "spike contrast of ISI-shuffled surrogates", "spike_contrast_surrogate"),
-    ("activity", "spike time tiling coefficient (mean over pairs)", "sttc"),
-    ("activity", "STTC of ISI-shuffled surrogates", "sttc_surrogate"),
+    ("activity", "spike contrast: surrogates' mean", "spike_contrast_surrogate"),
+    ("activity", "spike contrast: surrogates' sd", "spike_contrast_surrogate_sd"),
+    ("activity", "spike contrast: empirical p (one-sided)", "spike_contrast_p"),
+    ("activity", "spike contrast: bin size of its peak (ms)", "spike_contrast_bin_ms"),
+    ("activity", "pairwise correlation of binned spikes (mean over pairs)", "correlation"),
+    ("activity", "correlation: surrogates' mean", "correlation_surrogate"),
+    ("activity", "correlation: surrogates' sd", "correlation_surrogate_sd"),
+    ("activity", "correlation: empirical p (one-sided)", "correlation_p"),
+    ("activity", "neurons active (>= 2 spikes) in the synchrony window", "sync_neurons_active"),
+    ("activity", "neurons analysed for synchrony", "sync_neurons_analysed"),
 ]
 
 MISSING = "–"
@@ -57,6 +65,8 @@ def cell(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, dict) and "mean" in value:
+        if value["mean"] is None:  # e.g. a retention whose clean accuracy is 0
+            return MISSING
         sd = value.get("sd")
         return f"{value['mean']:.3f} ± {sd:.3f}" if sd is not None else f"{value['mean']:.3f}"
     if isinstance(value, list | tuple):
@@ -192,16 +202,17 @@ def report(metrics: dict, cfg: Config) -> str:
           f"{cell(st.get('mean_rate_hz'))} Hz): rate coding of fast analog values needs high "
           "rates.", "",
           "Synchrony is measured with Elephant on Neo spike trains of the active neurons "
-          f"(silent ones dropped; at most {cfg.sync_neurons} drawn at random): spike contrast "
-          f"(Ciba et al. 2018) and the spike time tiling coefficient (Cutts & Eglen 2014, "
-          f"window {cfg.sttc_dt_ms:g} ms), each beside the mean of {cfg.n_surrogates} "
-          f"surrogate data sets whose inter-spike intervals were shuffled "
-          f"(`elephant.spike_train_surrogates.shuffle_isis`: same rates, no relation between "
-          f"neurons). STDP layer: spike contrast {cell(st.get('spike_contrast'))} vs "
-          f"{cell(st.get('spike_contrast_surrogate'))}, STTC {cell(st.get('sttc'))} vs "
-          f"{cell(st.get('sttc_surrogate'))}; converted network: "
-          f"{cell(sp.get('spike_contrast'))} vs {cell(sp.get('spike_contrast_surrogate'))}, "
-          f"STTC {cell(sp.get('sttc'))} vs {cell(sp.get('sttc_surrogate'))}. "
+          f"(fewer than 2 spikes: dropped; at most {cfg.sync_neurons} drawn at random) of the "
+          "first 100 test digits, inside the presentation windows only (the silent gaps "
+          "between digits are cut out): spike contrast (Ciba et al. 2018, with the bin size "
+          "of its peak, its time scale) and the mean pairwise correlation coefficient of the "
+          f"spike trains in {cfg.sync_bin_ms:g} ms bins. Each is set against "
+          f"{cfg.n_surrogates} {_SURROGATES[cfg.sync_method].format(d=cfg.sync_dither_ms)} "
+          "which keep every neuron's response to every digit and destroy finer alignment; "
+          "p is the empirical one-sided p-value (1 + surrogates at or above the data) / "
+          "(1 + surrogates). Spike contrast costs ~50x the correlation, so only the first "
+          f"{min(cfg.sync_contrast_surrogates, cfg.n_surrogates)} surrogates get it (its p "
+          f"cannot fall below 1/{min(cfg.sync_contrast_surrogates, cfg.n_surrogates) + 1}). "
           f"{_sync_sentence(st, sp)} The MLP has no spikes and no time: its units "
           "compute one value each, all at once, layer after layer.", ""]
     L += ["## Memory in connection strengths", "",
@@ -213,18 +224,33 @@ def report(metrics: dict, cfg: Config) -> str:
           "weights: the converted network shows it, since it works from the MLP's weights "
           "alone.", ""]
     L += ["## Robustness, measured", ""]
-    rob_rows = ([(f"accuracy, {lesion.percent_key(f)[:-3]}% of synapses removed",
-                  f"lesion_accuracy.{lesion.percent_key(f)}") for f in cfg.lesion_fractions]
-                + [(f"accuracy, pixel noise sd {sd:g}", f"noise_accuracy.{lesion.percent_key(sd)}")
-                   for sd in cfg.noise_sds])
+    pct = [(lesion.percent_key(f), lesion.percent_key(f)[:-3]) for f in cfg.lesion_fractions]
+    noise = [(lesion.percent_key(sd), sd) for sd in cfg.noise_sds]
+    rob_rows = ([(f"accuracy, {p}% of synapses removed", f"lesion_accuracy.{k}")
+                 for k, p in pct]
+                + [(f"retention (accuracy / clean accuracy), {p}% removed",
+                    f"lesion_retention.{k}") for k, p in pct]
+                + [(f"accuracy, {p}% removed, then renormalised (STDP only)",
+                    f"lesion_accuracy_renorm.{k}") for k, p in pct]
+                + [(f"retention, {p}% removed, then renormalised (STDP only)",
+                    f"lesion_retention_renorm.{k}") for k, p in pct]
+                + [(f"accuracy, pixel noise sd {sd:g}", f"noise_accuracy.{k}") for k, sd in noise]
+                + [(f"retention, pixel noise sd {sd:g}", f"noise_retention.{k}")
+                   for k, sd in noise])
     L += table(metrics, rob_rows) + [""]
     L += [f"Mean ± sample sd over {cfg.repeats} random draws (of which synapses are removed, "
-          f"or of the noise) on the first {metrics['n_eval']} test digits. Every learned "
+          f"or of the noise) on the first {metrics['n_eval']} test digits; retention is each "
+          "draw's accuracy over the mean undamaged accuracy of the same arm. Every learned "
           "weight matrix loses the same share of its synapses (the MLP's two layers, the "
           "STDP network's input weights, the converted network's two layers); the fixed "
-          "lateral inhibition of the STDP network is left intact, and nothing rescales the "
-          "surviving weights (the STDP network's training-time weight normalisation is "
-          "switched off, or it would quietly undo the lesion). "
+          "lateral inhibition of the STDP network is left intact. Plain lesions rescale "
+          "nothing. The STDP network also has a homeostatic mechanism of its own, the "
+          "weight renormalisation it applies during training (each neuron's input weights "
+          "scaled to a fixed sum, Diehl & Cook 2015), so its lesions are scored twice with "
+          "the same removed synapses: as they are, and renormalised afterwards (the survivors "
+          "scaled up); the MLP and the converted network have no such mechanism (– in those "
+          "rows). The STDP rows have a spread even at 0% removed: its replicas see the "
+          "digits as Poisson spike trains, and every draw redraws the spikes. "
           + _robust_sentence(cfg, mlp, st, sp), ""]
     L += ["## Every other metric", "",
           "The rest of metrics.json, per arm (– where an arm has no such value):", ""]
@@ -303,6 +329,8 @@ def energy_band_section(metrics: dict, mlp: dict) -> list[str]:
 def other_keys(metrics: dict) -> list[str]:
     """Metric names of the arms that no other table of the report shows."""
     shown = {key for _, _, key in ROWS} | {"learning_curve", "lesion_accuracy",
+                                           "lesion_accuracy_renorm", "lesion_retention",
+                                           "lesion_retention_renorm", "noise_retention",
                                            "noise_accuracy", "energy_band_total_nj",
                                            "energy_band_total_nj_nonzero"}
     keys = {k for a in ARMS for k in metrics.get(a, {})}
@@ -312,22 +340,42 @@ def other_keys(metrics: dict) -> list[str]:
 def _ratio(a: float | None, b: float | None) -> str:
     if a is None or b is None or not b:
         return MISSING
-    r = a / b
-    return f"{r:.2g}x" if r >= 1 else f"1/{1 / r:.2g}x"
+    r = a / b  # as people write it: 130x, not 1.3e+02x
+    return f"{fmt(r, 2)}x" if r >= 1 else f"1/{fmt(1 / r, 2)}x"
+
+
+_SURROGATES = {
+    "dither": "surrogates in which every spike moved by up to ± {d:g} ms "
+              "(`elephant.spike_train_surrogates.dither_spikes`, within the windows),",
+    "trial_shift": "surrogates in which each neuron's response to each digit moved as a whole "
+                   "by up to ± {d:g} ms, wrapping within its window (trial shifting),"}
+
+
+def _num(x: float | None) -> str:
+    return MISSING if x is None else fmt(x)
 
 
 def _sync_sentence(st: dict, sp: dict) -> str:
     parts = []
-    for name, arm in (("STDP", st), ("converted", sp)):
-        a, b = arm.get("sttc"), arm.get("sttc_surrogate")
-        if a is not None and b is not None:
-            parts.append(f"{name} {a - b:+.3f}")
-    if not parts:
-        return ""
-    return ("STTC minus its surrogate: " + ", ".join(parts) + ". Shuffling each neuron's "
-            "intervals also unlocks its spikes from the digits shown, so an excess here is "
-            "co-activation by the same digits at least as much as fine spike timing; a "
-            "surrogate that keeps the stimulus locking (spike dithering) would separate the two.")
+    for name, arm in (("STDP layer", st), ("Converted network", sp)):
+        v, mu, sd, p = (arm.get(k) for k in ("correlation", "correlation_surrogate",
+                                             "correlation_surrogate_sd", "correlation_p"))
+        if v is None or mu is None or p is None:
+            continue
+        verdict = ("above its stimulus-locked null" if p < 0.05
+                   else "no synchrony beyond the stimulus-locked null shown")
+        flat = arm.get("spike_contrast_surrogate_sd") == 0
+        parts.append(f"{name}: correlation {_num(v)} against {_num(mu)} ± {_num(sd)} "
+                     f"(p = {_num(p)}), {verdict}; spike contrast "
+                     f"{_num(arm.get('spike_contrast'))} against "
+                     f"{_num(arm.get('spike_contrast_surrogate'))} ± "
+                     f"{_num(arm.get('spike_contrast_surrogate_sd'))} (p = "
+                     f"{_num(arm.get('spike_contrast_p'))}), peak at "
+                     f"{_num(arm.get('spike_contrast_bin_ms'))} ms bins"
+                     + (" (a null without spread: at so coarse a bin dithering moves "
+                        "nothing, and spike contrast says nothing about fine timing)"
+                        if flat else ""))
+    return ". ".join(parts) + "." if parts else ""
 
 
 def _robust_sentence(cfg: Config, mlp: dict, st: dict, sp: dict) -> str:
@@ -342,8 +390,14 @@ def _robust_sentence(cfg: Config, mlp: dict, st: dict, sp: dict) -> str:
              for a, v in vals.items() if v is not None and base[a] is not None]
     if not drops:
         return ""
+    kept = [(a, lookup({"x": arm}, "x", f"{k}.{key}.mean"))
+            for a, arm, k in (("MLP", mlp, "lesion_retention"), ("STDP", st, "lesion_retention"),
+                              ("STDP renormalised", st, "lesion_retention_renorm"),
+                              ("converted", sp, "lesion_retention"))]
+    kept_text = ", ".join(f"{a} {r:.2f}" for a, r in kept if r is not None)
     return (f"With {100 * f:.0f}% of the synapses removed, accuracy fell by: "
             + ", ".join(d.replace("−", "", 1) for d in drops)
+            + (f"; retention (one seed): {kept_text}" if kept_text else "")
             + ". One published MNIST comparison reported -3.9 points for a spiking network "
               "against -10.1 for an ANN at 30%; there is no published Diehl & Cook lesion "
               "curve to hold this against.")

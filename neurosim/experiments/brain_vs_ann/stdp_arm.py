@@ -22,8 +22,10 @@ from neurosim.experiments.brain_vs_ann.measures import (
     energy,
     order_by_class,
     population_activity,
+    retention,
     stdp_coding,
     sweep_summary,
+    synchrony,
 )
 from neurosim.experiments.common import Diverged, keep_build_log
 from neurosim.runner.contract import Context
@@ -146,6 +148,12 @@ def _stdp_replicas(cfg, ctx, ds, eval_idx, rng, tr: dict, directory: str):
     snapshots (and the undamaged trained network, for the last point of the learning curve)
     are labelled from their responses to the training digits; the damaged replicas keep the
     trained network's labels (a lesion does not get a new readout).
+
+    Lesions are scored twice with the same removed synapses (`cfg.lesion_renormalise`):
+    as they are, and after the homeostatic weight renormalisation the network applies during
+    training (Diehl & Cook 2015: each neuron's input weights scaled to sum ``norm_total``),
+    which scales the surviving synapses up. The pair differs only in that scaling (and the
+    replicas' Poisson input).
     """
     from neurosim.snn import backend
     from neurosim.snn.replicas import WTAReplicas, chunk_for
@@ -162,7 +170,10 @@ def _stdp_replicas(cfg, ctx, ds, eval_idx, rng, tr: dict, directory: str):
             specs.append(("snapshot", seen, Ws, ths, X_eval))
     for f in cfg.lesion_fractions:
         for _ in range(cfg.repeats):
-            specs.append(("lesion", f, lesion.remove_synapses(W, f, rng), theta, X_eval))
+            cut = lesion.remove_synapses(W, f, rng)
+            specs.append(("lesion", f, cut, theta, X_eval))
+            if cfg.lesion_renormalise and f > 0:  # at 0 the weights are already normalised
+                specs.append(("lesion_renorm", f, normalised(cut, p), theta, X_eval))
     for sd in cfg.noise_sds:
         if sd == 0:
             continue  # the undamaged draws of the lesion sweep
@@ -195,24 +206,36 @@ def _stdp_replicas(cfg, ctx, ds, eval_idx, rng, tr: dict, directory: str):
             assignments = assign_labels(label_counts[r], y_lab, N_CLASSES)
         return accuracy(predict(counts[r], assignments, N_CLASSES), y_eval)
 
-    rows: dict[str, dict[float, list[int]]] = {"snapshot": {}, "lesion": {}, "noise": {}}
+    rows: dict[str, dict[float, list[int]]] = {"snapshot": {}, "lesion": {}, "noise": {},
+                                               "lesion_renorm": {}}
     for r, s in enumerate(specs):
         rows[s[0]].setdefault(s[1], []).append(r)
     rows["noise"][0.0] = undamaged = rows["lesion"][0.0]
+    if cfg.lesion_renormalise:
+        rows["lesion_renorm"][0.0] = undamaged
     learning = {"samples_seen": [*sorted(rows["snapshot"]), final],
                 "test_accuracy": [*(acc(rs[0]) for _, rs in sorted(rows["snapshot"].items())),
                                   float(np.mean([acc(r) for r in undamaged]))]}
+    kinds = [("lesion", cfg.lesion_fractions), ("noise", cfg.noise_sds)]
+    if cfg.lesion_renormalise:
+        kinds.append(("lesion_renorm", cfg.lesion_fractions))
     sweeps = {kind: np.array([[acc(r, tr["assignments"]) for r in rows[kind][level]]
-                              for level in levels])
-              for kind, levels in (("lesion", cfg.lesion_fractions), ("noise", cfg.noise_sds))}
-    spikes_per_digit = np.array([counts[rows["lesion"][f]].sum(axis=2).mean()
-                                 for f in cfg.lesion_fractions])
+                              for level in levels]) for kind, levels in kinds}
+
+    def spikes_per_digit(kind: str) -> dict[str, np.ndarray]:
+        return {"spikes_per_digit": np.array([counts[rows[kind][f]].sum(axis=2).mean()
+                                              for f in cfg.lesion_fractions])}
+
     lesion_table, lesion_metrics = sweep_summary(
-        cfg.lesion_fractions, sweeps["lesion"], "fraction_removed",
-        {"spikes_per_digit": spikes_per_digit})
+        cfg.lesion_fractions, sweeps["lesion"], "fraction_removed", spikes_per_digit("lesion"))
     noise_table, noise_metrics = sweep_summary(cfg.noise_sds, sweeps["noise"], "noise_sd")
+    renorm = {}
+    if cfg.lesion_renormalise:
+        table, metrics = sweep_summary(cfg.lesion_fractions, sweeps["lesion_renorm"],
+                                       "fraction_removed", spikes_per_digit("lesion_renorm"))
+        renorm = {"lesion_renorm_table": table, "lesion_renorm_metrics": metrics}
     return {"learning": learning, "lesion_table": lesion_table, "lesion_metrics": lesion_metrics,
-            "noise_table": noise_table, "noise_metrics": noise_metrics,
+            "noise_table": noise_table, "noise_metrics": noise_metrics, **renorm,
             "replicas": k, "replica_digits": n_digits, "snapshot_label_digits": n_lab,
             "replica_seconds": seconds,
             "inh_per_exc_spike": float(inh[undamaged].sum() / max(1, counts[undamaged].sum()))}
@@ -232,9 +255,9 @@ def stdp_metrics(cfg: Config, ctx: Context, ds: data.Dataset, tr: dict, rep: dic
     events = (in_per_digit.mean() * p.n_exc + exc_per_digit.mean()
               + inh_per_digit.mean() * (p.n_exc - 1))
     updates = 2 * p.n_exc * p.present_ms / p.dt_ms
-    sync = activity.synchrony(exc.i, exc.t, p.n_exc, digits * period, rng,
-                              sttc_dt_ms=cfg.sttc_dt_ms, max_neurons=cfg.sync_neurons,
-                              n_surrogates=cfg.n_surrogates)
+    present_s = p.present_ms / 1000.0
+    windows = np.array([(k * period, k * period + present_s) for k in range(digits)])
+    sync = synchrony(cfg, exc, windows, rng)
     n_train = len(ds.X_train)
     metrics = {
         "test_accuracy": accuracy(tr["pred_test"], ds.y_test),
@@ -262,12 +285,16 @@ def stdp_metrics(cfg: Config, ctx: Context, ds: data.Dataset, tr: dict, rep: dic
         **energy(cfg, events=float(events), updates=float(updates), leaky=True),
         "mean_rate_hz": activity.mean_rate_hz(test_counts, p.present_ms / 1000.0),
         **population_activity(test_counts),
-        **{k: sync[k] for k in ("spike_contrast", "spike_contrast_surrogate", "sttc",
-                                "sttc_surrogate")},
-        "sync_neurons_active": sync["n_active"],
+        **sync,
         "learning_curve": curve_metrics(rep["learning"]),
         "lesion_accuracy": rep["lesion_metrics"],
+        "lesion_retention": retention(rep["lesion_table"], "fraction_removed"),
+        **({"lesion_accuracy_renorm": rep["lesion_renorm_metrics"],
+            "lesion_retention_renorm": retention(rep["lesion_renorm_table"],
+                                                 "fraction_removed")}
+           if "lesion_renorm_metrics" in rep else {}),
         "noise_accuracy": rep["noise_metrics"],
+        "noise_retention": retention(rep["noise_table"], "noise_sd"),
     }
     W = tr["weights"]
     rf = W[: W.shape[0] // 2] - W[W.shape[0] // 2:] if cfg.input_coding == "on_off" else W
@@ -284,4 +311,6 @@ def stdp_metrics(cfg: Config, ctx: Context, ds: data.Dataset, tr: dict, rep: dic
               "stdp_input": inp.window(0.0, raster_end)}
     curves = {"stdp_learning": rep["learning"], "stdp_lesion": rep["lesion_table"],
               "stdp_noise": rep["noise_table"]}
+    if "lesion_renorm_table" in rep:
+        curves["stdp_lesion_renorm"] = rep["lesion_renorm_table"]
     return metrics, curves, arrays, spikes
