@@ -175,4 +175,7 @@ PRESET_NOTES: dict[str, str] = {
 
 HEADLINE = ("mlp.test_accuracy", "stdp.test_accuracy", "mlp_spiking.test_accuracy",
             "mlp.bias_cost", "mlp.energy_total_nj", "stdp.energy_total_nj",
-            "mlp_spiking.energy_total_nj", "train_seconds", "total_seconds")
+            "mlp_spiking.energy_total_nj", "train_seconds", "total_seconds",
+            # the learning-rule spectrum's arms, where a run has them (issue 17)
+            "fa.test_accuracy", "dfa.test_accuracy", "surrogate.test_accuracy",
+            "eprop.test_accuracy")
