@@ -193,8 +193,9 @@ def _spectrum_metrics(rng, shift=0.0):
 def test_spectrum_section_orders_the_arms_and_says_one_seed():
     m = _spectrum_metrics(np.random.default_rng(0))
     text = "\n".join(spectrum_section(m, Config()))
-    rows = [line for line in text.splitlines() if line.startswith("| ") and "|---" not in line]
-    titles = [r.split(" | ")[1] for r in rows[1:]]
+    rows = [line for line in text.splitlines()
+            if line.split(" | ")[0][2:] in {*map(str, range(6)), "side"}]
+    titles = [r.split(" | ")[1] for r in rows]
     assert titles == ["MLP (backprop)", "MLP, feedback alignment",
                       "MLP, direct feedback alignment", "SNN, surrogate-gradient BPTT",
                       "SNN, e-prop", "STDP spiking WTA", "MLP converted to spikes"]
@@ -205,6 +206,7 @@ def test_spectrum_section_orders_the_arms_and_says_one_seed():
     assert f"test accuracy {d:+.3f}" in text
     assert "energy per digit 1.5x that of the step before" in text  # 300 / 200
     assert "went from 90.0° to 60.0°" in text
+    assert "| `alignment_angle_final_deg` | 60 | – | – | – |" in text  # every metric's table
     assert "weight transport removed" in text and "supervision removed" in text
 
 

@@ -444,6 +444,14 @@ def spectrum_section(metrics: dict, cfg: Config) -> list[str]:
         L.append("- FA and DFA are the same rule in a network with one hidden layer (the "
                  "hidden layer's error comes from the output through one random matrix "
                  "either way, drawn alike): their rows are equal by construction.")
+    new_arms = [a for a in ("fa", "dfa", "surrogate", "eprop") if metrics.get(a)]
+    keys = sorted({k for a in new_arms for k, v in metrics[a].items()
+                   if not isinstance(v, dict)})
+    L += ["", "Every metric of the spectrum's arms (metrics.json):", "",
+          "| metric | " + " | ".join(ARM_TITLES[a] for a in new_arms) + " |",
+          "|---|" + "---|" * len(new_arms)]
+    L += [f"| `{k}` | " + " | ".join(cell(metrics[a].get(k)) for a in new_arms) + " |"
+          for k in keys]
     L += ["", "One seed: the differences above are one draw each and are not tested. "
           "`python -m neurosim.run --config experiments/brain_vs_ann_spectrum.toml --seeds 10` "
           "writes the sweep's report with paired differences between neighbours (CI and p).",
