@@ -289,3 +289,18 @@ def test_replace_keeps_frozen_params():
     cfg = Config()
     ga.spiking_params(dataclasses.replace(cfg), "surrogate")
     assert cfg.surrogate == surrogate.SurrogateParams()
+
+
+def test_a_difference_without_spread_is_not_claimed():
+    # two seeds, the FA arm one test digit (1/594) behind on both: scipy's paired t-test
+    # returns p = 0 for differences without spread; the report must not call it a win
+    rng = np.random.default_rng(0)
+    runs = {s: _spectrum_metrics(rng) for s in range(2)}
+    for m in runs.values():
+        m["fa"]["test_accuracy"] = m["mlp"]["test_accuracy"] - 2 / 594
+    text, numbers = seeds_report(runs)
+    c = next(c for c in numbers["comparisons"] if c["section"] == "spectrum"
+             and c["a"] == "MLP, feedback alignment" and c["metric"] == "test accuracy")
+    assert c["diff_sd"] == 0 and c["p_value"] < 0.05  # what the test alone would claim
+    assert "MLP (backprop) beats MLP, feedback alignment on test accuracy by" not in text
+    assert "no spread to test, not claimed" in text

@@ -123,6 +123,13 @@ def paired(metrics_by_seed: Mapping[int, Mapping[str, Any]]) -> list[tuple[str, 
     return done
 
 
+def no_spread(c: PairedComparison) -> bool:
+    """A non-zero difference that is the same on every seed: the paired t-test is undefined
+    there (scipy returns t = inf, p = 0) and a two-seed sweep gets it by chance (the same one
+    test digit twice), so no claim is made from it."""
+    return c.n >= 2 and c.diff_mean != 0 and c.diff_sd == 0
+
+
 def seeds_report(metrics_by_seed: Mapping[int, Mapping[str, Any]]) -> tuple[str, dict]:
     """report.md and comparisons.json of a seeds sweep (see the module docstring)."""
     seeds = sorted(metrics_by_seed)
@@ -140,7 +147,7 @@ def seeds_report(metrics_by_seed: Mapping[int, Mapping[str, Any]]) -> tuple[str,
         L += [f"With n = {n} the intervals are rough (a bootstrap of {n} values has few "
               "distinct resamples): the headline comparison uses 10 seeds "
               "(docs/brain_vs_ann.md).", ""]
-    beats = [c.sentence() for _, c in results if c.sentence()]
+    beats = [c.sentence() for _, c in results if c.sentence() and not no_spread(c)]
     L += ["## What the seeds show", ""]
     L += [f"- {s}" for s in beats] or ["- No comparison's interval excludes 0."]
     L += [""]
@@ -152,7 +159,9 @@ def seeds_report(metrics_by_seed: Mapping[int, Mapping[str, Any]]) -> tuple[str,
               "| metric | A | B | mean A | mean B | A - B | 95% CI | p (paired t) | verdict |",
               "|---|---|---|---|---|---|---|---|---|"]
         for c in rows:
-            verdict = f"{c.winner} better" if c.winner else "no difference shown"
+            verdict = ("the same difference on every seed: no spread to test, not claimed"
+                       if no_spread(c) else f"{c.winner} better" if c.winner
+                       else "no difference shown")
             L.append(f"| {c.metric} | {c.a} | {c.b} | {fmt(c.mean_a)} | {fmt(c.mean_b)} | "
                      f"{fmt(c.diff_mean)} | {fmt(c.ci_low)} to {fmt(c.ci_high)} | "
                      f"{fmt_p(c.p_value)} | {verdict} |")
