@@ -194,7 +194,7 @@ def test_spectrum_section_orders_the_arms_and_says_one_seed():
     m = _spectrum_metrics(np.random.default_rng(0))
     text = "\n".join(spectrum_section(m, Config()))
     rows = [line for line in text.splitlines()
-            if line.split(" | ")[0][2:] in {*map(str, range(6)), "side"}]
+            if line.split(" | ")[0][2:] in {"ref", *(f"+{n}" for n in range(1, 6)), "side"}]
     titles = [r.split(" | ")[1] for r in rows]
     assert titles == ["MLP (backprop)", "MLP, feedback alignment",
                       "MLP, direct feedback alignment", "SNN, surrogate-gradient BPTT",

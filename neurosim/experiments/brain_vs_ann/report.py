@@ -412,7 +412,9 @@ def spectrum_section(metrics: dict, cfg: Config) -> list[str]:
         steps = m.get("gradient_steps")
         if arm == "mlp":  # the mlp arm's training, as the FA/DFA arms count theirs
             steps = cfg.mlp_epochs * math.ceil(metrics["n_train"] / cfg.mlp_batch_size)
-        step = str(n) if arm not in SPECTRUM_SIDE else "side"
+        # "+n" steps from backprop ("ref" itself): never a bare number, which would read as
+        # a row of the learning-curve table
+        step = "side" if arm in SPECTRUM_SIDE else f"+{n}" if n else "ref"
         L.append(f"| {step} | {ARM_TITLES[arm]} | {CHANGES[arm]} | "
                  f"{cell(m.get('test_accuracy'))} | {cell(few_acc)} | "
                  f"{cell(m.get('train_seconds'))} | {cell(steps)} | "
