@@ -7,6 +7,7 @@ from typing import Any
 
 from neurosim import lesion
 from neurosim.analysis.energy import ENERGY_MODELS
+from neurosim.analysis.paired import fmt
 from neurosim.experiments.brain_vs_ann.config import (
     ARM_TITLES,
     ARMS,
@@ -406,8 +407,9 @@ def spectrum_section(metrics: dict, cfg: Config) -> list[str]:
     for n, arm in enumerate(rows):
         m = metrics[arm]
         band = m.get("energy_band_total_nj") or {}
-        band_text = (f"{min(band.values()):.3g} to {max(band.values()):.3g}" if band
+        band_text = (f"{fmt(min(band.values()))} to {fmt(max(band.values()))}" if band
                      else MISSING)
+        e_total = m.get("energy_total_nj")
         few_acc = (lb.get(BUDGET_OF.get(arm, arm), {}).get(few) if few else None)
         steps = m.get("gradient_steps")
         if arm == "mlp":  # the mlp arm's training, as the FA/DFA arms count theirs
@@ -418,7 +420,7 @@ def spectrum_section(metrics: dict, cfg: Config) -> list[str]:
         L.append(f"| {step} | {ARM_TITLES[arm]} | {CHANGES[arm]} | "
                  f"{cell(m.get('test_accuracy'))} | {cell(few_acc)} | "
                  f"{cell(m.get('train_seconds'))} | {cell(steps)} | "
-                 f"{cell(m.get('energy_total_nj'))} | {band_text} |")
+                 f"{MISSING if e_total is None else fmt(e_total)} | {band_text} |")
     L += [""]
     steps_text = []
     for a, b in zip(present[:-1], present[1:], strict=True):
