@@ -33,9 +33,23 @@ import numpy as np
 
 from neurosim.analysis.budgets import nested_budgets
 from neurosim.experiments.brain_vs_ann.budgets import label_budget_table
-from neurosim.experiments.brain_vs_ann.config import ARMS, HEADLINE, N_RASTER, QUICK, Config
+from neurosim.experiments.brain_vs_ann.config import (
+    ALL_ARMS,
+    ARMS,
+    HEADLINE,
+    N_RASTER,
+    PRESET_NOTES,
+    PRESETS,
+    QUICK,
+    Config,
+)
 from neurosim.experiments.brain_vs_ann.converted_arm import mlp_spiking_arm
 from neurosim.experiments.brain_vs_ann.figure import figures
+from neurosim.experiments.brain_vs_ann.gradient_arms import (
+    FEEDBACK_ARMS,
+    budget_trainers,
+    feedback_arm,
+)
 from neurosim.experiments.brain_vs_ann.measures import checkpoint_plan, load
 from neurosim.experiments.brain_vs_ann.mlp_arm import mlp_arm
 from neurosim.experiments.brain_vs_ann.report import MISSING, ROWS, lookup, report
@@ -44,8 +58,9 @@ from neurosim.experiments.brain_vs_ann.stdp_arm import stdp_arm, stdp_metrics
 from neurosim.runner.contract import Context, Result
 from neurosim.snn import activity
 
-__all__ = ["ARMS", "HEADLINE", "MISSING", "QUICK", "ROWS", "Config", "checkpoint_plan",
-           "figures", "lookup", "report", "run", "seeds_report"]
+__all__ = ["ALL_ARMS", "ARMS", "HEADLINE", "MISSING", "PRESETS", "PRESET_NOTES", "QUICK",
+           "ROWS", "Config", "checkpoint_plan", "figures", "lookup", "report", "run",
+           "seeds_report"]
 
 
 def run(cfg: Config, ctx: Context) -> Result:
@@ -67,55 +82,91 @@ def run(cfg: Config, ctx: Context) -> Result:
               "checkpoints_stdp": np.array(plan["stdp"]), "checkpoints_mlp": np.array(plan["mlp"])}
     out.add_arrays(**arrays)
 
+    arms = cfg.arms
+    train_seconds = 0.0
+    mlp_m = None
     # 1. the MLP
-    mlp, status = mlp_arm(cfg, ctx, ds, plan, eval_idx)
-    if status != "COMPLETED":
-        out.status = status
-        out.warnings.append("mlp: training diverged (see above); the arms after it were "
-                            "not run")
-        return out
-    mlp_m, mlp_curves, mlp_arrays, mlp_extra = mlp
-    for name, table in mlp_curves.items():
-        out.add_curves(name, table)
-    out.add_arrays(**mlp_arrays)
-    out.update_metrics(mlp=mlp_m, train_seconds=mlp_m["train_seconds"])
+    if "mlp" in arms:
+        mlp, status = mlp_arm(cfg, ctx, ds, plan, eval_idx)
+        if status != "COMPLETED":
+            out.status = status
+            out.warnings.append("mlp: training diverged (see above); the arms after it were "
+                                "not run")
+            return out
+        mlp_m, mlp_curves, mlp_arrays, mlp_extra = mlp
+        for name, table in mlp_curves.items():
+            out.add_curves(name, table)
+        out.add_arrays(**mlp_arrays)
+        train_seconds += mlp_m["train_seconds"]
+        out.update_metrics(mlp=mlp_m, train_seconds=train_seconds)
 
     # 2. the same MLP, converted to spikes
-    sp_m, sp_curves, sp_spikes = mlp_spiking_arm(cfg, ctx, ds, plan, eval_idx, mlp_extra, mlp_m)
-    for name, table in sp_curves.items():
-        out.add_curves(name, table)
-    for name, s in sp_spikes.items():
-        out.add_spikes(name, s)
-    out.update_metrics(mlp_spiking=sp_m)
-    if not activity.available():
-        out.warnings.append("synchrony not measured: Elephant and Neo are not installed "
-                            "(pip install elephant)")
-    if not sp_m["engines_identical"]:
-        out.warnings.append("mlp_spiking: the Brian2 and numpy engines gave different spikes "
-                            "for the same input")
+    if "mlp_spiking" in arms:
+        sp_m, sp_curves, sp_spikes = mlp_spiking_arm(cfg, ctx, ds, plan, eval_idx, mlp_extra,
+                                                     mlp_m)
+        for name, table in sp_curves.items():
+            out.add_curves(name, table)
+        for name, s in sp_spikes.items():
+            out.add_spikes(name, s)
+        out.update_metrics(mlp_spiking=sp_m)
+        if not activity.available():
+            out.warnings.append("synchrony not measured: Elephant and Neo are not installed "
+                                "(pip install elephant)")
+        if not sp_m["engines_identical"]:
+            out.warnings.append("mlp_spiking: the Brian2 and numpy engines gave different "
+                                "spikes for the same input")
 
     # 3. the STDP network
-    stdp_out, status = stdp_arm(cfg, ctx, ds, plan, eval_idx)
-    if status != "COMPLETED":
-        out.status = status
-        return out
-    st_m, st_curves, st_arrays, st_spikes = stdp_metrics(cfg, ctx, ds, *stdp_out)
-    for name, table in st_curves.items():
-        out.add_curves(name, table)
-    out.add_arrays(**st_arrays)
-    for name, s in st_spikes.items():
-        out.add_spikes(name, s)
-    out.update_metrics(stdp=st_m,
-                       train_seconds=round(mlp_m["train_seconds"] + st_m["train_seconds"], 3))
-    if st_m["spikes_per_test_digit"] == 0:
-        out.warnings.append("stdp: the excitatory layer never fired on the test digits")
+    stdp_counts = None
+    if "stdp" in arms:
+        stdp_out, status = stdp_arm(cfg, ctx, ds, plan, eval_idx)
+        if status != "COMPLETED":
+            out.status = status
+            return out
+        st_m, st_curves, st_arrays, st_spikes = stdp_metrics(cfg, ctx, ds, *stdp_out)
+        for name, table in st_curves.items():
+            out.add_curves(name, table)
+        out.add_arrays(**st_arrays)
+        for name, s in st_spikes.items():
+            out.add_spikes(name, s)
+        train_seconds += st_m["train_seconds"]
+        out.update_metrics(stdp=st_m, train_seconds=round(train_seconds, 3))
+        if st_m["spikes_per_test_digit"] == 0:
+            out.warnings.append("stdp: the excitatory layer never fired on the test digits")
+        trained = stdp_out[0]
+        stdp_counts = (trained["label_counts"], trained["test_counts"])
 
-    # 4. learning speed against labelled examples: every arm, the same labelled digits
-    trained = stdp_out[0]
+    # 4. feedback alignment: the MLP without weight transport
+    for rule in (r for r in FEEDBACK_ARMS if r in arms):
+        fb_m, fb_curves, status = feedback_arm(cfg, ctx, ds, rule)
+        for name, table in fb_curves.items():
+            out.add_curves(name, table)
+        if status != "COMPLETED":
+            out.status = status
+            return out
+        train_seconds += fb_m["train_seconds"]
+        out.update_metrics(**{rule: fb_m}, train_seconds=round(train_seconds, 3))
+
+    # 5. learning speed against labelled examples: every arm, the same labelled digits (the
+    # spiking gradient arms train here: their all-digits budget is their arm's training)
+    trainers, spiking = budget_trainers(cfg, ctx, ds)
     lb_metrics, lb_table, _ = label_budget_table(
-        cfg, ds, ctx.rng_for("label_budget"), (trained["label_counts"], trained["test_counts"]))
+        cfg, ds, ctx.rng_for("label_budget"), stdp_counts, extra=trainers,
+        with_mlp="mlp" in arms)
     out.add_curves("label_budget", lb_table)
     out.update_metrics(label_budget=lb_metrics)
+
+    # 6. the spiking gradient arms' own metrics, from their full-data training
+    for arm, obj in spiking.items():
+        obj.train_full(int(ctx.rng_for(f"{arm}_init").integers(2**63 - 1)))
+        sn_m, sn_curves, status = obj.metrics()
+        for name, table in sn_curves.items():
+            out.add_curves(name, table)
+        if status != "COMPLETED":
+            out.status = status
+            return out
+        train_seconds += sn_m["train_seconds"]
+        out.update_metrics(**{arm: sn_m}, train_seconds=round(train_seconds, 3))
     out.update_metrics(total_seconds=round(time.perf_counter() - t_start, 3))
     out.report = report(out.metrics, cfg)
     return out

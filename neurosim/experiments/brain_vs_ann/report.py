@@ -14,6 +14,29 @@ from neurosim.experiments.brain_vs_ann.config import (
     Config,
 )
 
+#: The learning-rule spectrum, from exact backprop to STDP (issue 17); the converted network
+#: is a side row. Per arm: what changed biologically from the row above.
+SPECTRUM = ("mlp", "fa", "dfa", "surrogate", "eprop", "stdp")
+SPECTRUM_SIDE = ("mlp_spiking",)
+CHANGES = {
+    "mlp": "the reference: exact gradients, errors sent back through the transposed weights",
+    "fa": "weight transport removed: the error goes down through a fixed random matrix, "
+          "not W^T",
+    "dfa": "no layer-by-layer backward pass: the output error reaches the hidden layer "
+           "directly through a fixed random matrix",
+    "surrogate": "spikes: LIF neurons driven by Poisson input over time; learning is exact "
+                 "BPTT again (weight transport back, non-local in time)",
+    "eprop": "locality in time: eligibility traces run forward, a learning signal is "
+             "broadcast through random feedback (no BPTT, no weight transport)",
+    "stdp": "supervision removed: a local spike-timing rule without labels; labels only "
+            "name the neurons afterwards",
+    "mlp_spiking": "side row: backprop's weights carried by integrate-and-fire spikes "
+                   "(nothing learned with spikes)",
+}
+#: The label-budget column that stands for each spectrum arm (STDP: its logistic readout, a
+#: trained readout as the gradient arms have).
+BUDGET_OF = {"stdp": "stdp_logistic"}
+
 #: The rows of the report's table: (section, what, metric key; dotted for nested ones).
 ROWS = [
     ("learning", "test accuracy (all test digits)", "test_accuracy"),
@@ -112,6 +135,7 @@ def report(metrics: dict, cfg: Config) -> str:
     main_rows = [(what, key) for sec, what, key in ROWS if sec in ("learning", "cost")]
     L += table(metrics, main_rows) + [""]
     L += label_budget_section(metrics)
+    L += spectrum_section(metrics, cfg)
     L += ["## Accuracy against training presentations (compute, not labels)", "",
           f"Test accuracy on the first {metrics['n_eval']} test digits after the same numbers "
           "of training presentations (`learning_curve` in metrics.json). This axis counts "
@@ -276,6 +300,9 @@ def report(metrics: dict, cfg: Config) -> str:
 BUDGET_COLUMNS = (("mlp", "MLP"), ("stdp_vote", "STDP, vote"), ("stdp_logistic", "STDP, logistic"),
                   ("nearest_class_mean", "pixels: nearest mean"), ("knn1", "pixels: 1-NN"),
                   ("logistic", "pixels: logistic"))
+#: The spectrum's arms in the label-budget table, where a run has them.
+SPECTRUM_BUDGET_COLUMNS = (("fa", "FA"), ("dfa", "DFA"), ("surrogate", "SNN, surrogate"),
+                           ("eprop", "SNN, e-prop"))
 
 
 def label_budget_section(metrics: dict) -> list[str]:
@@ -285,6 +312,7 @@ def label_budget_section(metrics: dict) -> list[str]:
         return []
     keys = list(lb["labelled_examples"])
     given = lb.get("given", {})
+    columns = BUDGET_COLUMNS + tuple(c for c in SPECTRUM_BUDGET_COLUMNS if c[0] in lb)
     L = ["## Learning speed: accuracy against labelled examples", "",
          "Every arm got exactly the same labelled training digits at each budget (k per "
          "class; `label_budget` in metrics.json, `label_budget.csv`). What each was given: "
@@ -293,14 +321,19 @@ def label_budget_section(metrics: dict) -> list[str]:
          "convergence at every budget (early stopping); compute is its own column "
          "(`mlp_gradient_steps`). The two STDP readouts of the same spike counts separate "
          "how good the features are (logistic) from how good Diehl & Cook's vote is.", "",
-         "| labelled digits | " + " | ".join(t for _, t in BUDGET_COLUMNS)
+         "| labelled digits | " + " | ".join(t for _, t in columns)
          + " | MLP gradient steps |",
-         "|---|" + "---|" * (len(BUDGET_COLUMNS) + 1)]
+         "|---|" + "---|" * (len(columns) + 1)]
     for key in keys:
         per_class = "all" if key == "kall" else key[1:]
         L.append(f"| {lb['labelled_examples'][key]} ({per_class} per class) | "
-                 + " | ".join(cell(lb.get(col, {}).get(key)) for col, _ in BUDGET_COLUMNS)
+                 + " | ".join(cell(lb.get(col, {}).get(key)) for col, _ in columns)
                  + f" | {cell(lb['mlp_gradient_steps'].get(key))} |")
+    if lb.get("gradient_steps"):
+        L += ["", "Gradient steps of the other gradient arms at each budget "
+              "(`label_budget.gradient_steps`): " + "; ".join(
+                  f"{ARM_TITLES[arm]}: " + ", ".join(f"{cell(v)}" for v in steps.values())
+                  for arm, steps in lb["gradient_steps"].items()) + "."]
     L += ["", "One seed: no difference between arms is claimed here; "
           "`python -m neurosim.run brain_vs_ann --seeds 10` writes the sweep's report.md "
           "with paired tests and confidence intervals (docs/brain_vs_ann.md).", ""]
@@ -401,3 +434,97 @@ def _robust_sentence(cfg: Config, mlp: dict, st: dict, sp: dict) -> str:
             + ". One published MNIST comparison reported -3.9 points for a spiking network "
               "against -10.1 for an ANN at 30%; there is no published Diehl & Cook lesion "
               "curve to hold this against.")
+
+
+def spectrum_section(metrics: dict, cfg: Config) -> list[str]:
+    """The learning-rule spectrum (issue 17): one row per arm from exact backprop to STDP,
+    what changed biologically at each step and what it cost in accuracy, labels and energy.
+    A single run states it is one seed and claims no difference."""
+    present = [a for a in SPECTRUM if metrics.get(a)]
+    if not any(a in metrics for a in ("fa", "dfa", "surrogate", "eprop")):
+        return []
+    lb = metrics.get("label_budget") or {}
+    budget_keys = [k for k in lb.get("labelled_examples", {}) if k != "kall"]
+    few = budget_keys[0] if budget_keys else None
+    few_title = f"{few[1:]} labelled per class" if few else "few labels"
+    L = ["## The learning-rule spectrum: from backprop to STDP", "",
+         "Each row changes one thing from the row above (issue 17; docs/concepts.md maps each "
+         "rule to its equations and code). Test accuracy on all test digits; the label-budget "
+         f"column is the same arm trained on {few_title} (the label-budget table above; STDP: "
+         "its logistic readout); energy per digit with memory and neuron updates "
+         "(fp32, 45 nm; the band is the range over the four energy models).", "",
+         f"| step | arm | what changed biologically | test accuracy | {few_title} | "
+         "train s | gradient steps | energy per digit (nJ) | energy band (nJ) |",
+         "|---|---|---|---|---|---|---|---|---|"]
+    rows = present + [a for a in SPECTRUM_SIDE if metrics.get(a)]
+    for n, arm in enumerate(rows):
+        m = metrics[arm]
+        band = m.get("energy_band_total_nj") or {}
+        band_text = (f"{fmt(min(band.values()))} to {fmt(max(band.values()))}" if band
+                     else MISSING)
+        e_total = m.get("energy_total_nj")
+        few_acc = (lb.get(BUDGET_OF.get(arm, arm), {}).get(few) if few else None)
+        steps = m.get("gradient_steps")
+        if arm == "mlp":  # the mlp arm's training, as the FA/DFA arms count theirs
+            steps = cfg.mlp_epochs * math.ceil(metrics["n_train"] / cfg.mlp_batch_size)
+        # "+n" steps from backprop ("ref" itself): never a bare number, which would read as
+        # a row of the learning-curve table
+        step = "side" if arm in SPECTRUM_SIDE else f"+{n}" if n else "ref"
+        L.append(f"| {step} | {ARM_TITLES[arm]} | {CHANGES[arm]} | "
+                 f"{cell(m.get('test_accuracy'))} | {cell(few_acc)} | "
+                 f"{cell(m.get('train_seconds'))} | {cell(steps)} | "
+                 f"{MISSING if e_total is None else fmt(e_total)} | {band_text} |")
+    L += [""]
+    steps_text = []
+    for a, b in zip(present[:-1], present[1:], strict=True):
+        ma, mb = metrics[a], metrics[b]
+        acc = _diff(mb.get("test_accuracy"), ma.get("test_accuracy"))
+        few_d = (_diff(lb.get(BUDGET_OF.get(b, b), {}).get(few),
+                       lb.get(BUDGET_OF.get(a, a), {}).get(few)) if few else MISSING)
+        steps_text.append(f"- {ARM_TITLES[a]} -> {ARM_TITLES[b]} ({CHANGES[b].split(':')[0]}): "
+                          f"test accuracy {acc}, with {few_title} {few_d}, energy per digit "
+                          f"{_times(mb.get('energy_total_nj'), ma.get('energy_total_nj'))} "
+                          f"that of the step before.")
+    L += steps_text
+    for rule in ("fa", "dfa"):
+        m = metrics.get(rule)
+        if m and "alignment_angle_final_deg" in m:
+            L.append(f"- {ARM_TITLES[rule]}: the angle between its update of the hidden "
+                     f"weights and the true gradient went from "
+                     f"{m['alignment_angle_initial_deg']:.1f}° to "
+                     f"{m['alignment_angle_final_deg']:.1f}° over training (below 90°: it "
+                     f"still descends the loss; `{rule}_epochs.csv` per epoch).")
+    fa, dfa = metrics.get("fa"), metrics.get("dfa")
+    if fa and dfa and metrics.get("mlp", {}).get("hidden_units", 1) and \
+            fa.get("test_accuracy") == dfa.get("test_accuracy") and \
+            fa.get("alignment_angle_final_deg") == dfa.get("alignment_angle_final_deg"):
+        L.append("- FA and DFA are the same rule in a network with one hidden layer (the "
+                 "hidden layer's error comes from the output through one random matrix "
+                 "either way, drawn alike): their rows are equal by construction.")
+    new_arms = [a for a in ("fa", "dfa", "surrogate", "eprop") if metrics.get(a)]
+    keys = sorted({k for a in new_arms for k, v in metrics[a].items()
+                   if not isinstance(v, dict)})
+    L += ["", "Every metric of the spectrum's arms (metrics.json):", "",
+          "| metric | " + " | ".join(ARM_TITLES[a] for a in new_arms) + " |",
+          "|---|" + "---|" * len(new_arms)]
+    L += [f"| `{k}` | " + " | ".join(cell(metrics[a].get(k)) for a in new_arms) + " |"
+          for k in keys]
+    L += ["", "One seed: the differences above are one draw each and are not tested. "
+          "`python -m neurosim.run --config experiments/brain_vs_ann_spectrum.toml --seeds 10` "
+          "writes the sweep's report with paired differences between neighbours (CI and p).",
+          ""]
+    return L
+
+
+def _diff(a: float | None, b: float | None) -> str:
+    if a is None or b is None:
+        return MISSING
+    return f"{a - b:+.3f}"
+
+
+def _times(a: float | None, b: float | None) -> str:
+    """``a / b`` as people write a factor: 36x, 1.0x, 0.97x."""
+    if a is None or b is None or not b:
+        return MISSING
+    r = a / b
+    return f"{r:.0f}x" if r >= 10 else f"{r:.2g}x"

@@ -18,7 +18,7 @@ import numpy as np
 
 from neurosim.analysis.paired import PairedComparison, compare, fmt, fmt_p
 from neurosim.experiments.brain_vs_ann.config import ARM_TITLES
-from neurosim.experiments.brain_vs_ann.report import BUDGET_COLUMNS
+from neurosim.experiments.brain_vs_ann.report import BUDGET_COLUMNS, BUDGET_OF, SPECTRUM
 
 Getter = Callable[[Mapping[str, Any]], float | None]
 #: (section, metric, arm A, arm B, getter A, getter B, higher is better)
@@ -78,6 +78,32 @@ def comparisons(first: Mapping[str, Any]) -> list[Comparison]:
         out.append(("cost", "energy per digit with memory and neuron updates (nJ)", t[a], t[b],
                     lambda m, a=a: dig(m, f"{a}.energy_total_nj"),
                     lambda m, b=b: dig(m, f"{b}.energy_total_nj"), False))
+    out += spectrum_comparisons(first)
+    return out
+
+
+def spectrum_comparisons(first: Mapping[str, Any]) -> list[Comparison]:
+    """Neighbours on the learning-rule spectrum (issue 17), B the step before A: test
+    accuracy, accuracy at every label budget (STDP: its logistic readout) and energy."""
+    t = ARM_TITLES
+    present = [a for a in SPECTRUM if isinstance(first.get(a), Mapping)]
+    if not any(a in present for a in ("fa", "dfa", "surrogate", "eprop")):
+        return []
+    out: list[Comparison] = []
+    budgets = first.get("label_budget", {}).get("labelled_examples", {})
+    for b, a in zip(present[:-1], present[1:], strict=True):
+        out.append(("spectrum", "test accuracy", t[a], t[b],
+                    lambda m, a=a: dig(m, f"{a}.test_accuracy"),
+                    lambda m, b=b: dig(m, f"{b}.test_accuracy"), True))
+        for key in budgets:
+            per_class = "all" if key == "kall" else key[1:]
+            ca, cb = BUDGET_OF.get(a, a), BUDGET_OF.get(b, b)
+            out.append(("spectrum", f"test accuracy, {per_class} labelled per class", t[a],
+                        t[b], lambda m, c=ca, k=key: dig(m, f"label_budget.{c}.{k}"),
+                        lambda m, c=cb, k=key: dig(m, f"label_budget.{c}.{k}"), True))
+        out.append(("spectrum", "energy per digit with memory and neuron updates (nJ)", t[a],
+                    t[b], lambda m, a=a: dig(m, f"{a}.energy_total_nj"),
+                    lambda m, b=b: dig(m, f"{b}.energy_total_nj"), False))
     return out
 
 
@@ -97,6 +123,13 @@ def paired(metrics_by_seed: Mapping[int, Mapping[str, Any]]) -> list[tuple[str, 
     return done
 
 
+def no_spread(c: PairedComparison) -> bool:
+    """A non-zero difference that is the same on every seed: the paired t-test is undefined
+    there (scipy returns t = inf, p = 0) and a two-seed sweep gets it by chance (the same one
+    test digit twice), so no claim is made from it."""
+    return c.n >= 2 and c.diff_mean != 0 and c.diff_sd == 0
+
+
 def seeds_report(metrics_by_seed: Mapping[int, Mapping[str, Any]]) -> tuple[str, dict]:
     """report.md and comparisons.json of a seeds sweep (see the module docstring)."""
     seeds = sorted(metrics_by_seed)
@@ -114,7 +147,7 @@ def seeds_report(metrics_by_seed: Mapping[int, Mapping[str, Any]]) -> tuple[str,
         L += [f"With n = {n} the intervals are rough (a bootstrap of {n} values has few "
               "distinct resamples): the headline comparison uses 10 seeds "
               "(docs/brain_vs_ann.md).", ""]
-    beats = [c.sentence() for _, c in results if c.sentence()]
+    beats = [c.sentence() for _, c in results if c.sentence() and not no_spread(c)]
     L += ["## What the seeds show", ""]
     L += [f"- {s}" for s in beats] or ["- No comparison's interval excludes 0."]
     L += [""]
@@ -126,12 +159,45 @@ def seeds_report(metrics_by_seed: Mapping[int, Mapping[str, Any]]) -> tuple[str,
               "| metric | A | B | mean A | mean B | A - B | 95% CI | p (paired t) | verdict |",
               "|---|---|---|---|---|---|---|---|---|"]
         for c in rows:
-            verdict = f"{c.winner} better" if c.winner else "no difference shown"
+            verdict = ("the same difference on every seed: no spread to test, not claimed"
+                       if no_spread(c) else f"{c.winner} better" if c.winner
+                       else "no difference shown")
             L.append(f"| {c.metric} | {c.a} | {c.b} | {fmt(c.mean_a)} | {fmt(c.mean_b)} | "
                      f"{fmt(c.diff_mean)} | {fmt(c.ci_low)} to {fmt(c.ci_high)} | "
                      f"{fmt_p(c.p_value)} | {verdict} |")
         L.append("")
+    arm_rows, arm_numbers = spectrum_summary(metrics_by_seed)
+    L += arm_rows
     numbers = {"n_seeds": n, "seeds": seeds, "test": "paired t-test",
                "interval": "bootstrap 95% (BCa) of the mean difference",
-               "comparisons": [{"section": s, **c.as_dict()} for s, c in results]}
+               "comparisons": [{"section": s, **c.as_dict()} for s, c in results],
+               **({"arms": arm_numbers} if arm_numbers else {})}
     return "\n".join(L) + "\n", numbers
+
+
+def spectrum_summary(metrics_by_seed: Mapping[int, Mapping[str, Any]]
+                     ) -> tuple[list[str], dict[str, dict[str, float | int]]]:
+    """Each spectrum arm's test accuracy over the seeds, mean ± sample sd (ddof=1), as report
+    lines and numbers; nothing when the runs have no arm beyond the original three."""
+    runs = list(metrics_by_seed.values())
+    arms = [a for a in (*SPECTRUM, "mlp_spiking") if any(isinstance(m.get(a), Mapping)
+                                                         for m in runs)]
+    if not any(a in arms for a in ("fa", "dfa", "surrogate", "eprop")):
+        return [], {}
+    L = ["## The learning-rule spectrum over the seeds", "",
+         "Test accuracy of each arm, mean ± sample sd (ddof=1) over the seeds; the paired "
+         "differences between neighbours are in the Spectrum section above.", "",
+         "| arm | n | test accuracy | train s (mean) |", "|---|---|---|---|"]
+    numbers: dict[str, dict[str, float | int]] = {}
+    for arm in arms:
+        acc = [v for m in runs if (v := dig(m, f"{arm}.test_accuracy")) is not None]
+        secs = [v for m in runs if (v := dig(m, f"{arm}.train_seconds")) is not None]
+        if not acc:
+            continue
+        sd = float(np.std(acc, ddof=1)) if len(acc) > 1 else float("nan")
+        numbers[arm] = {"n": len(acc), "test_accuracy_mean": float(np.mean(acc)),
+                        "test_accuracy_sd": sd,
+                        "train_seconds_mean": float(np.mean(secs)) if secs else float("nan")}
+        L.append(f"| {ARM_TITLES[arm]} | {len(acc)} | {fmt(float(np.mean(acc)))} ± {fmt(sd)} | "
+                 f"{fmt(numbers[arm]['train_seconds_mean'], 2)} |")
+    return L + [""], numbers
