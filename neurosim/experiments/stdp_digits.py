@@ -50,6 +50,7 @@ class Config:
     eval_every_epoch: bool = False  # label and score validation and test after every epoch
     backend: str = "auto"  # auto (cpp_standalone if it builds), cpp_standalone, cython, numpy
     chunk: int = 100  # samples per Brian2 run() (one compiled network serves every pass)
+    threads: int = 1  # OpenMP threads of the cpp_standalone program (0: one per core; bench_stdp)
     curve_block: int = 100  # samples per point of the accuracy-vs-samples-seen curve
     snn: DigitsWTAParams = field(default_factory=DigitsWTAParams)  # network constants
 
@@ -67,6 +68,7 @@ class Config:
         require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
         require(0 < self.lr_decay <= 1, f"lr_decay must be in (0, 1], got {self.lr_decay}")
         require(self.chunk >= 1, f"chunk must be >= 1, got {self.chunk}")
+        require(self.threads >= 0, f"threads must be >= 0 (0: one per core), got {self.threads}")
         require(self.curve_block >= 1, f"curve_block must be >= 1, got {self.curve_block}")
 
 
@@ -119,7 +121,7 @@ def _run(cfg: Config, ctx: Context, ds: data.Dataset, standalone_dir: str) -> Re
     ctx.partial.meta.update(target.meta())
     params = replace(cfg.snn, n_input=ds.X_train.shape[1])
     t_build = time.perf_counter()
-    net = wta.WTANetwork(params, ctx.rng, chunk=cfg.chunk)
+    net = wta.WTANetwork(params, ctx.rng, chunk=cfg.chunk, threads=cfg.threads)
     n_classes = 10
 
     # --- training: no labels; the order is reshuffled every epoch
