@@ -17,7 +17,15 @@ Two choices make it fast (docs/benchmarks.md measures them):
 - the synapses keep each excitatory neuron's input-weight sum up to date, so the renormalisation
   before every sample is one ``run_regularly`` multiplication at the sample period, with no sum
   and no Python: the whole network also runs as a compiled C++ program (``cpp_standalone``),
-  built once and re-run per chunk with new rates, weights and thresholds as ``run_args``.
+  built once and re-run per chunk with new rates, weights and thresholds as ``run_args``;
+- a silent input (a dark pixel, or any input during the rest after a sample) draws no random
+  number in compiled code (`INPUT_THRESHOLD`).
+
+The standalone program can share each time step among OpenMP threads (``threads=``, set per
+build by `neurosim.snn.backend.openmp_threads`). The default is one: the network's work per
+step is a few microseconds, which a barrier per code object per step eats, and on a busy
+machine a thread that waits for a descheduled partner stalls the whole step
+(docs/benchmarks.md, ``bench_stdp``, measures 1 against 2).
 """
 
 from __future__ import annotations
