@@ -97,7 +97,7 @@ def child_cpu_s() -> float:
 
 
 def measure(kind: str, target: str, n_exc: int, n_samples: int, X: np.ndarray,
-            chunk: int, threads: int = 1) -> dict:
+            chunk: int, threads: int = 1, dt_ms: float = 0.5) -> dict:
     """Build, compile (first tiny run), then time `n_samples` of training."""
     used = backend.select(target).name
     if used != target:
@@ -105,7 +105,8 @@ def measure(kind: str, target: str, n_exc: int, n_samples: int, X: np.ndarray,
     b2.start_scope()
     rng = np.random.default_rng(0)
     backend.seed(rng)
-    p = WTAParams(n_input=784, n_exc=n_exc, min_spikes=0)  # no repeats: same work as the peer
+    # no repeats: same work as the peer
+    p = WTAParams(n_input=784, n_exc=n_exc, min_spikes=0, dt_ms=dt_ms)
     t0 = time.perf_counter()  # compile = build the network (standalone: the C++ program) + 1 sample
     if kind == "per-sample":
         net = PerSampleWTA(p, rng)
@@ -141,7 +142,7 @@ def compare_threads(args, X: np.ndarray) -> str:
     for _ in range(args.repeats):
         for n in args.threads:
             r = measure("neurosim", "cpp_standalone", 400, args.samples, X, args.chunk,
-                        threads=n)
+                        threads=n, dt_ms=args.dt_ms)
             print(r, flush=True)
             runs[n].append(r)
     med = {n: float(np.median([r["s_per_sample"] for r in rs])) for n, rs in runs.items()}
@@ -152,7 +153,7 @@ def compare_threads(args, X: np.ndarray) -> str:
             for n, rs in runs.items()]
     return "\n".join([
         "OpenMP threads of the standalone program (`stdp_digits threads=N`, "
-        "`WTANetwork(threads=N)`), 400 neurons, "
+        f"`WTANetwork(threads=N)`), 400 neurons, dt {args.dt_ms} ms, "
         f"{args.samples} samples per timing, median of {args.repeats} alternating rounds; "
         f"ratio = {args.threads[0]} thread(s)' s / sample over this row's; program CPU = "
         "user + system seconds of the C++ program per sample (all threads); load = the "
@@ -175,6 +176,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="OpenMP thread counts compared on cpp_standalone at 400 neurons")
     ap.add_argument("--repeats", type=int, default=2,
                     help="alternating repeats of the thread comparison (median reported)")
+    ap.add_argument("--dt-ms", type=float, default=0.5,
+                    help="time step of the thread comparison (D&C: 0.5 ms)")
     ap.add_argument("--threads-only", action="store_true",
                     help="only the thread comparison (prints it; writes nothing)")
     ap.add_argument("--no-write", action="store_true")
