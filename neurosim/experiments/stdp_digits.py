@@ -101,9 +101,9 @@ PRESETS: dict[str, dict[str, Any]] = {name: dict(_DIEHL_COOK_28X28)
 #: Where each preset's values come from (one line each).
 PRESET_NOTES: dict[str, str] = {
     name: "Diehl & Cook 2015, their released code's values (784 pixel inputs at pixel/4 Hz, "
-          "norm 78, theta +0.05 mV, repeats below 5 spikes, one pass); not tuned: checked on "
-          "KMNIST validation (seed 0, 100 neurons: accuracy rises 0.665 -> 0.781 from 500 "
-          "to 4,000 digits; docs/experiments.md)"
+          "norm 78, theta +0.05 mV, repeats below 5 spikes, one pass, dt 0.5 ms); not tuned, "
+          "checked on KMNIST validation, seed 0 only, 100 neurons (accuracy rises 0.665 -> "
+          "0.781 from 500 to 4,000 digits; dt 1.0 ms was lower; docs/experiments.md)"
     for name in PRESETS
 }
 
