@@ -34,9 +34,11 @@ def test_digits_needs_no_preset():
     assert set(stdp_digits.PRESET_NOTES) == set(stdp_digits.PRESETS)
 
 
-def test_stdp_mnist_toml_agrees_with_the_preset():
-    conf = tomllib.loads((ROOT / "experiments" / "stdp_mnist.toml").read_text())
-    preset = stdp_digits.PRESETS["mnist"]
+@pytest.mark.parametrize("name", ["mnist", "kmnist"])
+def test_stdp_28x28_tomls_agree_with_the_preset(name):
+    conf = tomllib.loads((ROOT / "experiments" / f"stdp_{name}.toml").read_text())
+    assert conf["dataset"] == name
+    preset = stdp_digits.PRESETS[name]
     for key, value in preset.items():
         section, _, name = key.rpartition(".")
         assert (conf[section][name] if section else conf[key]) == value, key
