@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -83,8 +85,19 @@ def timed(fn) -> float:
     return time.perf_counter() - t0
 
 
+def load() -> float:
+    """The 1-minute load average (what else the machine was running)."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
+def child_cpu_s() -> float:
+    """CPU seconds (user + system) of finished child processes: the standalone program."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def measure(kind: str, target: str, n_exc: int, n_samples: int, X: np.ndarray,
-            chunk: int) -> dict:
+            chunk: int, threads: int = 1, dt_ms: float = 0.5) -> dict:
     """Build, compile (first tiny run), then time `n_samples` of training."""
     used = backend.select(target).name
     if used != target:
@@ -92,21 +105,27 @@ def measure(kind: str, target: str, n_exc: int, n_samples: int, X: np.ndarray,
     b2.start_scope()
     rng = np.random.default_rng(0)
     backend.seed(rng)
-    p = WTAParams(n_input=784, n_exc=n_exc, min_spikes=0)  # no repeats: same work as the peer
+    # no repeats: same work as the peer
+    p = WTAParams(n_input=784, n_exc=n_exc, min_spikes=0, dt_ms=dt_ms)
     t0 = time.perf_counter()  # compile = build the network (standalone: the C++ program) + 1 sample
     if kind == "per-sample":
         net = PerSampleWTA(p, rng)
         net.present(X[:1])
         compile_s = time.perf_counter() - t0
-        run_s = timed(lambda: net.present(X[1: 1 + n_samples]))
     else:
-        net = WTANetwork(p, rng, chunk=chunk)
+        net = WTANetwork(p, rng, chunk=chunk, threads=threads)
         net.present(X[:1], plastic=True)
         compile_s = time.perf_counter() - t0
+    load_before, cpu0 = load(), child_cpu_s()
+    if kind == "per-sample":
+        run_s = timed(lambda: net.present(X[1: 1 + n_samples]))
+    else:
         run_s = timed(lambda: net.present(X[1: 1 + n_samples], plastic=True))
+    cpu = child_cpu_s() - cpu0
     backend.reset_device()
     return {"kind": kind, "target": target, "n_exc": n_exc, "samples": n_samples,
-            "compile_s": compile_s, "s_per_sample": run_s / n_samples}
+            "threads": threads, "compile_s": compile_s, "s_per_sample": run_s / n_samples,
+            "program_cpu_s_per_sample": cpu / n_samples, "load": (load_before, load())}
 
 
 def compile_cython(sizes: list[int], X: np.ndarray) -> None:
@@ -114,6 +133,35 @@ def compile_cython(sizes: list[int], X: np.ndarray) -> None:
     measure("per-sample", "cython", 400, 1, X, 1)
     for n in sizes:
         measure("neurosim", "cython", n, 1, X, 1)
+
+
+def compare_threads(args, X: np.ndarray) -> str:
+    """The cpp_standalone program at 400 neurons with each OpenMP thread count, alternating
+    (``--repeats`` rounds); a markdown section with the median s / sample and the ratio."""
+    runs: dict[int, list[dict]] = {n: [] for n in args.threads}
+    for _ in range(args.repeats):
+        for n in args.threads:
+            r = measure("neurosim", "cpp_standalone", 400, args.samples, X, args.chunk,
+                        threads=n, dt_ms=args.dt_ms)
+            print(r, flush=True)
+            runs[n].append(r)
+    med = {n: float(np.median([r["s_per_sample"] for r in rs])) for n, rs in runs.items()}
+    base = med[args.threads[0]]
+    rows = [[n, f"{med[n]:.4f}", f"{1 / med[n]:.0f}", f"{base / med[n]:.2f}x",
+             f"{np.median([r['program_cpu_s_per_sample'] for r in rs]):.4f}",
+             ", ".join(f"{r['load'][0]:.1f}-{r['load'][1]:.1f}" for r in rs)]
+            for n, rs in runs.items()]
+    return "\n".join([
+        "OpenMP threads of the standalone program (`stdp_digits threads=N`, "
+        f"`WTANetwork(threads=N)`), 400 neurons, dt {args.dt_ms} ms, "
+        f"{args.samples} samples per timing, median of {args.repeats} alternating rounds; "
+        f"ratio = {args.threads[0]} thread(s)' s / sample over this row's; program CPU = "
+        "user + system seconds of the C++ program per sample (all threads); load = the "
+        "1-minute load average before-after each timing (the machine's other work):",
+        "",
+        table(["threads", "s / sample", "samples / s", "ratio", "program CPU s / sample",
+               "load"], rows),
+    ])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -124,10 +172,23 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--baseline-samples", type=int, default=10,
                     help="samples timed for the per-sample approach (it is slow)")
     ap.add_argument("--scaling", type=int, nargs="*", default=[100, 400, 1600])
+    ap.add_argument("--threads", type=int, nargs="*", default=[1, 2],
+                    help="OpenMP thread counts compared on cpp_standalone at 400 neurons")
+    ap.add_argument("--repeats", type=int, default=2,
+                    help="alternating repeats of the thread comparison (median reported)")
+    ap.add_argument("--dt-ms", type=float, default=0.5,
+                    help="time step of the thread comparison (D&C: 0.5 ms)")
+    ap.add_argument("--threads-only", action="store_true",
+                    help="only the thread comparison (prints it; writes nothing)")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
     X = np.random.default_rng(1).random((max(args.samples, 200) + 1, 784)) * 0.5
     X[X < 0.35] = 0.0  # MNIST-like sparsity: ~70% of pixels off
+
+    threads_body = compare_threads(args, X)
+    if args.threads_only:
+        print(threads_body)
+        return
 
     with multiprocessing.get_context("spawn").Pool(1) as child:  # the compiler stays there
         child.apply(compile_cython, (sorted({400, *args.scaling}), X[:2]))
@@ -172,9 +233,12 @@ def main(argv: list[str] | None = None) -> None:
         table(["exc neurons", "samples timed", "cython s / sample", "cython compile s",
                "standalone s / sample", "standalone compile s"], scaling),
         "",
+        threads_body,
+        "",
         f"Machine: {machine()}.",
         "",
-        "Reproduce: `python experiments/benchmarks/bench_stdp.py`",
+        "Reproduce: `python experiments/benchmarks/bench_stdp.py` (the thread comparison "
+        "alone: `--threads-only`)",
     ])
     print(body)
     if not args.no_write:

@@ -23,6 +23,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -50,6 +51,7 @@ class Config:
     eval_every_epoch: bool = False  # label and score validation and test after every epoch
     backend: str = "auto"  # auto (cpp_standalone if it builds), cpp_standalone, cython, numpy
     chunk: int = 100  # samples per Brian2 run() (one compiled network serves every pass)
+    threads: int = 1  # OpenMP threads of the cpp_standalone program (0: one per core; bench_stdp)
     curve_block: int = 100  # samples per point of the accuracy-vs-samples-seen curve
     snn: DigitsWTAParams = field(default_factory=DigitsWTAParams)  # network constants
 
@@ -67,6 +69,7 @@ class Config:
         require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
         require(0 < self.lr_decay <= 1, f"lr_decay must be in (0, 1], got {self.lr_decay}")
         require(self.chunk >= 1, f"chunk must be >= 1, got {self.chunk}")
+        require(self.threads >= 0, f"threads must be >= 0 (0: one per core), got {self.threads}")
         require(self.curve_block >= 1, f"curve_block must be >= 1, got {self.curve_block}")
 
 
@@ -76,6 +79,33 @@ class Config:
 QUICK = {"n_train": 60, "n_test": 40, "epochs": 1, "backend": "numpy", "chunk": 20,
          "curve_block": 10, "snn.n_exc": 20, "snn.present_ms": 100.0, "snn.rest_ms": 50.0,
          "snn.nu_post": 0.1, "snn.nu_pre": 0.001, "snn.theta_plus_mv": 1.0}
+
+#: Diehl & Cook's original values for 28x28 images (their code; DESIGN.md section 6): one input
+#: neuron per pixel at pixel/4 Hz, weights renormalised to 78 per neuron, faint samples shown
+#: again faster, one pass over the training images (D&C: one pass for 100 and 400 neurons).
+#: Every other value is the `WTAParams` default, which is D&C's.
+_DIEHL_COOK_28X28: dict[str, Any] = {
+    "input_coding": "intensity",  # one input neuron per pixel (D&C), not ON/OFF pairs
+    "epochs": 1,  # D&C: one pass for 100 and 400 neurons
+    "snn.max_rate_hz": 63.75,  # a white pixel (255) / 4 Hz
+    "snn.norm_total": 78.0,  # D&C's total input weight per neuron at 784 inputs
+    "snn.theta_plus_mv": 0.05,  # D&C's threshold increment
+    "snn.min_spikes": 5,  # D&C: a sample drawing < 5 spikes is shown again faster
+}
+
+#: Defaults by data set (issue 18): the runner layers them over `Config`'s defaults, under a
+#: config file and command-line values. Digits needs none (the defaults are its own).
+PRESETS: dict[str, dict[str, Any]] = {name: dict(_DIEHL_COOK_28X28)
+                                      for name in ("mnist", "fashion_mnist", "kmnist")}
+
+#: Where each preset's values come from (one line each).
+PRESET_NOTES: dict[str, str] = {
+    name: "Diehl & Cook 2015, their released code's values (784 pixel inputs at pixel/4 Hz, "
+          "norm 78, theta +0.05 mV, repeats below 5 spikes, one pass, dt 0.5 ms); not tuned, "
+          "checked on KMNIST validation, seed 0 only, 100 neurons (accuracy rises 0.665 -> "
+          "0.781 from 500 to 4,000 digits; dt 1.0 ms was lower; docs/experiments.md)"
+    for name in PRESETS
+}
 
 HEADLINE = ("test_accuracy", "val_accuracy", "train_accuracy", "n_exc", "epochs",
             "spikes_per_test_sample", "train_seconds")
@@ -119,7 +149,7 @@ def _run(cfg: Config, ctx: Context, ds: data.Dataset, standalone_dir: str) -> Re
     ctx.partial.meta.update(target.meta())
     params = replace(cfg.snn, n_input=ds.X_train.shape[1])
     t_build = time.perf_counter()
-    net = wta.WTANetwork(params, ctx.rng, chunk=cfg.chunk)
+    net = wta.WTANetwork(params, ctx.rng, chunk=cfg.chunk, threads=cfg.threads)
     n_classes = 10
 
     # --- training: no labels; the order is reshuffled every epoch

@@ -55,6 +55,44 @@ RUN_PREFS = {
 #: Name of the compiler's log file in a standalone project directory (`compile_standalone`).
 BUILD_LOG = "build.log"
 
+#: The Brian2 preference that fixes a cpp_standalone program's OpenMP threads (0: no OpenMP).
+#: Brian2 reads it while it generates the code (inside ``run()``) and again when it writes the
+#: project (``build``), so `openmp_threads` holds it over both.
+OPENMP_PREF = "devices.cpp_standalone.openmp_threads"
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows: no affinity masks
+        return max(1, os.cpu_count() or 1)
+
+
+def resolve_threads(threads: int) -> int:
+    """A thread count as asked for by a user: 0 means one per usable core (`usable_cores`)."""
+    if threads < 0:
+        raise ValueError(f"threads must be >= 0 (0: one per core), got {threads}")
+    return usable_cores() if threads == 0 else int(threads)
+
+
+@contextlib.contextmanager
+def openmp_threads(threads: int) -> Iterator[None]:
+    """Generate and build cpp_standalone code inside the block for `threads` OpenMP threads,
+    then restore Brian2's preference (no global change outlives the block).
+
+    ``threads=1`` builds a plain serial program (Brian2's ``openmp_threads = 0``: no OpenMP
+    runtime, no barrier at every time step); 0 means one thread per usable core. The count is
+    compiled into the program: every later run of it uses as many threads.
+    """
+    n = resolve_threads(threads)
+    saved = b2.prefs[OPENMP_PREF]
+    b2.prefs[OPENMP_PREF] = 0 if n == 1 else n
+    try:
+        yield
+    finally:
+        b2.prefs[OPENMP_PREF] = saved
+
 
 @contextlib.contextmanager
 def running(net: b2.Network | None = None) -> Iterator[None]:

@@ -17,7 +17,15 @@ Two choices make it fast (docs/benchmarks.md measures them):
 - the synapses keep each excitatory neuron's input-weight sum up to date, so the renormalisation
   before every sample is one ``run_regularly`` multiplication at the sample period, with no sum
   and no Python: the whole network also runs as a compiled C++ program (``cpp_standalone``),
-  built once and re-run per chunk with new rates, weights and thresholds as ``run_args``.
+  built once and re-run per chunk with new rates, weights and thresholds as ``run_args``;
+- a silent input (a dark pixel, or any input during the rest after a sample) draws no random
+  number in compiled code (`INPUT_THRESHOLD`).
+
+The standalone program can share each time step among OpenMP threads (``threads=``, set per
+build by `neurosim.snn.backend.openmp_threads`). The default is one: the network's work per
+step is a few microseconds, which a barrier per code object per step eats, and on a busy
+machine a thread that waits for a descheduled partner stalls the whole step
+(docs/benchmarks.md, ``bench_stdp``, measures 1 against 2).
 """
 
 from __future__ import annotations
@@ -29,7 +37,13 @@ import brian2 as b2
 import numpy as np
 from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
 
-from neurosim.snn.backend import build_standalone, building, running
+from neurosim.snn.backend import (
+    build_standalone,
+    building,
+    openmp_threads,
+    resolve_threads,
+    running,
+)
 from neurosim.snn.encoding import Schedule, check_intensities, counts_per_sample, poisson_rates
 from neurosim.snn.models import (
     LIF_ADAPTIVE,
@@ -54,6 +68,13 @@ MEMBRANE_METHOD = "exponential_euler"
 
 #: Environment variable through which each standalone run gets its random seed.
 SEED_ENV = "NEUROSIM_BRIAN_SEED"
+
+#: Poisson input: a spike in a step with probability ``rate * dt``. Most inputs are silent
+#: (dark pixels, and every input during the rest after a sample: ~85% of the input-steps of
+#: an MNIST pass), and in C++ ``&&`` stops before the random number, so a silent input costs
+#: no draw. (The numpy target still draws one for every input: its stream, and so every
+#: numpy-target result, is unchanged.)
+INPUT_THRESHOLD = "rate > 0*Hz and rand() < rate * dt"
 
 
 @dataclass(frozen=True)
@@ -203,7 +224,7 @@ def build_layers(p: WTAParams, extra_exc: str = "", extra_reset: str = "", prefi
 
 
 def build_program(net: b2.Network, duration_s: float, namespace: dict,
-                  seed_env: str = SEED_ENV) -> None:
+                  seed_env: str = SEED_ENV, threads: int = 1) -> None:
     """Compile `net` under the cpp_standalone device as a program that simulates
     `duration_s` and can be re-run (``device.run(run_args=...)``) without recompiling.
 
@@ -212,7 +233,11 @@ def build_program(net: b2.Network, duration_s: float, namespace: dict,
 
     Each run of the program seeds Brian2's generators from the environment variable
     `seed_env` (set per run through the device's ``run_environment_variables``), so runs
-    repeat exactly for the same seeds.
+    repeat exactly for the same seeds (and the same `threads`: each OpenMP thread draws from a
+    generator of its own, so another thread count draws other numbers).
+
+    `threads` OpenMP threads share each time step (`neurosim.snn.backend.openmp_threads`; 1: a
+    serial program, 0: one per core).
     """
     device = b2.get_device()
     device.insert_code("main", f"""
@@ -220,7 +245,7 @@ def build_program(net: b2.Network, duration_s: float, namespace: dict,
           if (_seed) for (size_t _k = 0; _k < brian::_random_generators.size(); _k++)
               brian::_random_generators[_k].seed(strtoul(_seed, NULL, 10) + _k); }}
     """)
-    with running(net):
+    with running(net), openmp_threads(threads):
         net.run(duration_s * b2.second, namespace=namespace)
         build_standalone()  # the compiler's output goes to the project's build.log
 
@@ -244,12 +269,17 @@ class WTANetwork:
         generator must be seeded separately, `neurosim.snn.backend.seed`).
     chunk : int
         Samples per ``run()``; the rate table has this many samples' rows.
+    threads : int
+        OpenMP threads of the standalone program (1: serial; 0: one per core); ignored on the
+        runtime targets. docs/benchmarks.md (``bench_stdp``) measures 1 against 2.
     """
 
     @building()  # Ctrl-C while connect() compiles: no warnings about unused objects
-    def __init__(self, params: WTAParams, rng: np.random.Generator, chunk: int = 100):
+    def __init__(self, params: WTAParams, rng: np.random.Generator, chunk: int = 100,
+                 threads: int = 1):
         p = params
         self.params, self.chunk, self.rng = p, int(chunk), rng
+        self.threads = resolve_threads(threads)
         self.standalone = isinstance(b2.get_device(), CPPStandaloneDevice)
         sched = p.schedule
         self.period_s = sched.period_ms / 1000.0
@@ -265,9 +295,10 @@ class WTANetwork:
         # in standalone mode, where every run of the program starts at 0; on the runtime
         # targets, set before each run, which lasts only as many periods as the chunk has
         # samples). refractory=0 ms gives the group `lastspike`, read by the STDP rule.
+        # The compiled targets skip the random number of a silent input (`INPUT_THRESHOLD`).
         self.inp = b2.NeuronGroup(p.n_input, "rate = stim(t - t_start, i) : Hz\n"
                                   "t_start : second (shared)",
-                                  threshold="rand() < rate * dt", refractory=0 * b2.ms,
+                                  threshold=INPUT_THRESHOLD, refractory=0 * b2.ms,
                                   clock=self.clock, name="input")
         self.exc, self.inh, self.ei, self.ie = build_layers(
             p, extra_exc=POST_TRACES, extra_reset="; " + POST_TRACES_RESET, clock=self.clock)
@@ -306,7 +337,7 @@ class WTANetwork:
             self._build_standalone()
 
     def _build_standalone(self) -> None:
-        build_program(self.net, self.chunk * self.period_s, self.ns)
+        build_program(self.net, self.chunk * self.period_s, self.ns, threads=self.threads)
 
     @property
     def weights(self) -> np.ndarray:
