@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,7 +24,7 @@ from neurosim.experiments.brain_vs_ann.config import (
     Config,
 )
 from neurosim.experiments.brain_vs_ann.report import SPECTRUM, spectrum_section
-from neurosim.runner.config import ConfigError, build
+from neurosim.runner.config import ConfigError, build, load_toml
 from neurosim.runner.contract import Context
 from neurosim.runner.rundir import load_run
 from neurosim.snn import surrogate
@@ -68,11 +69,18 @@ def test_spiking_arms_take_the_stdp_arms_network_and_input():
     assert ga.spiking_params(cfg, "surrogate").readout == "mean"
 
 
-def test_presets_hold_only_keys_of_this_block_and_build():
+def test_presets_build_and_agree_with_the_28x28_toml():
+    toml = load_toml(Path(__file__).resolve().parents[1] / "experiments"
+                     / "brain_vs_ann_mnist.toml")
     for name, values in PRESETS.items():
         assert name in data.IMAGE_SETS
-        assert not any(k.startswith("snn.") for k in values)  # the STDP arm's are not ours
-        build(Config, {"dataset": name, **values})
+        cfg = build(Config, {"dataset": name, **values})
+        # the STDP arm's 28x28 values are stdp_digits' Diehl & Cook preset, as in the TOML
+        assert (cfg.input_coding, cfg.snn.max_rate_hz, cfg.snn.norm_total) == (
+            "intensity", 63.75, 78.0)
+        for key in ("input_coding", "stdp_epochs", "snapshot_label_digits"):
+            if key in toml:
+                assert values[key] == toml[key], key
 
 
 # --- fa / dfa -----------------------------------------------------------------------------------
