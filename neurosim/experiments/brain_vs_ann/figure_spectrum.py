@@ -170,9 +170,9 @@ def alignment_panel(ax, curves: Mapping[str, Mapping[str, np.ndarray]],
         plots.curve(ax, t["epoch"], angle, label=SHORT[arm], color=COLORS[arm], markersize=4,
                     legend=False, ls="--" if arm == "dfa" else "-", **_marker(arm))
     ax.axhline(90, color="0.4", lw=0.8, ls=":")
-    ax.text(0.02, 88, "90°: orthogonal to the gradient", transform=ax.get_yaxis_transform(),
-            fontsize=7, color="0.35", va="top")
-    ax.set_ylim(0, top + 5)
+    ax.text(0.98, 91, "90°: orthogonal to the gradient", transform=ax.get_yaxis_transform(),
+            fontsize=7, color="0.35", ha="right", va="bottom")
+    ax.set_ylim(0, top + 8)  # room for the 90° label above its line
     ax.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
     ax.set_xlabel("epoch (0: before training)")
     ax.set_ylabel("angle to backprop's update (°)")
