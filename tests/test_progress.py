@@ -78,7 +78,37 @@ def test_heartbeat_on_a_fake_clock_covers_a_silent_stretch():
     assert len(lines) == 1
     clock.now += 50
     assert p.beat() == pytest.approx(60.0)
-    assert lines[-1] == "[chunks] 1/10, 2m00s elapsed, ETA 18m00s"
+    # no ETA from the first item alone (it used to say "ETA 18m00s": 120 s / 1 item * 9)
+    assert lines[-1] == "[chunks] 1/10, 2m00s elapsed"
+
+
+def test_eta_leaves_out_the_first_items_setup_on_a_fake_clock():
+    """Before: ``[stdp replicas (56 networks)] 1/300, 47s elapsed, ETA 3h53m``: the first item
+    carried the phase's compile, and elapsed / done * remaining made that the rate."""
+    clock, lines = FakeClock(), []
+    p = ProgressLines("stdp replicas", 300, 2.0, lines.append, clock=clock, heartbeat=False)
+    p.tick()  # item 1 taken at once; it compiles for 47 s
+    clock.now += 47
+    p.beat()
+    for _ in range(4):  # items 2-5 taken 2 s apart: items 1-4 done
+        clock.now += 2
+        p.tick()
+    assert lines == [
+        "[stdp replicas] 1/300, 0s elapsed",
+        "[stdp replicas] 1/300, 47s elapsed",  # was "ETA 3h54m": 47 s / 1 * 299
+        "[stdp replicas] 2/300, 49s elapsed",  # item 1 done: the rate starts here
+        "[stdp replicas] 3/300, 51s elapsed",  # one item after the first: no rate yet
+        # 2 items in 4 s after the first: 2 s each * 296 = 592 s (was 53 / 4 * 296: 1h05m)
+        "[stdp replicas] 4/300, 53s elapsed, ETA 9m52s",
+        "[stdp replicas] 5/300, 55s elapsed, ETA 9m50s"]  # 6 s / 3 * 295 = 590 s
+    assert all(LINE.match(line) for line in lines)
+
+
+def test_eta_needs_two_items_after_the_first():
+    assert progress_line("x", 5, 10, 30.0, timed=(1, 10.0)) == "[x] 5/10, 30s elapsed"
+    # 2 items in 10 s since the first was done: 5 s each, 5 items left
+    assert progress_line("x", 5, 10, 30.0, timed=(2, 10.0)) == "[x] 5/10, 30s elapsed, ETA 25s"
+    assert progress_line("x", 5, 10, 30.0, timed=(0, 0.0)) == "[x] 5/10, 30s elapsed"
 
 
 def test_heartbeat_thread_writes_while_no_item_comes_and_stops():

@@ -276,14 +276,21 @@ def duration(seconds: float) -> str:
     return f"{h}h{m:02d}m"
 
 
-def progress_line(desc: str, done: int, total: int | None, elapsed: float) -> str:
-    """``[stdp training samples] 4200/7011, 3m12s elapsed, ETA 2m08s``: the phase, items done
-    (of the total, when known), wall time so far and, once something is done, the time left
-    at the mean rate so far."""
+def progress_line(desc: str, done: int, total: int | None, elapsed: float,
+                  timed: tuple[int, float] | None = None) -> str:
+    """``[stdp training samples] 4200/7011, 3m12s elapsed, ETA 2m09s``: the phase, items done
+    (of the total, when known), wall time so far and the time left at the rate of `timed`.
+
+    `timed` is ``(items, seconds)``, the stretch the rate is measured over (`ProgressLines`
+    passes the items after the first: the first one carries the phase's setup, a compile,
+    and would make ``elapsed / done`` absurd); None means ``(done, elapsed)``. No ETA until
+    that stretch holds 2 items: a rate from one item is noise.
+    """
     line = (f"[{desc}] " if desc else "") + (f"{done}/{total}" if total else f"{done}")
     line += f", {duration(elapsed)} elapsed"
-    if total and 0 < done < total and elapsed >= 1.0:  # a rate from a first instant is noise
-        line += f", ETA {duration(elapsed / done * (total - done))}"
+    items, seconds = (done, elapsed) if timed is None else timed
+    if total and 0 < done < total and items >= 2 and seconds > 0:
+        line += f", ETA {duration(seconds / items * (total - done))}"
     elif total and done >= total:
         line += ", done"
     return line
@@ -292,7 +299,9 @@ def progress_line(desc: str, done: int, total: int | None, elapsed: float) -> st
 class ProgressLines:
     """Plain progress lines for one phase, rate-limited: one when the first item is taken, then
     at most one per `every` seconds, also while no item comes (a heartbeat thread writes the
-    unchanged count, so a long silent stretch, a compile or a slow chunk, still shows).
+    unchanged count, so a long silent stretch, a compile or a slow chunk, still shows). The
+    ETA's rate is measured from when the first item is done (the second taken): the first item
+    carries the phase's setup (a Brian2 compile) and would make the ETA absurd.
 
     Parameters
     ----------
@@ -315,6 +324,7 @@ class ProgressLines:
         self.desc, self.total, self.every, self.write, self.clock = desc, total, every, write, clock
         self.done = 0
         self.start = clock()
+        self.first_done: float | None = None  # when the second item was taken: the rate's origin
         self.last: float | None = None  # when the last line was written
         self.lock = threading.Lock()
         self.stopped = threading.Event()
@@ -325,7 +335,8 @@ class ProgressLines:
     def _emit(self, now: float) -> None:
         self.last = now
         try:
-            self.write(progress_line(self.desc, self.done, self.total, now - self.start))
+            timed = (0, 0.0) if self.first_done is None else (self.done - 2, now - self.first_done)
+            self.write(progress_line(self.desc, self.done, self.total, now - self.start, timed))
         except (OSError, ValueError):  # stderr closed: nobody to tell
             self.stopped.set()
 
@@ -334,6 +345,8 @@ class ProgressLines:
         with self.lock:
             self.done += 1
             now = self.clock()
+            if self.done == 2:  # the first item is done: its setup (a compile) is behind us
+                self.first_done = now
             if self.last is None or now - self.last >= self.every:
                 self._emit(now)
 

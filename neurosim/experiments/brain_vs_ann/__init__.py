@@ -32,6 +32,7 @@ import time
 import numpy as np
 
 from neurosim.analysis.budgets import nested_budgets
+from neurosim.experiments.brain_vs_ann import figure as main_figure
 from neurosim.experiments.brain_vs_ann.budgets import label_budget_table
 from neurosim.experiments.brain_vs_ann.config import (
     ALL_ARMS,
@@ -44,7 +45,7 @@ from neurosim.experiments.brain_vs_ann.config import (
     Config,
 )
 from neurosim.experiments.brain_vs_ann.converted_arm import mlp_spiking_arm
-from neurosim.experiments.brain_vs_ann.figure import figures
+from neurosim.experiments.brain_vs_ann.figure_spectrum import has_spectrum, spectrum_figure
 from neurosim.experiments.brain_vs_ann.gradient_arms import (
     FEEDBACK_ARMS,
     budget_trainers,
@@ -61,6 +62,15 @@ from neurosim.snn import activity
 __all__ = ["ALL_ARMS", "ARMS", "HEADLINE", "MISSING", "PRESETS", "PRESET_NOTES", "QUICK",
            "ROWS", "Config", "checkpoint_plan", "figures", "lookup", "report", "run",
            "seeds_report"]
+
+
+def figures(result: Result) -> dict:
+    """The main 12-panel figure, and ``spectrum`` (`figure_spectrum`) when the run had an
+    arm between backprop and STDP (fa, dfa, surrogate, eprop)."""
+    out = main_figure.figures(result)
+    if has_spectrum(result):
+        out["spectrum"] = spectrum_figure(result)
+    return out
 
 
 def run(cfg: Config, ctx: Context) -> Result:
