@@ -143,6 +143,22 @@ def test_undamaged_lesion_is_the_undamaged_network(quick_run):
     assert m["stdp"]["noise_accuracy"]["0pct"] == m["stdp"]["lesion_accuracy"]["0pct"]
 
 
+@pytest.mark.slow  # a whole quick run of the main job (~15 s)
+def test_converted_accuracy_against_energy_over_presentation_time(quick_run):
+    _, run, _ = quick_run
+    m, curve = run["metrics"]["mlp_spiking"], run["curves"]["mlp_spiking_energy"]
+    steps = curve["step"]
+    assert steps[0] == 1 and np.all(np.diff(steps) > 0)
+    # a longer presentation costs more: events and neuron updates only accumulate
+    assert np.all(np.diff(curve["energy_total_nj"]) > 0)
+    assert np.all(np.diff(curve["synaptic_ops"]) >= 0)
+    # cut at the last step it is the full run: the arm's own cost and accuracy
+    assert curve["synaptic_ops"][-1] == pytest.approx(m["synaptic_ops_per_inference"])
+    assert curve["energy_total_nj"][-1] == pytest.approx(m["energy_total_nj"])
+    time_curve = run["curves"]["mlp_spiking_time"]
+    assert np.array_equal(curve["accuracy"], time_curve["accuracy"][steps.astype(int) - 1])
+
+
 def test_checkpoint_plan_snaps_to_the_stdp_chunks():
     cfg = build(bva.Config, {"stdp_epochs": 2, "mlp_epochs": 5, "chunk": 100,
                              "checkpoints": [50, 100, 250, 400, 1000]})

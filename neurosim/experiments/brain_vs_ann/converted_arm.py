@@ -62,6 +62,38 @@ def spiking_events(run: convert.SpikeRun, sizes: list[int]) -> np.ndarray:
     return sum(run.counts[layer].sum(axis=1) * sizes[layer + 1] for layer in range(len(sizes) - 1))
 
 
+def energy_vs_time(cfg: Config, Wn: list, spikes: np.ndarray, acc_t: np.ndarray,
+                   sizes: list[int], n_points: int = 12) -> dict[str, np.ndarray]:
+    """Accuracy against the energy one inference costs when it is cut after k time steps.
+
+    At `n_points` presentation lengths k (log-spaced from one step to all), the same input is
+    simulated for k steps only (membranes start at zero, as in the full run) and its mean
+    synaptic events and neuron updates are costed with `energy`: the curve of what a shorter
+    presentation saves against what it loses, issue 16's accuracy-vs-energy curve.
+
+    Returns
+    -------
+    dict of ndarray
+        Columns ``step``, ``time_ms``, ``accuracy`` (at step k, from `acc_t`),
+        ``synaptic_ops``, ``energy_ops_nj``, ``energy_total_nj``, one row per length.
+    """
+    p = cfg.conversion
+    n_steps = len(acc_t)
+    ks = np.unique(np.round(np.geomspace(1, n_steps, min(n_points, n_steps))).astype(int))
+    n_neurons = sum(sizes[1:])
+    cols: dict[str, list[float]] = {"synaptic_ops": [], "energy_ops_nj": [],
+                                    "energy_total_nj": []}
+    for k in ks:
+        run = convert.simulate(Wn, spikes[:k], p.threshold, engine="numpy", dt_ms=p.dt_ms)
+        ops = float(spiking_events(run, sizes).mean())
+        e = energy(cfg, events=ops, updates=n_neurons * int(k))
+        cols["synaptic_ops"].append(ops)
+        cols["energy_ops_nj"].append(e["energy_ops_nj"])
+        cols["energy_total_nj"].append(e["energy_total_nj"])
+    return {"step": ks, "time_ms": ks * p.dt_ms, "accuracy": acc_t[ks - 1],
+            **{k: np.asarray(v) for k, v in cols.items()}}
+
+
 def mlp_spiking_arm(cfg: Config, ctx: Context, ds: data.Dataset, plan: dict,
                     eval_idx: np.ndarray, mlp: dict, mlp_metrics: dict):
     """Convert the trained MLP (and its checkpoint snapshots), run it on Brian2 and on numpy
@@ -174,6 +206,7 @@ def mlp_spiking_arm(cfg: Config, ctx: Context, ds: data.Dataset, plan: dict,
     steps = np.arange(1, p.n_steps + 1)
     curves = {"mlp_spiking_time": {"step": steps, "time_ms": steps * p.dt_ms,
                                    "accuracy": acc_t},
+              "mlp_spiking_energy": energy_vs_time(cfg, Wn, spikes, acc_t, sizes),
               "mlp_spiking_learning": learning, "mlp_spiking_lesion": lesion_table,
               "mlp_spiking_noise": noise_table}
     spikes_out = {"mlp_spiking_hidden": hidden.window(0.0, N_RASTER * window_s)}
