@@ -115,11 +115,18 @@ def test_a_signal_stops_the_build_and_keeps_its_output(tmp_path):
     from neurosim.snn import backend
 
     project = _makefile(tmp_path / "p", "echo compiling; sleep 30 & echo $$! > pid; wait")
+    # Python's own SIGINT handler for the test: a suite started as a background job
+    # (`cmd &` in a script) inherits SIGINT ignored, Brian2's import-time handler then wraps
+    # SIG_IGN and fails with "'Handlers' object is not callable" instead of raising
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     t0 = time.monotonic()
-    with pytest.raises(KeyboardInterrupt):
-        backend.compile_standalone(str(project))
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            backend.compile_standalone(str(project))
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert time.monotonic() - t0 < 10  # not the 30 s of the 'compiler'
     assert "compiling" in (project / backend.BUILD_LOG).read_text()
     time.sleep(0.2)
