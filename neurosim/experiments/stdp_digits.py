@@ -84,7 +84,7 @@ QUICK = {"n_train": 60, "n_test": 40, "epochs": 1, "backend": "numpy", "chunk": 
 #: neuron per pixel at pixel/4 Hz, weights renormalised to 78 per neuron, faint samples shown
 #: again faster, one pass over the training images (D&C: one pass for 100 and 400 neurons).
 #: Every other value is the `WTAParams` default, which is D&C's.
-_DIEHL_COOK_28X28: dict[str, Any] = {
+DIEHL_COOK_28X28: dict[str, Any] = {
     "input_coding": "intensity",  # one input neuron per pixel (D&C), not ON/OFF pairs
     "epochs": 1,  # D&C: one pass for 100 and 400 neurons
     "snn.max_rate_hz": 63.75,  # a white pixel (255) / 4 Hz
@@ -95,7 +95,7 @@ _DIEHL_COOK_28X28: dict[str, Any] = {
 
 #: Defaults by data set (issue 18): the runner layers them over `Config`'s defaults, under a
 #: config file and command-line values. Digits needs none (the defaults are its own).
-PRESETS: dict[str, dict[str, Any]] = {name: dict(_DIEHL_COOK_28X28)
+PRESETS: dict[str, dict[str, Any]] = {name: dict(DIEHL_COOK_28X28)
                                       for name in ("mnist", "fashion_mnist", "kmnist")}
 
 #: Where each preset's values come from (one line each).

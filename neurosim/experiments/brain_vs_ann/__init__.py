@@ -148,14 +148,9 @@ def run(cfg: Config, ctx: Context) -> Result:
 
     # 4. feedback alignment: the MLP without weight transport
     for rule in (r for r in FEEDBACK_ARMS if r in arms):
-        fb_m, fb_curves, status = feedback_arm(cfg, ctx, ds, rule)
-        for name, table in fb_curves.items():
-            out.add_curves(name, table)
-        if status != "COMPLETED":
-            out.status = status
+        train_seconds = _add_arm(out, rule, *feedback_arm(cfg, ctx, ds, rule), train_seconds)
+        if out.status != "COMPLETED":
             return out
-        train_seconds += fb_m["train_seconds"]
-        out.update_metrics(**{rule: fb_m}, train_seconds=round(train_seconds, 3))
 
     # 5. learning speed against labelled examples: every arm, the same labelled digits (the
     # spiking gradient arms train here: their all-digits budget is their arm's training)
@@ -169,14 +164,24 @@ def run(cfg: Config, ctx: Context) -> Result:
     # 6. the spiking gradient arms' own metrics, from their full-data training
     for arm, obj in spiking.items():
         obj.train_full(int(ctx.rng_for(f"{arm}_init").integers(2**63 - 1)))
-        sn_m, sn_curves, status = obj.metrics()
-        for name, table in sn_curves.items():
-            out.add_curves(name, table)
-        if status != "COMPLETED":
-            out.status = status
+        train_seconds = _add_arm(out, arm, *obj.metrics(), train_seconds)
+        if out.status != "COMPLETED":
             return out
-        train_seconds += sn_m["train_seconds"]
-        out.update_metrics(**{arm: sn_m}, train_seconds=round(train_seconds, 3))
     out.update_metrics(total_seconds=round(time.perf_counter() - t_start, 3))
     out.report = report(out.metrics, cfg)
     return out
+
+
+def _add_arm(out, arm: str, metrics: dict, curves: dict, status: str,
+             train_seconds: float) -> float:
+    """Put a spectrum arm's curves into `out` and, when it completed, its metrics (adding its
+    training time to the run's); otherwise mark `out` with its status. Returns the run's
+    training seconds so far."""
+    for name, table in curves.items():
+        out.add_curves(name, table)
+    if status != "COMPLETED":
+        out.status = status
+        return train_seconds
+    train_seconds += metrics["train_seconds"]
+    out.update_metrics(**{arm: metrics}, train_seconds=round(train_seconds, 3))
+    return train_seconds
