@@ -179,3 +179,39 @@ def test_interval_from_the_environment_and_where_lines_go(tmp_path, monkeypatch)
             assert progress_every_s() == every
         monkeypatch.setattr(sys, "stderr", io.StringIO())  # captured (a sweep job): none
         assert progress_every_s() is None
+
+
+def test_a_for_loop_counts_an_item_done_when_its_body_has_returned(capsys):
+    """done_when="finished" (the count a ``for`` loop needs): a first line with 0 done, each
+    item counted after its body, "done" only after the last body. With the default ("taken")
+    the first body's line already said 1/3, and the last one said "done" as it began."""
+    ctx = Context(seed=0, rng=None, show_progress=False, progress_every_s=1e-9)
+    seen = []
+    for k in ctx.progress(range(3), total=3, desc="replicates", done_when="finished"):
+        seen.append(capsys.readouterr().err.splitlines()[-1])
+        time.sleep(0.01 * (k == 0))
+    last = capsys.readouterr().err.splitlines()
+    assert seen[0].startswith("[replicates] 0/3, ") and "done" not in seen[0]
+    assert seen[1].startswith("[replicates] 1/3, ") and seen[2].startswith("[replicates] 2/3, ")
+    assert all("done" not in line for line in seen)
+    assert last[-1].startswith("[replicates] 3/3, ") and last[-1].endswith(", done")
+    taken = []
+    for _ in ctx.progress(range(3), total=3, desc="taken"):
+        taken.append(capsys.readouterr().err.splitlines()[-1])
+    assert taken[0].startswith("[taken] 1/3, ") and taken[2].endswith(", done")
+    with pytest.raises(ValueError, match="done_when"):
+        ctx.progress(range(3), done_when="later")
+
+
+def test_finished_counts_measure_the_rate_from_the_first_item_done():
+    clock = FakeClock()
+    lines: list[str] = []
+    p = ProgressLines("replicates", 4, 60.0, lines.append, clock=clock, heartbeat=False,
+                      counts_finished=True)
+    p.tick(0)  # the loop starts
+    for seconds in (500.0, 100.0, 100.0):  # the first replicate carries a compile
+        clock.now += seconds
+        p.tick()
+    # 3 done; the rate from the first one done: 2 in 200 s, so 100 s for the last one
+    assert lines[0] == "[replicates] 0/4, 0s elapsed"
+    assert lines[-1] == "[replicates] 3/4, 11m40s elapsed, ETA 1m40s"

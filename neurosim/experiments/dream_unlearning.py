@@ -159,7 +159,8 @@ def run(cfg: Config, ctx: Context) -> Result:
     # one network at a time, each from its own stream: adding networks keeps the first ones,
     # and an interrupted run keeps the networks it finished
     nets: list[dict] = []
-    for k in ctx.progress(range(cfg.n_networks), total=cfg.n_networks, desc="networks"):
+    for k in ctx.progress(range(cfg.n_networks), total=cfg.n_networks, desc="networks",
+                          done_when="finished"):
         out = unlearning_curves(cfg.loads, counts, 1, p, ctx.rng_for(f"network{k}"))
         nets.append({name: out[name][0] for name in CURVES})
         grid = {name: np.stack([net[name] for net in nets]) for name in CURVES}

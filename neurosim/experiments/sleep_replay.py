@@ -229,7 +229,8 @@ def run(cfg: Config, ctx: Context) -> Result:
     status = "COMPLETED"
     for condition in cfg.conditions:
         done[condition] = []
-        for k, split in ctx.progress(enumerate(splits), len(splits), f"{condition} replicates"):
+        for k, split in ctx.progress(enumerate(splits), len(splits), f"{condition} replicates",
+                                     done_when="finished"):
             sets = {"val": split.validation}
             if cfg.score_test:
                 sets["test"] = split.test

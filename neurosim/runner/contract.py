@@ -320,11 +320,14 @@ class ProgressLines:
 
     def __init__(self, desc: str, total: int | None, every: float,
                  write: Callable[[str], None], clock: Callable[[], float] = time.monotonic,
-                 heartbeat: bool = True):
+                 heartbeat: bool = True, counts_finished: bool = False):
         self.desc, self.total, self.every, self.write, self.clock = desc, total, every, write, clock
         self.done = 0
         self.start = clock()
-        self.first_done: float | None = None  # when the second item was taken: the rate's origin
+        # a tick means an item was taken (its predecessor is done: the first item is done at
+        # the second tick), or, with counts_finished, that the item itself is done
+        self.origin = 1 if counts_finished else 2
+        self.first_done: float | None = None  # when the first item was done: the rate's origin
         self.last: float | None = None  # when the last line was written
         self.lock = threading.Lock()
         self.stopped = threading.Event()
@@ -335,18 +338,20 @@ class ProgressLines:
     def _emit(self, now: float) -> None:
         self.last = now
         try:
-            timed = (0, 0.0) if self.first_done is None else (self.done - 2, now - self.first_done)
+            timed = ((0, 0.0) if self.first_done is None
+                     else (self.done - self.origin, now - self.first_done))
             self.write(progress_line(self.desc, self.done, self.total, now - self.start, timed))
         except (OSError, ValueError):  # stderr closed: nobody to tell
             self.stopped.set()
 
-    def tick(self) -> None:
-        """One more item taken: a line if it is the first, or `every` seconds have passed."""
+    def tick(self, items: int = 1) -> None:
+        """`items` more items counted (0: none, only the first line): a line if it is the
+        first, or `every` seconds have passed."""
         with self.lock:
-            self.done += 1
+            self.done += items
             now = self.clock()
-            if self.done == 2:  # the first item is done: its setup (a compile) is behind us
-                self.first_done = now
+            if self.first_done is None and self.done >= self.origin:
+                self.first_done = now  # the first item is done: its setup (a compile) is over
             if self.last is None or now - self.last >= self.every:
                 self._emit(now)
 
@@ -370,11 +375,16 @@ class ProgressLines:
         self.stopped.set()
 
 
-def _counted(iterable: Iterable[T], lines: ProgressLines) -> Iterator[T]:
+def _counted(iterable: Iterable[T], lines: ProgressLines, finished: bool) -> Iterator[T]:
     try:
-        for item in iterable:
-            lines.tick()
+        for k, item in enumerate(iterable):
+            if not finished:
+                lines.tick()
+            else:  # item k-1's loop body has returned: it is done (the first: a line at 0)
+                lines.tick(1 if k else 0)
             yield item
+        if finished:
+            lines.tick()  # the last body returned
     finally:
         lines.stop()
 
@@ -429,15 +439,20 @@ class Context:
         return np.random.default_rng(arm_seed_sequence(self.seed, arm))
 
     def progress(
-        self, iterable: Iterable[T], total: int | None = None, desc: str = ""
+        self, iterable: Iterable[T], total: int | None = None, desc: str = "",
+        done_when: str = "taken",
     ) -> Iterator[T]:
         """Wrap `iterable` in a tqdm bar on a terminal; where stderr is a file (a log, a batch
         job), in plain progress lines (`ProgressLines`, every `progress_every_s`); else return
         it unchanged.
 
-        An item counts as done when it is taken (experiments take the next one after
-        finishing a unit of work: ``next(bar, None)``).
+        ``done_when="taken"``: an item counts as done when it is taken (experiments that take
+        the next one after finishing a unit of work: ``next(bar, None)``). ``"finished"``: when
+        the next one is asked for, the count a ``for`` loop over the work needs (its first
+        line says 0 done, its last comes after the last body); tqdm counts so anyway.
         """
+        if done_when not in ("taken", "finished"):
+            raise ValueError(f"done_when must be 'taken' or 'finished', got {done_when!r}")
         if self.on_work is not None:  # the experiment has its data and starts its work
             started, self.on_work = self.on_work, None
             started()
@@ -446,8 +461,9 @@ class Context:
                 return iter(iterable)
             if total is None:
                 total = len(iterable) if hasattr(iterable, "__len__") else None
-            lines = ProgressLines(desc, total, self.progress_every_s, _write_stderr)
-            counted = _counted(iterable, lines)
+            lines = ProgressLines(desc, total, self.progress_every_s, _write_stderr,
+                                  counts_finished=done_when == "finished")
+            counted = _counted(iterable, lines, done_when == "finished")
             weakref.finalize(counted, lines.stop)  # a phase left unfinished stops its heartbeat
             return counted
         from tqdm.auto import tqdm

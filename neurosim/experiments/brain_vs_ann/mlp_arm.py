@@ -45,7 +45,8 @@ def train_mlp(net: MLP, ds: data.Dataset, cfg: Config, rng: np.random.Generator,
     cols: dict[str, list[float]] = {k: [] for k in (
         "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy")}
     sets = {"val": (ds.X_val, ds.y_val), "test": (ds.X_test, ds.y_test)}
-    for epoch in ctx.progress(range(cfg.mlp_epochs), total=cfg.mlp_epochs, desc=table):
+    for epoch in ctx.progress(range(cfg.mlp_epochs), total=cfg.mlp_epochs, desc=table,
+                              done_when="finished"):
         perm = rng.permutation(n)
         cuts = [c - epoch * n for c in checkpoints if epoch * n < c < (epoch + 1) * n]
         bounds = [0, *cuts, n]
