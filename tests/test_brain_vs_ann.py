@@ -159,6 +159,27 @@ def test_converted_accuracy_against_energy_over_presentation_time(quick_run):
     assert np.array_equal(curve["accuracy"], time_curve["accuracy"][steps.astype(int) - 1])
 
 
+@pytest.mark.slow  # two quick runs of the MLP and converted arms (~10 s)
+def test_the_converted_net_runs_brian2_on_a_subset_and_scores_every_digit():
+    """spiking_brian2_samples=k: Brian2 runs the first k test digits (at 28x28 all 10,000 are
+    1M steps on its numpy target), the numpy engine all of them, equal spike for spike on
+    the k; the arm's numbers are those of the full Brian2 run."""
+    from neurosim.runner.contract import quick_context
+
+    out = {}
+    for k in (0, 15):
+        cfg = build(bva.Config, {**bva.QUICK, "arms": ["mlp", "mlp_spiking"],
+                                 "spiking_brian2_samples": k})
+        out[k] = bva.run(cfg, quick_context(seed=0)).metrics["mlp_spiking"]
+    assert out[0]["brian2_samples"] == 40 and out[15]["brian2_samples"] == 15
+    assert out[0]["engines_identical"] is True and out[15]["engines_identical"] is True
+    for key in ("test_accuracy", "agreement_with_mlp", "synaptic_ops_per_inference",
+                "mean_rate_hz", "steps_to_mlp_accuracy"):
+        assert out[15][key] == out[0][key], key
+    with pytest.raises(ConfigError, match="spiking_brian2_samples"):
+        build(bva.Config, {"spiking_brian2_samples": -1})
+
+
 def test_checkpoint_plan_snaps_to_the_stdp_chunks():
     cfg = build(bva.Config, {"stdp_epochs": 2, "mlp_epochs": 5, "chunk": 100,
                              "checkpoints": [50, 100, 250, 400, 1000]})

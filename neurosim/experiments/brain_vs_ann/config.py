@@ -73,6 +73,8 @@ class Config:
     # --- mlp_spiking arm (conversion constants in conversion.*)
     conversion: convert.ConversionParams = field(default_factory=convert.ConversionParams)
     spiking_backend: str = "numpy"  # Brian2 target of the converted net: numpy (no compile), cython
+    spiking_brian2_samples: int = 0  # first test digits the converted net also runs on Brian2,
+    # checked spike for spike against the numpy engine, which scores them all (0: all on Brian2)
     # --- learning speed: accuracy against labelled examples (issue 16's protocol)
     label_budgets: tuple[int, ...] = (1, 2, 5, 10, 20, 50, 0)  # labelled digits per class; 0: all
     budget_max_epochs: int = 500  # the MLP at each budget: at most this many passes ...
@@ -117,7 +119,7 @@ class Config:
         require_choice("spiking_backend", self.spiking_backend, ("numpy", "cython"))
         require(0 <= self.val_fraction < 1,
                 f"val_fraction must be in [0, 1), got {self.val_fraction}")
-        for name in ("n_train", "n_test", "n_eval", "mlp_hidden"):
+        for name in ("n_train", "n_test", "n_eval", "mlp_hidden", "spiking_brian2_samples"):
             require(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("mlp_epochs", "stdp_epochs", "mlp_batch_size", "chunk",
                      "snapshot_label_digits", "sync_neurons", "budget_max_epochs",
@@ -187,6 +189,10 @@ _SPIKING_28 = {
     "surrogate.epochs": 10, "eprop.epochs": 10,
     "surrogate.batch_size": 128, "eprop.batch_size": 128,
     "spiking_min_steps": 100,
+    # the converted net on Brian2 for the first 1,000 test digits, not all 10,000: those are
+    # 1M steps on the numpy target (a 6 GB input table, 14+ min on this machine); the numpy
+    # engine runs all of them and must give Brian2's spikes, bit for bit, on the first 1,000
+    "spiking_brian2_samples": 1000,
 }
 # The STDP arm at 28x28: Diehl & Cook's values (stdp_digits' preset, checked on KMNIST
 # validation, seed 0); snapshots labelled from 1,000 digits and scored on 2,000, because with

@@ -181,7 +181,9 @@ def report(metrics: dict, cfg: Config) -> str:
           f"{cell(sp.get('agreement_with_mlp'))} of them; it comes within one point of the "
           f"MLP's accuracy after {cell(sp.get('steps_to_mlp_accuracy'))} steps "
           f"(`mlp_spiking_time.csv` has the whole curve). Brian2 and the numpy engine, fed the "
-          f"same input spikes, gave identical spikes: {cell(sp.get('engines_identical'))}. "
+          f"same input spikes, gave identical spikes: {cell(sp.get('engines_identical'))} "
+          f"(on the first {cell(sp.get('brian2_samples'))} test digits, which Brian2 ran; the "
+          "numpy engine scored them all). "
           "Nothing was learned in the conversion: the memory is entirely in the connection "
           "strengths, which could be moved to a different kind of neuron.", ""]
     L += ["## Cost of one inference", "",
