@@ -465,6 +465,11 @@ def history_figure(study: Any, path: Path, target: str = "Objective Value") -> P
             warnings.simplefilter("ignore")  # ExperimentalWarning
             ax = plot_optimization_history(study, target_name=target)
             fig = ax.figure
+            # Optuna puts the legend outside the axes, on the right: with a long dotted
+            # objective it took half the figure's width; inside, below the best-value line
+            ax.legend(loc="lower right", fontsize="small")
+            fig.set_size_inches(7.0, 4.5)
+            fig.tight_layout()
             save_figure(path, fig)
             plt.close(fig)
     except Exception as exc:  # a convenience: summary.csv holds the numbers
