@@ -30,6 +30,7 @@ machine a thread that waits for a descheduled partner stalls the whole step
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -56,7 +57,7 @@ from neurosim.snn.models import (
 from neurosim.snn.readout import assign_labels, predict
 from neurosim.snn.units import brian_namespace
 from neurosim.spikes import Spikes
-from neurosim.validation import require
+from neurosim.validation import lookup, require
 
 #: Integration of the membranes. D&C's code used forward Euler at dt = 0.5 ms, which is stable
 #: only while dt * (1 + ge + gi) / tau_e < 2, i.e. a summed inhibitory conductance below 399:
@@ -75,6 +76,31 @@ SEED_ENV = "NEUROSIM_BRIAN_SEED"
 #: no draw. (The numpy target still draws one for every input: its stream, and so every
 #: numpy-target result, is unchanged.)
 INPUT_THRESHOLD = "rate > 0*Hz and rand() < rate * dt"
+
+#: How the silence after each sample is simulated (`WTAParams.rest`):
+#: ``stepped``: ``rest_ms`` of silent input, step by step (Diehl & Cook; 30% of the steps);
+#: ``closed_form``: no rest steps (the schedule's rest is 0); instead, at the start of every
+#: sample, one ``run_regularly`` per group moves the state ``rest_ms`` forward with the
+#: solution of the input-free equations (`rest_updates`).
+REST_MODES = ("stepped", "closed_form")
+
+#: Integration of the inhibitory membranes (`WTAParams.inh_method`): MEMBRANE_METHOD, or
+#: forward ``euler``, valid only while `inh_euler_factor` < 2 (checked).
+INH_METHODS = ("exponential_euler", "euler")
+
+
+def inh_euler_factor(p: WTAParams) -> float:
+    """``dt (1 + ge_max) / tau_i``: forward Euler of an inhibitory membrane is stable while
+    this stays below 2 (and never overshoots its equilibrium below 1).
+
+    An inhibitory neuron's only input is its excitatory partner (``w_ei`` per spike; nothing
+    drives its ``gi``). The partner fires at most once per ``max(refrac_e, dt)``, so ``ge``
+    peaks at the geometric sum ``w_ei / (1 - exp(-max(refrac_e, dt) / tau_ge))``: with D&C's
+    values 10.4 / (1 - e^-5) = 10.47, and the factor 0.5 * 11.47 / 10 = 0.57.
+    """
+    gap = max(p.refrac_e_ms, p.dt_ms)
+    ge_max = p.w_ei / (-math.expm1(-gap / p.tau_ge_ms))
+    return p.dt_ms * (1.0 + ge_max) / p.tau_i_ms
 
 
 @dataclass(frozen=True)
@@ -119,6 +145,8 @@ class WTAParams:
     norm_total: float = 78.0  # each neuron's input weights sum to this before every sample
     min_spikes: int = 5  # show a sample again, faster, while it draws fewer spikes (0: never)
     max_repeats: int = 8  # at most this many repeats (rates up to x5)
+    rest: str = "stepped"  # the rest after each sample: "stepped" or "closed_form" (REST_MODES)
+    inh_method: str = "exponential_euler"  # inhibitory membranes: or "euler" (INH_METHODS)
 
     #: which fields must be > 0 and which >= 0 (`__post_init__`)
     _POSITIVE = ("dt_ms", "present_ms", "max_rate_hz", "tau_e_ms",
@@ -152,6 +180,12 @@ class WTAParams:
             require(abs(steps - round(steps)) <= 1e-9 * max(1.0, steps),
                     f"{name} must be a whole number of time steps (dt_ms={self.dt_ms}), "
                     f"got {getattr(self, name)}")
+        lookup(dict.fromkeys(REST_MODES), self.rest, "rest mode")
+        lookup(dict.fromkeys(INH_METHODS), self.inh_method, "inh_method")
+        if self.inh_method == "euler":
+            factor = inh_euler_factor(self)
+            require(factor < 2, f"inh_method 'euler' is unstable here: dt (1 + ge_max) / tau_i "
+                    f"= {factor:.3g} >= 2 (use 'exponential_euler')")
         require(self.max_rate_hz * self.dt_ms / 1000 <= 1,
                 f"max_rate_hz * dt must be <= 1 (one input spike per step at most), got "
                 f"{self.max_rate_hz} Hz at dt {self.dt_ms} ms")
@@ -164,7 +198,8 @@ class WTAParams:
 
     @property
     def schedule(self) -> Schedule:
-        return Schedule(self.present_ms, self.rest_ms)
+        """What is simulated per sample: with ``rest="closed_form"`` no rest steps."""
+        return Schedule(self.present_ms, self.rest_ms if self.rest == "stepped" else 0.0)
 
 
 @dataclass(frozen=True)
@@ -188,9 +223,53 @@ def network_clock(dt_ms: float, prefix: str = "") -> b2.Clock:
 
 
 def namespace(p: WTAParams) -> dict[str, object]:
-    """The Brian2 names the equations use, with units (`neurosim.snn.units`)."""
+    """The Brian2 names the equations use, with units (`neurosim.snn.units`), and the two
+    conductance integrals of `rest_updates`."""
+    # ge decays by exp(-dt/tau) per step and each step's update holds it constant, so over
+    # a silence the steps add up ge * dt / (1 - exp(-dt/tau)) (1.27 ge tau at dt = tau / 2)
+    area = {f"rest_{g}_area": p.dt_ms / -math.expm1(-p.dt_ms / tau) * b2.ms
+            for g, tau in (("ge", p.tau_ge_ms), ("gi", p.tau_gi_ms))}
     return brian_namespace(p, rename={"e_exc": "E_exc", "e_inh_e": "E_inh_e",
-                                      "e_inh_i": "E_inh_i"})
+                                      "e_inh_i": "E_inh_i"}, extra=area)
+
+
+def rest_updates(group: str) -> str:
+    """Brian2 code that moves one group's state over ``rest`` (= ``rest_ms``) of silent input
+    in one go: `group` is ``"exc"``, ``"inh"`` or ``"input"``.
+
+    Without input, every variable decays exponentially towards its resting value, exactly,
+    except the membrane in the few ms while the residual conductances still act. Those
+    (tau_ge = 1 ms, tau_gi = 2 ms, against tau_e = 100 ms) act first, as kicks towards their
+    reversal potentials with the leak neglected, each with its stepped integral
+    (`namespace`); then the membrane relaxes towards rest: ``v_rest + (v - v_rest)
+    exp(-rest/tau)``. (22% of an excitatory deviation remains after 150 ms; the inhibitory
+    one, tau_i = 10 ms, is gone.) The conductances and D&C's postsynaptic traces decay by
+    exp(-rest/tau), theta by exp(-rest/tau_theta), and every ``lastspike`` moves ``rest``
+    back: the time since a neuron's last spike grows by the rest, which is what the
+    presynaptic STDP trace (``exp(-(t - lastspike_pre)/tau_pre)``) and refractoriness read.
+
+    Not reproduced: a spike in the first steps of a stepped rest (a membrane just below
+    threshold and still driven), and the kicks of a neuron still refractory when the rest
+    starts (its membrane is clamped while they act in stepped time). tests/test_snn_wta_rest.py
+    measures the difference against stepped rest.
+    """
+    kick = """
+        v = E_exc + (v - E_exc) * exp(-ge * rest_ge_area / {tau})
+        v = {E_inh} + (v - {E_inh}) * exp(-gi * rest_gi_area / {tau})
+        v = {v_rest} + (v - {v_rest}) * exp(-rest / {tau})
+        ge = ge * exp(-rest / tau_ge)
+        gi = gi * exp(-rest / tau_gi)
+        lastspike = lastspike - rest
+    """
+    if group == "exc":
+        return kick.format(tau="tau_e", E_inh="E_inh_e", v_rest="v_rest_e") + """
+        theta = theta * exp(-rest / tau_theta)
+        trace_dep = trace_dep * exp(-rest / tau_post1)
+        trace_pot = trace_pot * exp(-rest / tau_post2)
+        """
+    if group == "inh":
+        return kick.format(tau="tau_i", E_inh="E_inh_i", v_rest="v_rest_i")
+    return lookup({"input": "lastspike = lastspike - rest"}, group, "group")
 
 
 def build_layers(p: WTAParams, extra_exc: str = "", extra_reset: str = "", prefix: str = "",
@@ -212,7 +291,7 @@ def build_layers(p: WTAParams, extra_exc: str = "", extra_reset: str = "", prefi
                          clock=clock, name=prefix + "exc")
     inh_eqs = b2.Equations(LIF_CONDUCTANCE, tau_m="tau_i", v_rest="v_rest_i", E_inh="E_inh_i")
     inh = b2.NeuronGroup(p.n_exc, inh_eqs, threshold="v > v_thresh_i", reset="v = v_reset_i",
-                         refractory=p.refrac_i_ms * b2.ms, method=MEMBRANE_METHOD,
+                         refractory=p.refrac_i_ms * b2.ms, method=p.inh_method,
                          clock=clock, name=prefix + "inh")
     exc.v = p.v_rest_e_mv * b2.mV
     inh.v = p.v_rest_i_mv * b2.mV
@@ -323,6 +402,11 @@ class WTANetwork:
                                name="normalise_weights", **normalise)
         self.exc.run_regularly("total_in = norm_total * int(total_in > 0)", order=1,
                                name="normalise_totals", **normalise)
+        if p.rest == "closed_form" and p.rest_ms > 0:
+            # the previous sample's rest, before this one starts (the schedule has none)
+            for group in (self.inp, self.exc, self.inh):
+                group.run_regularly(rest_updates(group.name), order=-1,
+                                    name=f"{group.name}_rest", **normalise)
 
         self.exc_mon = b2.SpikeMonitor(self.exc, name="exc_spikes")
         self.inp_mon = b2.SpikeMonitor(self.inp, name="input_spikes")
