@@ -21,6 +21,12 @@ Two choices make it fast (docs/benchmarks.md measures them):
 - a silent input (a dark pixel, or any input during the rest after a sample) draws no random
   number in compiled code (`INPUT_THRESHOLD`).
 
+Two options trade exactness for speed (default off, so every result stays as it was):
+``rest="closed_form"`` skips the 150 ms of silent steps after each sample (30% of all steps)
+and moves the state over them in one update per sample (`rest_updates`);
+``inh_method="euler"`` integrates the inhibitory membranes with forward Euler, stable for them
+(`inh_euler_factor`) though not for the excitatory ones (`MEMBRANE_METHOD`).
+
 The standalone program can share each time step among OpenMP threads (``threads=``, set per
 build by `neurosim.snn.backend.openmp_threads`). The default is one: the network's work per
 step is a few microseconds, which a barrier per code object per step eats, and on a busy
@@ -65,6 +71,7 @@ from neurosim.validation import lookup, require
 #: exceeds that, Euler overshoots, every neuron fires, and the network never recovers (measured
 #: on 8x8 digits: 29,000 spikes per sample, then thresholds 145 mV above rest). Exponential
 #: Euler solves v exactly for the conductances held over a step: the same model, always stable.
+#: (The inhibitory neurons see only their partner's ge and may use forward Euler: INH_METHODS.)
 MEMBRANE_METHOD = "exponential_euler"
 
 #: Environment variable through which each standalone run gets its random seed.
