@@ -97,9 +97,11 @@ def child_cpu_s() -> float:
 
 
 def measure(kind: str, target: str, n_exc: int, n_samples: int, X: np.ndarray,
-            chunk: int, threads: int = 1, dt_ms: float = 0.5, **variant) -> dict:
+            chunk: int, threads: int = 1, dt_ms: float = 0.5, keep_weights: bool = False,
+            **variant) -> dict:
     """Build, compile (first tiny run), then time `n_samples` of training; `variant`: more
-    `WTAParams` fields (``rest``, ``inh_method``)."""
+    `WTAParams` fields (``rest``, ``inh_method``) and ``flush_denormals`` (`WTANetwork`)."""
+    flush = variant.pop("flush_denormals", True)
     used = backend.select(target).name
     if used != target:
         raise SystemExit(f"the {target} target does not build on this machine")
@@ -114,7 +116,7 @@ def measure(kind: str, target: str, n_exc: int, n_samples: int, X: np.ndarray,
         net.present(X[:1])
         compile_s = time.perf_counter() - t0
     else:
-        net = WTANetwork(p, rng, chunk=chunk, threads=threads)
+        net = WTANetwork(p, rng, chunk=chunk, threads=threads, flush_denormals=flush)
         net.present(X[:1], plastic=True)
         compile_s = time.perf_counter() - t0
     load_before, cpu0 = load(), child_cpu_s()
@@ -127,7 +129,8 @@ def measure(kind: str, target: str, n_exc: int, n_samples: int, X: np.ndarray,
     return {"kind": kind, "target": target, "n_exc": n_exc, "samples": n_samples,
             "threads": threads, "compile_s": compile_s, "s_per_sample": run_s / n_samples,
             "program_cpu_s_per_sample": cpu / n_samples, "load": (load_before, load()),
-            **variant}
+            "flush_denormals": flush, **variant,
+            **({"weights": net.weights.copy()} if keep_weights else {})}
 
 
 def compile_cython(sizes: list[int], X: np.ndarray) -> None:
@@ -166,9 +169,12 @@ def compare_threads(args, X: np.ndarray) -> str:
     ])
 
 
-#: the variants of issue 18 item 4 (`WTAParams` fields), the first is today's default
+#: the variants of issue 18 item 4 (`WTAParams` fields, and `WTANetwork`'s flush_denormals);
+#: the first is the code before them, the second today's default
 VARIANTS = {
-    "stepped rest, exp. Euler (default)": {"rest": "stepped", "inh_method": "exponential_euler"},
+    "before: subnormals not flushed": {"rest": "stepped", "inh_method": "exponential_euler",
+                                       "flush_denormals": False},
+    "default (subnormals flushed)": {"rest": "stepped", "inh_method": "exponential_euler"},
     "closed-form rest": {"rest": "closed_form", "inh_method": "exponential_euler"},
     "Euler inhibition": {"rest": "stepped", "inh_method": "euler"},
     "closed-form rest + Euler inhibition": {"rest": "closed_form", "inh_method": "euler"},
@@ -183,14 +189,18 @@ def compare_variants(args, X: np.ndarray) -> str:
     for _ in range(args.repeats):
         for name, variant in VARIANTS.items():
             r = measure("neurosim", "cpp_standalone", 400, args.samples, X, args.chunk,
-                        dt_ms=args.dt_ms, **variant)
-            print(name, r, flush=True)
+                        dt_ms=args.dt_ms, keep_weights=True, **variant)
+            print(name, {k: v for k, v in r.items() if k != "weights"}, flush=True)
             runs[name].append(r)
+    # flushing subnormals must not change a single weight (same seed, same input)
+    first, second = (runs[name][0]["weights"] for name in list(VARIANTS)[:2])
+    same = "identical" if np.array_equal(first, second) else "DIFFERENT"
     wall = {n: float(np.median([r["s_per_sample"] for r in rs])) for n, rs in runs.items()}
     cpu = {n: float(np.median([r["program_cpu_s_per_sample"] for r in rs]))
            for n, rs in runs.items()}
     base = next(iter(VARIANTS))
     rows = [[name, f"`{VARIANTS[name]['rest']}`", f"`{VARIANTS[name]['inh_method']}`",
+             "no" if VARIANTS[name].get("flush_denormals") is False else "yes",
              f"{wall[name]:.4f}", f"{wall[base] / wall[name]:.2f}x", f"{cpu[name]:.4f}",
              f"{cpu[base] / cpu[name]:.2f}x",
              ", ".join(f"{r['load'][0]:.1f}-{r['load'][1]:.1f}" for r in rs)]
@@ -198,12 +208,16 @@ def compare_variants(args, X: np.ndarray) -> str:
     return "\n".join([
         f"400 neurons, dt {args.dt_ms} ms, one thread, chunk {args.chunk}, {args.samples} "
         f"samples timed after a first chunk, median of {args.repeats} alternating rounds "
-        "(each round builds every variant's program afresh); speed-up = the default's "
+        "(each round builds every variant's program afresh); speed-up = the first row's "
         "s / sample over this row's; program CPU = user + system seconds of the C++ program "
         "per sample; load = 1-minute load average before-after each timing:",
         "",
-        table(["variant", "`snn.rest`", "`snn.inh_method`", "wall s / sample", "speed-up",
-               "program CPU s / sample", "CPU speed-up", "load"], rows),
+        table(["variant", "`snn.rest`", "`snn.inh_method`", "subnormals flushed",
+               "wall s / sample", "speed-up", "program CPU s / sample", "CPU speed-up",
+               "load"], rows),
+        "",
+        f"Weights after training without and with flushing subnormals: {same} "
+        f"({first.size} weights compared bit for bit).",
         "",
         f"Machine: {machine()}.",
         "",

@@ -77,6 +77,20 @@ MEMBRANE_METHOD = "exponential_euler"
 #: Environment variable through which each standalone run gets its random seed.
 SEED_ENV = "NEUROSIM_BRIAN_SEED"
 
+#: C++ run first in the standalone program (`build_program`): flush subnormal numbers to zero
+#: (the FTZ and DAZ bits of SSE's MXCSR, inherited by threads started later). Every variable
+#: here decays exponentially between events, and one that passes below 2.2e-308 (an inhibitory
+#: ge ~700 ms after its partner's last spike, a trace after ~14 s of silence) makes each
+#: arithmetic operation on it ~100x slower: half the inhibitory state update's time (Brian2
+#: compiles with -ffast-math but links without it, so the program never sets these bits).
+#: No result changes: such a value only ever meets numbers > 1e-17 times larger, which absorb
+#: it (a test and docs/benchmarks.md compare weights, thresholds and counts bit for bit).
+FLUSH_DENORMALS = """
+#if defined(__SSE__)
+    __builtin_ia32_ldmxcsr(__builtin_ia32_stmxcsr() | 0x8040);
+#endif
+"""
+
 #: Poisson input: a spike in a step with probability ``rate * dt``. Most inputs are silent
 #: (dark pixels, and every input during the rest after a sample: ~85% of the input-steps of
 #: an MNIST pass), and in C++ ``&&`` stops before the random number, so a silent input costs
@@ -257,7 +271,7 @@ def rest_updates(group: str) -> str:
 
     Not reproduced: a spike in the first steps of a stepped rest (a membrane just below
     threshold and still driven), and the kicks of a neuron still refractory when the rest
-    starts (its membrane is clamped while they act in stepped time). tests/test_snn_wta_rest.py
+    starts (its membrane is clamped while they act in stepped time). tests/test_snn_wta_speed.py
     measures the difference against stepped rest.
     """
     kick = """
@@ -310,7 +324,8 @@ def build_layers(p: WTAParams, extra_exc: str = "", extra_reset: str = "", prefi
 
 
 def build_program(net: b2.Network, duration_s: float, namespace: dict,
-                  seed_env: str = SEED_ENV, threads: int = 1) -> None:
+                  seed_env: str = SEED_ENV, threads: int = 1,
+                  flush_denormals: bool = True) -> None:
     """Compile `net` under the cpp_standalone device as a program that simulates
     `duration_s` and can be re-run (``device.run(run_args=...)``) without recompiling.
 
@@ -323,9 +338,11 @@ def build_program(net: b2.Network, duration_s: float, namespace: dict,
     generator of its own, so another thread count draws other numbers).
 
     `threads` OpenMP threads share each time step (`neurosim.snn.backend.openmp_threads`; 1: a
-    serial program, 0: one per core).
+    serial program, 0: one per core). `flush_denormals`: `FLUSH_DENORMALS` first (x86).
     """
     device = b2.get_device()
+    if flush_denormals:
+        device.insert_code("main", FLUSH_DENORMALS)
     device.insert_code("main", f"""
         {{ const char* _seed = getenv("{seed_env}");
           if (_seed) for (size_t _k = 0; _k < brian::_random_generators.size(); _k++)
@@ -358,13 +375,17 @@ class WTANetwork:
     threads : int
         OpenMP threads of the standalone program (1: serial; 0: one per core); ignored on the
         runtime targets. docs/benchmarks.md (``bench_stdp``) measures 1 against 2.
+    flush_denormals : bool
+        The standalone program flushes subnormal numbers to zero (`FLUSH_DENORMALS`: faster,
+        same results); False only to measure that.
     """
 
     @building()  # Ctrl-C while connect() compiles: no warnings about unused objects
     def __init__(self, params: WTAParams, rng: np.random.Generator, chunk: int = 100,
-                 threads: int = 1):
+                 threads: int = 1, flush_denormals: bool = True):
         p = params
         self.params, self.chunk, self.rng = p, int(chunk), rng
+        self.flush_denormals = bool(flush_denormals)
         self.threads = resolve_threads(threads)
         self.standalone = isinstance(b2.get_device(), CPPStandaloneDevice)
         sched = p.schedule
@@ -428,7 +449,8 @@ class WTANetwork:
             self._build_standalone()
 
     def _build_standalone(self) -> None:
-        build_program(self.net, self.chunk * self.period_s, self.ns, threads=self.threads)
+        build_program(self.net, self.chunk * self.period_s, self.ns, threads=self.threads,
+                      flush_denormals=self.flush_denormals)
 
     @property
     def weights(self) -> np.ndarray:

@@ -1,6 +1,6 @@
-"""The two speed options of `neurosim.snn.wta.WTAParams`: the rest after each sample in closed
-form (``rest="closed_form"``) and forward Euler for the inhibitory membranes
-(``inh_method="euler"``)."""
+"""What makes `neurosim.snn.wta.WTANetwork` faster: the rest after each sample in closed form
+(``WTAParams.rest="closed_form"``), forward Euler for the inhibitory membranes
+(``inh_method="euler"``), and the standalone program flushing subnormal numbers."""
 
 from __future__ import annotations
 
@@ -137,3 +137,28 @@ def test_forward_euler_inhibitory_membrane_by_hand(numpy_target):
     net.present(np.zeros((1, 4)), plastic=False)
     expected = [-50 + 0.5 * (-60 + 50 + 1.0 * (0 + 50)) / 10, -58 + 0.5 * (-60 + 58) / 10]
     np.testing.assert_allclose(net.inh.v[:] / mV, expected, atol=1e-9)
+
+
+@pytest.mark.slow  # compiles two C++ programs (~1 min each)
+def test_flushing_subnormals_changes_no_weight(tmp_path):
+    """20 s of simulated training (an inhibitory ge goes subnormal ~0.7 s after its partner's
+    last spike, a postsynaptic trace after ~14 s of silence): the same weights, thresholds and
+    counts bit for bit with and without `FLUSH_DENORMALS`, which only the flushing program
+    runs."""
+    results = []
+    for flush in (False, True):
+        directory = tmp_path / str(flush)
+        if backend.select("cpp_standalone", str(directory)).name != "cpp_standalone":
+            pytest.skip("no C++ toolchain for Brian2's cpp_standalone device")
+        try:
+            p = WTAParams(n_input=20, n_exc=8, norm_total=4.0, max_rate_hz=100, min_spikes=0)
+            net = WTANetwork(p, np.random.default_rng(0), chunk=20, flush_denormals=flush)
+            X = np.random.default_rng(1).random((40, 20))
+            counts = net.present(X, plastic=True)
+            results.append((counts, net.weights, net.theta_mv))
+            assert ("ldmxcsr" in (directory / "main.cpp").read_text()) == flush
+        finally:
+            backend.reset_device()
+    assert results[0][0].sum() > 0
+    for off, on in zip(*results, strict=True):
+        np.testing.assert_array_equal(on, off)
