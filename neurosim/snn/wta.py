@@ -19,7 +19,9 @@ Two choices make it fast (docs/benchmarks.md measures them):
   and no Python: the whole network also runs as a compiled C++ program (``cpp_standalone``),
   built once and re-run per chunk with new rates, weights and thresholds as ``run_args``;
 - a silent input (a dark pixel, or any input during the rest after a sample) draws no random
-  number in compiled code (`INPUT_THRESHOLD`).
+  number in compiled code (`INPUT_THRESHOLD`);
+- the compiled program flushes subnormal numbers to zero (`FLUSH_DENORMALS`): the same
+  results, without the slow arithmetic on decayed conductances and traces.
 
 Two options trade exactness for speed (default off, so every result stays as it was):
 ``rest="closed_form"`` skips the 150 ms of silent steps after each sample (30% of all steps)
