@@ -23,6 +23,8 @@ neurosim's scaling with 100 / 400 / 1600 excitatory neurons on both targets.
 
     python experiments/benchmarks/bench_stdp.py       # writes its section of docs/benchmarks.md
     python experiments/benchmarks/bench_stdp.py --samples 10 --no-write   # smoke run
+    python experiments/benchmarks/bench_stdp.py --variants   # issue 18 item 4: closed-form rest,
+        # Euler inhibition, flushed subnormals (its own block inside the section)
 """
 
 from __future__ import annotations

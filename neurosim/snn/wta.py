@@ -168,8 +168,8 @@ class WTAParams:
     norm_total: float = 78.0  # each neuron's input weights sum to this before every sample
     min_spikes: int = 5  # show a sample again, faster, while it draws fewer spikes (0: never)
     max_repeats: int = 8  # at most this many repeats (rates up to x5)
-    rest: str = "stepped"  # the rest after each sample: "stepped" or "closed_form" (REST_MODES)
-    inh_method: str = "exponential_euler"  # inhibitory membranes: or "euler" (INH_METHODS)
+    rest: str = "stepped"  # rest_ms simulated step by step, or "closed_form": one jump (faster)
+    inh_method: str = "exponential_euler"  # inhibitory membranes; "euler" is faster, same spikes
 
     #: which fields must be > 0 and which >= 0 (`__post_init__`)
     _POSITIVE = ("dt_ms", "present_ms", "max_rate_hz", "tau_e_ms",
