@@ -23,6 +23,8 @@ neurosim's scaling with 100 / 400 / 1600 excitatory neurons on both targets.
 
     python experiments/benchmarks/bench_stdp.py       # writes its section of docs/benchmarks.md
     python experiments/benchmarks/bench_stdp.py --samples 10 --no-write   # smoke run
+    python experiments/benchmarks/bench_stdp.py --variants   # issue 18 item 4: closed-form rest,
+        # Euler inhibition, flushed subnormals (its own block inside the section)
 """
 
 from __future__ import annotations
@@ -97,8 +99,11 @@ def child_cpu_s() -> float:
 
 
 def measure(kind: str, target: str, n_exc: int, n_samples: int, X: np.ndarray,
-            chunk: int, threads: int = 1, dt_ms: float = 0.5) -> dict:
-    """Build, compile (first tiny run), then time `n_samples` of training."""
+            chunk: int, threads: int = 1, dt_ms: float = 0.5, keep_weights: bool = False,
+            **variant) -> dict:
+    """Build, compile (first tiny run), then time `n_samples` of training; `variant`: more
+    `WTAParams` fields (``rest``, ``inh_method``) and ``flush_denormals`` (`WTANetwork`)."""
+    flush = variant.pop("flush_denormals", True)
     used = backend.select(target).name
     if used != target:
         raise SystemExit(f"the {target} target does not build on this machine")
@@ -106,14 +111,14 @@ def measure(kind: str, target: str, n_exc: int, n_samples: int, X: np.ndarray,
     rng = np.random.default_rng(0)
     backend.seed(rng)
     # no repeats: same work as the peer
-    p = WTAParams(n_input=784, n_exc=n_exc, min_spikes=0, dt_ms=dt_ms)
+    p = WTAParams(n_input=784, n_exc=n_exc, min_spikes=0, dt_ms=dt_ms, **variant)
     t0 = time.perf_counter()  # compile = build the network (standalone: the C++ program) + 1 sample
     if kind == "per-sample":
         net = PerSampleWTA(p, rng)
         net.present(X[:1])
         compile_s = time.perf_counter() - t0
     else:
-        net = WTANetwork(p, rng, chunk=chunk, threads=threads)
+        net = WTANetwork(p, rng, chunk=chunk, threads=threads, flush_denormals=flush)
         net.present(X[:1], plastic=True)
         compile_s = time.perf_counter() - t0
     load_before, cpu0 = load(), child_cpu_s()
@@ -125,7 +130,9 @@ def measure(kind: str, target: str, n_exc: int, n_samples: int, X: np.ndarray,
     backend.reset_device()
     return {"kind": kind, "target": target, "n_exc": n_exc, "samples": n_samples,
             "threads": threads, "compile_s": compile_s, "s_per_sample": run_s / n_samples,
-            "program_cpu_s_per_sample": cpu / n_samples, "load": (load_before, load())}
+            "program_cpu_s_per_sample": cpu / n_samples, "load": (load_before, load()),
+            "flush_denormals": flush, **variant,
+            **({"weights": net.weights.copy()} if keep_weights else {})}
 
 
 def compile_cython(sizes: list[int], X: np.ndarray) -> None:
@@ -164,6 +171,63 @@ def compare_threads(args, X: np.ndarray) -> str:
     ])
 
 
+#: the variants of issue 18 item 4 (`WTAParams` fields, and `WTANetwork`'s flush_denormals);
+#: the first is the code before them, the second today's default
+VARIANTS = {
+    "before: subnormals not flushed": {"rest": "stepped", "inh_method": "exponential_euler",
+                                       "flush_denormals": False},
+    "default (subnormals flushed)": {"rest": "stepped", "inh_method": "exponential_euler"},
+    "closed-form rest": {"rest": "closed_form", "inh_method": "exponential_euler"},
+    "Euler inhibition": {"rest": "stepped", "inh_method": "euler"},
+    "closed-form rest + Euler inhibition": {"rest": "closed_form", "inh_method": "euler"},
+}
+
+
+def compare_variants(args, X: np.ndarray) -> str:
+    """The cpp_standalone program at 400 neurons, one thread, in each of `VARIANTS`,
+    alternating (``--repeats`` rounds); a markdown section with the median wall and program
+    CPU s / sample and their ratios to the default."""
+    runs: dict[str, list[dict]] = {name: [] for name in VARIANTS}
+    for _ in range(args.repeats):
+        for name, variant in VARIANTS.items():
+            r = measure("neurosim", "cpp_standalone", 400, args.samples, X, args.chunk,
+                        dt_ms=args.dt_ms, keep_weights=True, **variant)
+            print(name, {k: v for k, v in r.items() if k != "weights"}, flush=True)
+            runs[name].append(r)
+    # flushing subnormals must not change a single weight (same seed, same input)
+    first, second = (runs[name][0]["weights"] for name in list(VARIANTS)[:2])
+    same = "identical" if np.array_equal(first, second) else "DIFFERENT"
+    wall = {n: float(np.median([r["s_per_sample"] for r in rs])) for n, rs in runs.items()}
+    cpu = {n: float(np.median([r["program_cpu_s_per_sample"] for r in rs]))
+           for n, rs in runs.items()}
+    base = next(iter(VARIANTS))
+    rows = [[name, f"`{VARIANTS[name]['rest']}`", f"`{VARIANTS[name]['inh_method']}`",
+             "no" if VARIANTS[name].get("flush_denormals") is False else "yes",
+             f"{wall[name]:.4f}", f"{wall[base] / wall[name]:.2f}x", f"{cpu[name]:.4f}",
+             f"{cpu[base] / cpu[name]:.2f}x",
+             ", ".join(f"{r['load'][0]:.1f}-{r['load'][1]:.1f}" for r in rs)]
+            for name, rs in runs.items()]
+    return "\n".join([
+        f"400 neurons, dt {args.dt_ms} ms, one thread, chunk {args.chunk}, {args.samples} "
+        f"samples timed after a first chunk, median of {args.repeats} alternating rounds "
+        "(each round builds every variant's program afresh); speed-up = the first row's "
+        "s / sample over this row's; program CPU = user + system seconds of the C++ program "
+        "per sample; load = 1-minute load average before-after each timing:",
+        "",
+        table(["variant", "`snn.rest`", "`snn.inh_method`", "subnormals flushed",
+               "wall s / sample", "speed-up", "program CPU s / sample", "CPU speed-up",
+               "load"], rows),
+        "",
+        f"Weights after training without and with flushing subnormals: {same} "
+        f"({first.size} weights compared bit for bit).",
+        "",
+        f"Machine: {machine()}.",
+        "",
+        f"Reproduce: `python experiments/benchmarks/bench_stdp.py --variants --samples "
+        f"{args.samples} --repeats {args.repeats}`",
+    ])
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--samples", type=int, default=200, help="samples timed at 400 neurons")
@@ -180,10 +244,20 @@ def main(argv: list[str] | None = None) -> None:
                     help="time step of the thread comparison (D&C: 0.5 ms)")
     ap.add_argument("--threads-only", action="store_true",
                     help="only the thread comparison (prints it; writes nothing)")
+    ap.add_argument("--variants", action="store_true",
+                    help="only the closed-form rest / Euler inhibition variants (VARIANTS); "
+                         "writes their table inside this script's section")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
     X = np.random.default_rng(1).random((max(args.samples, 200) + 1, 784)) * 0.5
     X[X < 0.35] = 0.0  # MNIST-like sparsity: ~70% of pixels off
+
+    if args.variants:
+        body = compare_variants(args, X)
+        print(body)
+        if not args.no_write:  # its own block inside the bench_stdp section
+            write_section("bench_stdp_variants", body)
+        return
 
     threads_body = compare_threads(args, X)
     if args.threads_only:

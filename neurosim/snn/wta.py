@@ -19,7 +19,15 @@ Two choices make it fast (docs/benchmarks.md measures them):
   and no Python: the whole network also runs as a compiled C++ program (``cpp_standalone``),
   built once and re-run per chunk with new rates, weights and thresholds as ``run_args``;
 - a silent input (a dark pixel, or any input during the rest after a sample) draws no random
-  number in compiled code (`INPUT_THRESHOLD`).
+  number in compiled code (`INPUT_THRESHOLD`);
+- the compiled program flushes subnormal numbers to zero (`FLUSH_DENORMALS`): the same
+  results, without the slow arithmetic on decayed conductances and traces.
+
+Two options trade exactness for speed (default off, so every result stays as it was):
+``rest="closed_form"`` skips the 150 ms of silent steps after each sample (30% of all steps)
+and moves the state over them in one update per sample (`rest_updates`);
+``inh_method="euler"`` integrates the inhibitory membranes with forward Euler, stable for them
+(`inh_euler_factor`) though not for the excitatory ones (`MEMBRANE_METHOD`).
 
 The standalone program can share each time step among OpenMP threads (``threads=``, set per
 build by `neurosim.snn.backend.openmp_threads`). The default is one: the network's work per
@@ -30,6 +38,7 @@ machine a thread that waits for a descheduled partner stalls the whole step
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -56,7 +65,7 @@ from neurosim.snn.models import (
 from neurosim.snn.readout import assign_labels, predict
 from neurosim.snn.units import brian_namespace
 from neurosim.spikes import Spikes
-from neurosim.validation import require
+from neurosim.validation import lookup, require
 
 #: Integration of the membranes. D&C's code used forward Euler at dt = 0.5 ms, which is stable
 #: only while dt * (1 + ge + gi) / tau_e < 2, i.e. a summed inhibitory conductance below 399:
@@ -64,10 +73,25 @@ from neurosim.validation import require
 #: exceeds that, Euler overshoots, every neuron fires, and the network never recovers (measured
 #: on 8x8 digits: 29,000 spikes per sample, then thresholds 145 mV above rest). Exponential
 #: Euler solves v exactly for the conductances held over a step: the same model, always stable.
+#: (The inhibitory neurons see only their partner's ge and may use forward Euler: INH_METHODS.)
 MEMBRANE_METHOD = "exponential_euler"
 
 #: Environment variable through which each standalone run gets its random seed.
 SEED_ENV = "NEUROSIM_BRIAN_SEED"
+
+#: C++ run first in the standalone program (`build_program`): flush subnormal numbers to zero
+#: (the FTZ and DAZ bits of SSE's MXCSR, inherited by threads started later). Every variable
+#: here decays exponentially between events, and one that passes below 2.2e-308 (an inhibitory
+#: ge ~700 ms after its partner's last spike, a trace after ~14 s of silence) makes each
+#: arithmetic operation on it ~100x slower: half the inhibitory state update's time (Brian2
+#: compiles with -ffast-math but links without it, so the program never sets these bits).
+#: No result changes: such a value only ever meets numbers > 1e-17 times larger, which absorb
+#: it (a test and docs/benchmarks.md compare weights, thresholds and counts bit for bit).
+FLUSH_DENORMALS = """
+#if defined(__SSE__)
+    __builtin_ia32_ldmxcsr(__builtin_ia32_stmxcsr() | 0x8040);
+#endif
+"""
 
 #: Poisson input: a spike in a step with probability ``rate * dt``. Most inputs are silent
 #: (dark pixels, and every input during the rest after a sample: ~85% of the input-steps of
@@ -75,6 +99,31 @@ SEED_ENV = "NEUROSIM_BRIAN_SEED"
 #: no draw. (The numpy target still draws one for every input: its stream, and so every
 #: numpy-target result, is unchanged.)
 INPUT_THRESHOLD = "rate > 0*Hz and rand() < rate * dt"
+
+#: How the silence after each sample is simulated (`WTAParams.rest`):
+#: ``stepped``: ``rest_ms`` of silent input, step by step (Diehl & Cook; 30% of the steps);
+#: ``closed_form``: no rest steps (the schedule's rest is 0); instead, at the start of every
+#: sample, one ``run_regularly`` per group moves the state ``rest_ms`` forward with the
+#: solution of the input-free equations (`rest_updates`).
+REST_MODES = ("stepped", "closed_form")
+
+#: Integration of the inhibitory membranes (`WTAParams.inh_method`): MEMBRANE_METHOD, or
+#: forward ``euler``, valid only while `inh_euler_factor` < 2 (checked).
+INH_METHODS = ("exponential_euler", "euler")
+
+
+def inh_euler_factor(p: WTAParams) -> float:
+    """``dt (1 + ge_max) / tau_i``: forward Euler of an inhibitory membrane is stable while
+    this stays below 2 (and never overshoots its equilibrium below 1).
+
+    An inhibitory neuron's only input is its excitatory partner (``w_ei`` per spike; nothing
+    drives its ``gi``). The partner fires at most once per ``max(refrac_e, dt)``, so ``ge``
+    peaks at the geometric sum ``w_ei / (1 - exp(-max(refrac_e, dt) / tau_ge))``: with D&C's
+    values 10.4 / (1 - e^-5) = 10.47, and the factor 0.5 * 11.47 / 10 = 0.57.
+    """
+    gap = max(p.refrac_e_ms, p.dt_ms)
+    ge_max = p.w_ei / (-math.expm1(-gap / p.tau_ge_ms))
+    return p.dt_ms * (1.0 + ge_max) / p.tau_i_ms
 
 
 @dataclass(frozen=True)
@@ -119,6 +168,8 @@ class WTAParams:
     norm_total: float = 78.0  # each neuron's input weights sum to this before every sample
     min_spikes: int = 5  # show a sample again, faster, while it draws fewer spikes (0: never)
     max_repeats: int = 8  # at most this many repeats (rates up to x5)
+    rest: str = "stepped"  # rest_ms simulated step by step, or "closed_form": one jump (faster)
+    inh_method: str = "exponential_euler"  # inhibitory membranes; "euler" is faster, same spikes
 
     #: which fields must be > 0 and which >= 0 (`__post_init__`)
     _POSITIVE = ("dt_ms", "present_ms", "max_rate_hz", "tau_e_ms",
@@ -152,6 +203,12 @@ class WTAParams:
             require(abs(steps - round(steps)) <= 1e-9 * max(1.0, steps),
                     f"{name} must be a whole number of time steps (dt_ms={self.dt_ms}), "
                     f"got {getattr(self, name)}")
+        lookup(dict.fromkeys(REST_MODES), self.rest, "rest mode")
+        lookup(dict.fromkeys(INH_METHODS), self.inh_method, "inh_method")
+        if self.inh_method == "euler":
+            factor = inh_euler_factor(self)
+            require(factor < 2, f"inh_method 'euler' is unstable here: dt (1 + ge_max) / tau_i "
+                    f"= {factor:.3g} >= 2 (use 'exponential_euler')")
         require(self.max_rate_hz * self.dt_ms / 1000 <= 1,
                 f"max_rate_hz * dt must be <= 1 (one input spike per step at most), got "
                 f"{self.max_rate_hz} Hz at dt {self.dt_ms} ms")
@@ -164,7 +221,8 @@ class WTAParams:
 
     @property
     def schedule(self) -> Schedule:
-        return Schedule(self.present_ms, self.rest_ms)
+        """What is simulated per sample: with ``rest="closed_form"`` no rest steps."""
+        return Schedule(self.present_ms, self.rest_ms if self.rest == "stepped" else 0.0)
 
 
 @dataclass(frozen=True)
@@ -188,9 +246,53 @@ def network_clock(dt_ms: float, prefix: str = "") -> b2.Clock:
 
 
 def namespace(p: WTAParams) -> dict[str, object]:
-    """The Brian2 names the equations use, with units (`neurosim.snn.units`)."""
+    """The Brian2 names the equations use, with units (`neurosim.snn.units`), and the two
+    conductance integrals of `rest_updates`."""
+    # ge decays by exp(-dt/tau) per step and each step's update holds it constant, so over
+    # a silence the steps add up ge * dt / (1 - exp(-dt/tau)) (1.27 ge tau at dt = tau / 2)
+    area = {f"rest_{g}_area": p.dt_ms / -math.expm1(-p.dt_ms / tau) * b2.ms
+            for g, tau in (("ge", p.tau_ge_ms), ("gi", p.tau_gi_ms))}
     return brian_namespace(p, rename={"e_exc": "E_exc", "e_inh_e": "E_inh_e",
-                                      "e_inh_i": "E_inh_i"})
+                                      "e_inh_i": "E_inh_i"}, extra=area)
+
+
+def rest_updates(group: str) -> str:
+    """Brian2 code that moves one group's state over ``rest`` (= ``rest_ms``) of silent input
+    in one go: `group` is ``"exc"``, ``"inh"`` or ``"input"``.
+
+    Without input, every variable decays exponentially towards its resting value, exactly,
+    except the membrane in the few ms while the residual conductances still act. Those
+    (tau_ge = 1 ms, tau_gi = 2 ms, against tau_e = 100 ms) act first, as kicks towards their
+    reversal potentials with the leak neglected, each with its stepped integral
+    (`namespace`); then the membrane relaxes towards rest: ``v_rest + (v - v_rest)
+    exp(-rest/tau)``. (22% of an excitatory deviation remains after 150 ms; the inhibitory
+    one, tau_i = 10 ms, is gone.) The conductances and D&C's postsynaptic traces decay by
+    exp(-rest/tau), theta by exp(-rest/tau_theta), and every ``lastspike`` moves ``rest``
+    back: the time since a neuron's last spike grows by the rest, which is what the
+    presynaptic STDP trace (``exp(-(t - lastspike_pre)/tau_pre)``) and refractoriness read.
+
+    Not reproduced: a spike in the first steps of a stepped rest (a membrane just below
+    threshold and still driven), and the kicks of a neuron still refractory when the rest
+    starts (its membrane is clamped while they act in stepped time). tests/test_snn_wta_speed.py
+    measures the difference against stepped rest.
+    """
+    kick = """
+        v = E_exc + (v - E_exc) * exp(-ge * rest_ge_area / {tau})
+        v = {E_inh} + (v - {E_inh}) * exp(-gi * rest_gi_area / {tau})
+        v = {v_rest} + (v - {v_rest}) * exp(-rest / {tau})
+        ge = ge * exp(-rest / tau_ge)
+        gi = gi * exp(-rest / tau_gi)
+        lastspike = lastspike - rest
+    """
+    if group == "exc":
+        return kick.format(tau="tau_e", E_inh="E_inh_e", v_rest="v_rest_e") + """
+        theta = theta * exp(-rest / tau_theta)
+        trace_dep = trace_dep * exp(-rest / tau_post1)
+        trace_pot = trace_pot * exp(-rest / tau_post2)
+        """
+    if group == "inh":
+        return kick.format(tau="tau_i", E_inh="E_inh_i", v_rest="v_rest_i")
+    return lookup({"input": "lastspike = lastspike - rest"}, group, "group")
 
 
 def build_layers(p: WTAParams, extra_exc: str = "", extra_reset: str = "", prefix: str = "",
@@ -212,7 +314,7 @@ def build_layers(p: WTAParams, extra_exc: str = "", extra_reset: str = "", prefi
                          clock=clock, name=prefix + "exc")
     inh_eqs = b2.Equations(LIF_CONDUCTANCE, tau_m="tau_i", v_rest="v_rest_i", E_inh="E_inh_i")
     inh = b2.NeuronGroup(p.n_exc, inh_eqs, threshold="v > v_thresh_i", reset="v = v_reset_i",
-                         refractory=p.refrac_i_ms * b2.ms, method=MEMBRANE_METHOD,
+                         refractory=p.refrac_i_ms * b2.ms, method=p.inh_method,
                          clock=clock, name=prefix + "inh")
     exc.v = p.v_rest_e_mv * b2.mV
     inh.v = p.v_rest_i_mv * b2.mV
@@ -224,7 +326,8 @@ def build_layers(p: WTAParams, extra_exc: str = "", extra_reset: str = "", prefi
 
 
 def build_program(net: b2.Network, duration_s: float, namespace: dict,
-                  seed_env: str = SEED_ENV, threads: int = 1) -> None:
+                  seed_env: str = SEED_ENV, threads: int = 1,
+                  flush_denormals: bool = True) -> None:
     """Compile `net` under the cpp_standalone device as a program that simulates
     `duration_s` and can be re-run (``device.run(run_args=...)``) without recompiling.
 
@@ -237,9 +340,11 @@ def build_program(net: b2.Network, duration_s: float, namespace: dict,
     generator of its own, so another thread count draws other numbers).
 
     `threads` OpenMP threads share each time step (`neurosim.snn.backend.openmp_threads`; 1: a
-    serial program, 0: one per core).
+    serial program, 0: one per core). `flush_denormals`: `FLUSH_DENORMALS` first (x86).
     """
     device = b2.get_device()
+    if flush_denormals:
+        device.insert_code("main", FLUSH_DENORMALS)
     device.insert_code("main", f"""
         {{ const char* _seed = getenv("{seed_env}");
           if (_seed) for (size_t _k = 0; _k < brian::_random_generators.size(); _k++)
@@ -272,13 +377,17 @@ class WTANetwork:
     threads : int
         OpenMP threads of the standalone program (1: serial; 0: one per core); ignored on the
         runtime targets. docs/benchmarks.md (``bench_stdp``) measures 1 against 2.
+    flush_denormals : bool
+        The standalone program flushes subnormal numbers to zero (`FLUSH_DENORMALS`: faster,
+        same results); False only to measure that.
     """
 
     @building()  # Ctrl-C while connect() compiles: no warnings about unused objects
     def __init__(self, params: WTAParams, rng: np.random.Generator, chunk: int = 100,
-                 threads: int = 1):
+                 threads: int = 1, flush_denormals: bool = True):
         p = params
         self.params, self.chunk, self.rng = p, int(chunk), rng
+        self.flush_denormals = bool(flush_denormals)
         self.threads = resolve_threads(threads)
         self.standalone = isinstance(b2.get_device(), CPPStandaloneDevice)
         sched = p.schedule
@@ -323,6 +432,11 @@ class WTANetwork:
                                name="normalise_weights", **normalise)
         self.exc.run_regularly("total_in = norm_total * int(total_in > 0)", order=1,
                                name="normalise_totals", **normalise)
+        if p.rest == "closed_form" and p.rest_ms > 0:
+            # the previous sample's rest, before this one starts (the schedule has none)
+            for group in (self.inp, self.exc, self.inh):
+                group.run_regularly(rest_updates(group.name), order=-1,
+                                    name=f"{group.name}_rest", **normalise)
 
         self.exc_mon = b2.SpikeMonitor(self.exc, name="exc_spikes")
         self.inp_mon = b2.SpikeMonitor(self.inp, name="input_spikes")
@@ -337,7 +451,8 @@ class WTANetwork:
             self._build_standalone()
 
     def _build_standalone(self) -> None:
-        build_program(self.net, self.chunk * self.period_s, self.ns, threads=self.threads)
+        build_program(self.net, self.chunk * self.period_s, self.ns, threads=self.threads,
+                      flush_denormals=self.flush_denormals)
 
     @property
     def weights(self) -> np.ndarray:
