@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import types
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
@@ -158,9 +158,9 @@ def test_help_lists_every_preset_with_its_values_and_note(capsys):
 
 def test_sleep_replay_presets_are_the_released_codes_values():
     check_presets("sleep_replay")
-    (spec,) = build_specs("sleep_replay", values={"dataset": "kmnist"})
+    (spec,) = build_specs("sleep_replay", values={"dataset": "mnist"})
     cfg = spec.cfg
-    assert spec.preset == "kmnist"
+    assert spec.preset == "mnist"
     assert cfg.hidden == (1200, 1200) and cfg.epochs == 2 and cfg.batch_size == 100
     assert cfg.init_scale == 0.01 and (cfg.lr, cfg.momentum, cfg.dropout) == (0.1, 0.5, 0.25)
     assert (cfg.sleep_steps, cfg.sleep_steps_per_task) == (15000, 5000)
@@ -169,8 +169,19 @@ def test_sleep_replay_presets_are_the_released_codes_values():
         239.515363, 0.032064, 0.003344, 55.882454, 10, 0.999)
     assert s.beta == (14.548273, 44.560317, 38.046326)
     assert cfg.sleep_units == "released"  # they act on DeepLearnToolbox's weights
+    # KMNIST: the released network and schedule, 6 epochs and the sleep values tuned on its
+    # validation split (the released code publishes none for KMNIST)
+    (spec,) = build_specs("sleep_replay", values={"dataset": "kmnist"})
+    k = spec.cfg
+    assert spec.preset == "kmnist" and "tuned on KMNIST validation" in \
+        sleep_replay.PRESET_NOTES["kmnist"]
+    assert k.epochs == 6 and replace(k, epochs=2, sleep=cfg.sleep) == replace(
+        cfg, dataset="kmnist")
+    assert (k.sleep.max_rate_hz, k.sleep.inc, k.sleep.dec, k.sleep.alpha_scale) == (
+        60.9232, 0.024101, 0.000627652, 17.2051)
+    assert k.sleep.beta == (5.1115, 3.11393, 37.9379)
     # key by key overridable; digits keeps its defaults exactly
-    (spec,) = build_specs("sleep_replay", values={"dataset": "kmnist", "sleep.inc": 0.01})
+    (spec,) = build_specs("sleep_replay", values={"dataset": "mnist", "sleep.inc": 0.01})
     assert spec.cfg.sleep.inc == 0.01 and spec.cfg.sleep.dec == 0.003344
     (spec,) = build_specs("sleep_replay")
     assert spec.preset is None and spec.cfg == sleep_replay.Config()
