@@ -25,6 +25,8 @@ def test_each_28x28_preset_is_diehl_and_cook_and_builds(name):
     assert cfg.snn.theta_plus_mv == 0.05 and cfg.snn.min_spikes == 5
     assert (cfg.snn.nu_pre, cfg.snn.nu_post, cfg.snn.w_ie, cfg.snn.w_ei) == (1e-4, 1e-2, 17.0, 10.4)
     assert cfg.snn.dt_ms == 0.5 and (cfg.snn.present_ms, cfg.snn.rest_ms) == (350.0, 150.0)
+    # the two speed options (neurosim.snn.wta): checked on KMNIST validation, not D&C's steps
+    assert (cfg.snn.rest, cfg.snn.inh_method) == ("closed_form", "euler")
     assert "Diehl & Cook" in stdp_digits.PRESET_NOTES[name]
     assert "\n" not in stdp_digits.PRESET_NOTES[name]
 
