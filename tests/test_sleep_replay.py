@@ -253,3 +253,24 @@ def test_a_28x28_set_by_name_runs_with_its_preset(tmp_path):
     m = run["metrics"]
     assert m["dataset"] == "kmnist" and m["network"] == [784, 1200, 1200, 10]
     assert m["split_sizes"] == {"train": 48, "validation": 12, "test": 30}
+
+
+def test_the_report_holds_a_28x28_run_to_issue_18s_targets():
+    """digits: the spec's absolute targets; a 28x28 set: sleep >= sequential + 0.20 with >= 3
+    old tasks above 0, and joint >= 0.90 (no band for sequential)."""
+    from neurosim.experiments.sleep_replay import targets_lines
+
+    def cond(acc, old=0):
+        return {"final_accuracy_mean": acc, "old_tasks_above_zero": old}
+
+    m = {"dataset": "kmnist", "conditions": {"sequential": cond(0.188), "sleep": cond(0.40, 4),
+                                             "joint": cond(0.66)}}
+    text = "\n".join(targets_lines(m))
+    assert "- sequential + sleep 0.400 >= sequential 0.188 + 0.2 with >= 3 old tasks > 0 (4): " \
+           "yes" in text
+    assert "- joint 0.660 >= 0.9: no" in text and "in [0.18, 0.21]" not in text
+    m["conditions"]["sleep"] = cond(0.38, 4)
+    assert "(4): no" in "\n".join(targets_lines(m))
+    m["dataset"] = "digits"
+    text = "\n".join(targets_lines(m))
+    assert "sequential 0.188 in [0.18, 0.21]: yes" in text and ">= 0.4 with" in text

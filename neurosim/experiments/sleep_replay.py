@@ -102,8 +102,11 @@ COLORS = {"sequential": "tab:red", "sleep": "tab:blue", "rehearsal": "tab:orange
           "rehearsal_sleep": "tab:purple", "joint": "tab:green"}
 LABELS = {"sequential": "sequential", "sleep": "sequential + sleep", "rehearsal": "rehearsal",
           "rehearsal_sleep": "rehearsal + sleep", "joint": "joint (upper bound)"}
-#: the spec's targets (5 seeds, test split), checked in the report
+#: the spec's targets (5 seeds, test split), checked in the report: digits (issue 10) ...
 TARGETS = {"sequential": (0.18, 0.21), "joint": 0.95, "sleep": 0.40, "sleep_old_tasks": 3}
+#: ... and the 28x28 sets (issue 18): sleep >= sequential + 0.20 with >= 3 old tasks above 0,
+#: joint >= 0.90 (no band for sequential)
+TARGETS_28X28 = {"joint": 0.90, "sleep_gain": 0.20, "sleep_old_tasks": 3}
 
 
 @dataclass(frozen=True)
@@ -571,19 +574,26 @@ def targets_lines(m: dict) -> list[str]:
         return c.get(name, {}).get(p + key)
 
     seq, joint, slp = (get(n, "final_accuracy_mean") for n in ("sequential", "joint", "sleep"))
-    lo, hi = TARGETS["sequential"]
-    if seq is not None:
+    t = TARGETS if m.get("dataset", "digits") == "digits" else TARGETS_28X28
+    if seq is not None and "sequential" in t:
+        lo, hi = t["sequential"]
         out.append(f"- sequential {seq:.3f} in [{lo}, {hi}]: {'yes' if lo <= seq <= hi else 'no'}"
                    f" (old tasks > 0: {get('sequential', 'old_tasks_above_zero')})")
     if joint is not None:
-        out.append(f"- joint {joint:.3f} >= {TARGETS['joint']}: "
-                   f"{'yes' if joint >= TARGETS['joint'] else 'no'}")
+        out.append(f"- joint {joint:.3f} >= {t['joint']}: "
+                   f"{'yes' if joint >= t['joint'] else 'no'}")
     if slp is not None:
         old = get("sleep", "old_tasks_above_zero")
-        ok = slp >= TARGETS["sleep"] and old >= TARGETS["sleep_old_tasks"]
-        out.append(f"- sequential + sleep {slp:.3f} >= {TARGETS['sleep']} with "
-                   f">= {TARGETS['sleep_old_tasks']} old tasks > 0 ({old}): "
-                   f"{'yes' if ok else 'no'}")
+        if "sleep" in t:
+            need, what = t["sleep"], f"{t['sleep']}"
+        else:  # a gain over sequential, which must have run
+            need = None if seq is None else seq + t["sleep_gain"]
+            what = f"sequential {seq:.3f} + {t['sleep_gain']}" if seq is not None else ""
+        if need is not None:
+            ok = slp >= need and old >= t["sleep_old_tasks"]
+            out.append(f"- sequential + sleep {slp:.3f} >= {what} with "
+                       f">= {t['sleep_old_tasks']} old tasks > 0 ({old}): "
+                       f"{'yes' if ok else 'no'}")
     reh, rs = get("rehearsal", "final_accuracy_mean"), get("rehearsal_sleep",
                                                            "final_accuracy_mean")
     if reh is not None and rs is not None:
