@@ -58,11 +58,17 @@ def test_lines_are_rate_limited_on_a_fake_clock():
     for _ in range(1000):  # one item every 0.5 s: 500 s in all
         clock.now += 0.5
         p.tick()
-    # the first item, then one line per 60 s at most: at 0.5 s, 60.5, 120.5, ..., 480.5
-    assert len(lines) == 9
+    # the first item, then one line per 60 s at most: at 0.5 s, 60.5, 120.5, ..., 480.5, and
+    # the last item's at 500 s
+    assert len(lines) == 10
     assert lines[0] == "[samples] 1/1000, 0s elapsed"
     assert lines[1] == "[samples] 121/1000, 1m00s elapsed, ETA 7m20s"  # 879 * 60.5 / 121 = 439.5
+    assert lines[-1] == "[samples] 1000/1000, 8m20s elapsed, done"
     assert all(LINE.match(line) for line in lines)
+    # a finished phase falls silent: its heartbeat does not repeat "done" while the run goes on
+    clock.now += 600.0
+    p.beat()
+    assert len(lines) == 10 and p.stopped.is_set()
 
 
 def test_heartbeat_on_a_fake_clock_covers_a_silent_stretch():

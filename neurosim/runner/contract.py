@@ -346,14 +346,18 @@ class ProgressLines:
 
     def tick(self, items: int = 1) -> None:
         """`items` more items counted (0: none, only the first line): a line if it is the
-        first, or `every` seconds have passed."""
+        first, the last (then the heartbeat stops: a finished phase does not repeat "done"
+        while the next one runs), or `every` seconds have passed."""
         with self.lock:
             self.done += items
             now = self.clock()
             if self.first_done is None and self.done >= self.origin:
                 self.first_done = now  # the first item is done: its setup (a compile) is over
-            if self.last is None or now - self.last >= self.every:
+            finished = self.total is not None and self.done >= self.total
+            if finished or self.last is None or now - self.last >= self.every:
                 self._emit(now)
+            if finished:
+                self.stopped.set()
 
     def beat(self) -> float:
         """Write a line if none came for `every` seconds; return the seconds until the next
