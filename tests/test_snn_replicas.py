@@ -89,3 +89,16 @@ def test_faint_digits_are_shown_again_only_to_the_replicas_that_need_it():
     np.testing.assert_array_equal(again[kept], once[kept])
     assert (~kept).any()
     assert again[~kept].sum() >= once[~kept].sum()
+
+
+def test_replicas_draw_and_integrate_as_the_trained_network():
+    """The input rule that skips silent inputs' random numbers in compiled code, and the
+    trained network's integrator for the inhibitory membranes (Euler in the 28x28 presets)."""
+    from neurosim.snn.wta import INPUT_THRESHOLD, MEMBRANE_METHOD
+
+    for method in ("euler", MEMBRANE_METHOD):
+        reps = WTAReplicas(WTAParams(n_input=4, n_exc=2, inh_method=method), 2,
+                           np.random.default_rng(0))
+        assert reps.inp.events["spike"] == INPUT_THRESHOLD
+        assert reps.inh.state_updater.method_choice == method
+        assert reps.exc.state_updater.method_choice == MEMBRANE_METHOD

@@ -17,7 +17,9 @@ quietly scale the surviving weights up after a lesion). The neuron and synapse e
 shown again at a higher rate as there (``min_spikes``), per replica. One difference saves
 time: instead of ``rest_ms`` of silence after each digit, so that membranes and conductances
 relax, every digit starts from rest (they are reset), which is what the silence approximates
-(``reset_each_digit=False`` keeps the silence).
+(``reset_each_digit=False`` keeps the silence). The inhibitory membranes are integrated as the
+trained network's (``inh_method``), and a silent input draws no random number in compiled
+code (`neurosim.snn.wta.INPUT_THRESHOLD`).
 
 Targets: the runtime targets (numpy, cython) run each chunk of digits with one ``run()``;
 under ``cpp_standalone`` (`neurosim.snn.backend.select`) the network is compiled once and
@@ -33,7 +35,14 @@ from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
 from neurosim.snn.backend import building, running
 from neurosim.snn.encoding import Schedule, check_intensities, counts_per_sample, poisson_rates
 from neurosim.snn.models import LIF_CONDUCTANCE
-from neurosim.snn.wta import MEMBRANE_METHOD, WTAParams, build_program, namespace, network_clock
+from neurosim.snn.wta import (
+    INPUT_THRESHOLD,
+    MEMBRANE_METHOD,
+    WTAParams,
+    build_program,
+    namespace,
+    network_clock,
+)
 
 #: Environment variable through which each standalone run gets its random seed.
 SEED_ENV = "NEUROSIM_REPLICA_SEED"
@@ -89,8 +98,10 @@ class WTAReplicas:
         self.stim = b2.TimedArray(table * b2.Hz, dt=sched.block_ms * b2.ms, name="stim")
         self._values = self.stim.values  # rewritten in place between runtime runs
 
+        # as the trained network's input: in compiled code a silent input (a dark pixel) draws
+        # no random number, most of the work of k x 784 inputs per step at 28x28
         self.inp = b2.NeuronGroup(k * n_in, "rate = stim(t % chunk_T, i) : Hz",
-                                  threshold="rand() < rate * dt", clock=clock, name="input")
+                                  threshold=INPUT_THRESHOLD, clock=clock, name="input")
         exc_eqs = (b2.Equations(LIF_CONDUCTANCE, tau_m="tau_e", v_rest="v_rest_e",
                                 E_inh="E_inh_e") + b2.Equations("theta : volt"))
         self.exc = b2.NeuronGroup(k * n_exc, exc_eqs, threshold="v > v_thresh_e + theta",
@@ -100,7 +111,7 @@ class WTAReplicas:
                                E_inh="E_inh_i")
         self.inh = b2.NeuronGroup(k * n_exc, inh_eqs, threshold="v > v_thresh_i",
                                   reset="v = v_reset_i", refractory=p.refrac_i_ms * b2.ms,
-                                  method=MEMBRANE_METHOD, clock=clock, name="inh")
+                                  method=p.inh_method, clock=clock, name="inh")
         self.exc.v = p.v_rest_e_mv * b2.mV
         self.inh.v = p.v_rest_i_mv * b2.mV
         if reset_each_digit:
