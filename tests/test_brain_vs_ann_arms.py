@@ -147,6 +147,25 @@ def test_extra_arms_get_the_mlps_digits_and_leave_its_draws_alone():
     np.testing.assert_array_equal(table["fa_gradient_steps"], [7, 7, 7])
 
 
+def test_the_budget_loop_goes_through_the_progress_wrapper():
+    """At 28x28 a spiking arm trains for minutes per budget: the loop over budgets is wrapped
+    in the runner's progress lines, one item per budget, with the same results."""
+    cfg = small_cfg(label_budgets=[1, 0], budget_max_epochs=3, budget_patience=2)
+    ds = small_digits()
+    totals, items = [], []
+
+    def progress(iterable, total):
+        totals.append(total)
+        for item in iterable:
+            items.append(item[0])
+            yield item
+
+    plain, _, _ = bud.label_budget_table(cfg, ds, np.random.default_rng(1))
+    wrapped, _, _ = bud.label_budget_table(cfg, ds, np.random.default_rng(1), progress=progress)
+    assert totals == [2] and items == [1, 0]
+    assert wrapped == plain
+
+
 def test_spiking_budget_training_stretches_small_budgets_to_min_steps():
     cfg = small_cfg(**{"surrogate.epochs": 2, "surrogate.batch_size": 8,
                        "spiking_min_steps": 12, "spiking_val_checks": 3})

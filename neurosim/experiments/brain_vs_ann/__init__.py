@@ -157,7 +157,9 @@ def run(cfg: Config, ctx: Context) -> Result:
     trainers, spiking = budget_trainers(cfg, ctx, ds)
     lb_metrics, lb_table, _ = label_budget_table(
         cfg, ds, ctx.rng_for("label_budget"), stdp_counts, extra=trainers,
-        with_mlp="mlp" in arms)
+        with_mlp="mlp" in arms,
+        progress=lambda items, n: ctx.progress(items, n, "label budgets (every arm trained)",
+                                               done_when="finished"))
     out.add_curves("label_budget", lb_table)
     out.update_metrics(label_budget=lb_metrics)
 

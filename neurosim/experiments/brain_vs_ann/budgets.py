@@ -25,7 +25,7 @@ gradient arm's in ``gradient_steps``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -51,6 +51,7 @@ def label_budget_table(cfg: Config, ds: data.Dataset, rng: np.random.Generator,
                        stdp_counts: tuple[np.ndarray, np.ndarray] | None = None,
                        extra: Mapping[str, tuple[BudgetTrainer, str]] | None = None,
                        with_mlp: bool = True,
+                       progress: Callable[[Iterable, int], Iterable] | None = None,
                        ) -> tuple[dict, dict[str, np.ndarray], dict[int, np.ndarray]]:
     """Accuracy of every arm at every label budget, on the test digits.
 
@@ -68,6 +69,9 @@ def label_budget_table(cfg: Config, ds: data.Dataset, rng: np.random.Generator,
         draw nothing from `rng` (the MLP's and the budgets' draws stay as without them).
     with_mlp : bool
         Train the MLP at every budget (False: its column is None; its draws are made alike).
+    progress : callable (iterable, total) -> iterable, optional
+        Wraps the loop over budgets (the runner's progress lines: a spiking arm trains for
+        minutes per budget at 28x28).
 
     Returns
     -------
@@ -90,7 +94,8 @@ def label_budget_table(cfg: Config, ds: data.Dataset, rng: np.random.Generator,
     epochs: list[int | None] = []
     labelled: list[int] = []
     extra_steps: dict[str, list[int]] = {name: [] for name in extra}
-    for k, idx in budgets.items():
+    items = budgets.items() if progress is None else progress(budgets.items(), len(budgets))
+    for k, idx in items:
         X, y = ds.X_train[idx], ds.y_train[idx]
         labelled.append(len(idx))
         if with_mlp:
