@@ -102,3 +102,15 @@ def test_replicas_draw_and_integrate_as_the_trained_network():
         assert reps.inp.events["spike"] == INPUT_THRESHOLD
         assert reps.inh.state_updater.method_choice == method
         assert reps.exc.state_updater.method_choice == MEMBRANE_METHOD
+
+
+def test_each_repeat_pass_is_announced():
+    """on_repeat(repeat, n_samples) before each pass over the faint digits (progress lines:
+    at 28x28 the repeats ran for 10+ silent minutes)."""
+    p = replace(P, min_spikes=1000, max_repeats=2)  # every digit is faint: both passes run
+    reps = WTAReplicas(p, 2, np.random.default_rng(0), chunk=4)
+    X = np.random.default_rng(1).random((2, 3, p.n_input))
+    W = np.full((2, p.n_input, p.n_exc), 0.5)
+    calls = []
+    reps.present(X, W, np.zeros((2, p.n_exc)), on_repeat=lambda r, n: calls.append((r, n)))
+    assert calls == [(1, 3), (2, 3)]

@@ -151,7 +151,7 @@ class WTAReplicas:
             build_program(self.net, self.chunk * self.period_s, self.ns, seed_env=SEED_ENV)
 
     def present(self, X: np.ndarray, weights: np.ndarray, theta_mv: np.ndarray,
-                on_chunk=None) -> np.ndarray:
+                on_chunk=None, on_repeat=None) -> np.ndarray:
         """Show every replica its own digits and return every replica's spike counts.
 
         Parameters
@@ -165,6 +165,9 @@ class WTAReplicas:
             Each replica's adaptive thresholds, frozen.
         on_chunk : callable (n_done), optional
             Called after each chunk of the first showing (progress).
+        on_repeat : callable (repeat, n_samples), optional
+            Called before each repeat pass over the faint digits (progress: at 28x28 the
+            repeats can take as long as the first showing).
 
         Returns
         -------
@@ -196,6 +199,8 @@ class WTAReplicas:
                 samples = np.flatnonzero(faint.any(axis=0))
                 if not samples.size:
                     break
+                if on_repeat is not None:
+                    on_repeat(repeat, int(samples.size))
                 boost = (2 + repeat) / 2
                 rates = poisson_rates(X[:, samples], p.max_rate_hz * boost)
                 rates[~faint[:, samples]] = 0.0  # only the replicas that need it

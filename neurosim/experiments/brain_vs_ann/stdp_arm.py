@@ -193,9 +193,22 @@ def _stdp_replicas(cfg, ctx, ds, eval_idx, rng, tr: dict, directory: str):
             next(bar, None)
         done[0] = n_done
 
+    # faint digits are shown again (min_spikes), up to max_repeats passes after the first:
+    # a phase of its own, begun at the first repeat
+    again = iter(())
+
+    def on_repeat(repeat: int, n_samples: int) -> None:
+        nonlocal again
+        if repeat == 1:
+            again = ctx.progress(range(p.max_repeats), total=p.max_repeats,
+                                 desc=f"stdp replicas: faint digits shown again ({k} networks)")
+        next(again, None)
+
     X = np.stack([stdp_coding(cfg, np.concatenate([X_lab, s[4]])) for s in specs])
     counts = reps.present(X, np.stack([s[2] for s in specs]), np.stack([s[3] for s in specs]),
-                          on_chunk=on_chunk)
+                          on_chunk=on_chunk, on_repeat=on_repeat)
+    for _ in again:  # no more repeats: the phase is over (its heartbeat stops)
+        pass
     inh = reps.inh_counts[:, n_lab:]
     label_counts, counts = counts[:, :n_lab], counts[:, n_lab:]
     seconds = time.perf_counter() - t0
