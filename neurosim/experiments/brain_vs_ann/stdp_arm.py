@@ -269,7 +269,11 @@ def stdp_metrics(cfg: Config, ctx: Context, ds: data.Dataset, tr: dict, rep: dic
               + inh_per_digit.mean() * (p.n_exc - 1))
     updates = 2 * p.n_exc * p.present_ms / p.dt_ms
     present_s = p.present_ms / 1000.0
-    windows = np.array([(k * period, k * period + present_s) for k in range(digits)])
+    starts = np.arange(digits) * period
+    # with the rest in closed form the presentations follow each other (period = present):
+    # end each window where the next starts, or rounding makes neighbours overlap by 1e-16
+    ends = np.minimum(starts + present_s, np.append(starts[1:], np.inf))
+    windows = np.column_stack([starts, ends])
     sync = synchrony(cfg, exc, windows, rng)
     n_train = len(ds.X_train)
     metrics = {
