@@ -216,7 +216,8 @@ def test_reads_mnist_idx_files(tmp_path):
     folder = write_fake_mnist(tmp_path / "mnist")
     done = cli("brain_vs_ann", "--quick", "dataset=mnist", f"data_dir={folder}",
                "input_coding=intensity", "n_train=60", "n_test=20", "n_eval=10",
-               "lesion_fractions=[0.0, 0.9]", "noise_sds=[0.0]", "checkpoints=[1000]",
+               "n_eval_sweeps=6", "lesion_fractions=[0.0, 0.9]", "noise_sds=[0.0]",
+               "checkpoints=[1000]",
                "conversion.n_steps=20", "--out", str(tmp_path / "runs"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     (path,) = sorted((tmp_path / "runs" / "brain_vs_ann").iterdir())
@@ -224,3 +225,9 @@ def test_reads_mnist_idx_files(tmp_path):
     assert run["arrays"]["stdp_receptive_fields"].shape == (784, 20)
     assert run["arrays"]["mlp_W1"].shape == (784, 20)
     assert run["metrics"]["n_eval"] == 10
+    # the sweeps scored their first 6 digits in every arm: accuracies in sixths
+    assert run["metrics"]["n_sweep"] == 6
+    for arm in ("mlp", "mlp_spiking", "stdp"):
+        table = run["curves"][f"{arm}_lesion"]
+        draws = np.array([table[k] for k in table if k.startswith("accuracy_draw")]) * 6
+        assert np.allclose(draws, np.round(draws)), (arm, draws)

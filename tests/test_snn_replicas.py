@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from neurosim.snn import backend
-from neurosim.snn.replicas import WTAReplicas, block_pairs, chunk_for
+from neurosim.snn.replicas import WTAReplicas, block_pairs, chunk_for, pieces
 from neurosim.snn.wta import WTAParams
 
 P = WTAParams(n_input=6, n_exc=3, present_ms=60.0, rest_ms=20.0, max_rate_hz=300.0,
@@ -71,8 +71,10 @@ def test_bad_shapes_are_refused():
     reps = WTAReplicas(P, 2, rng, chunk=2)
     with pytest.raises(ValueError, match="weights"):
         reps.present(np.zeros((2, 1, P.n_input)), np.zeros((2, 3, 3)), np.zeros((2, 3)))
-    with pytest.raises(ValueError, match="X must"):
+    with pytest.raises(ValueError, match="weights"):  # one variant's digits, two weights
         reps.present(np.zeros((1, 1, P.n_input)), np.zeros((2, 6, 3)), np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="X must"):
+        reps.present(np.zeros((2, 1, P.n_input + 1)), np.zeros((2, 6, 3)), np.zeros((2, 3)))
     # a valid call still works (and runs the network, so Brian2 does not warn about it)
     out = reps.present(np.zeros((2, 1, P.n_input)), np.zeros((2, 6, 3)), np.zeros((2, 3)))
     assert out.shape == (2, 1, 3) and out.sum() == 0
@@ -113,4 +115,53 @@ def test_each_repeat_pass_is_announced():
     W = np.full((2, p.n_input, p.n_exc), 0.5)
     calls = []
     reps.present(X, W, np.zeros((2, p.n_exc)), on_repeat=lambda r, n: calls.append((r, n)))
-    assert calls == [(1, 3), (2, 3)]
+    assert calls == [(1, 6), (2, 6)]  # (variant, digit) pairs: 2 variants x 3 digits
+
+
+def test_pieces_cover_each_variants_digits_in_run_order():
+    shown = np.array([[1, 1, 1, 1, 1], [0, 1, 0, 1, 0], [1, 1, 1, 1, 1]], bool)
+    got = [(v, idx.tolist()) for v, idx in pieces(shown, 2)]
+    # piece 0 of every variant, then piece 1, ...; a variant's digits in order
+    assert got == [(0, [0, 1]), (1, [1, 3]), (2, [0, 1]), (0, [2, 3]), (2, [2, 3]),
+                   (0, [4]), (2, [4])]
+    # every digit shown exactly once
+    for v in range(3):
+        np.testing.assert_array_equal(
+            np.sort(np.concatenate([i for w, i in pieces(shown, 2) if w == v])),
+            np.flatnonzero(shown[v]))
+    # as many variants as slots, every digit: run j is slot r = variant r over chunk j
+    assert [v for v, _ in pieces(np.ones((3, 4), bool), 2)] == [0, 1, 2, 0, 1, 2]
+    assert pieces(np.zeros((2, 3), bool), 2) == []
+
+
+def test_more_variants_than_slots_and_digits_not_shown():
+    """Variants share the slots run by run; a digit a variant is not shown counts 0, and a
+    variant without synapses is silent wherever it runs."""
+    W = np.full((P.n_input, P.n_exc), 0.8)
+    weights = np.stack([W, np.zeros_like(W), W, W, W])
+    backend.seed(np.random.default_rng(5))
+    reps = WTAReplicas(P, 2, np.random.default_rng(5), chunk=2)
+    X = np.tile(np.linspace(0.2, 1.0, P.n_input), (5, 3, 1))
+    shown = np.ones((5, 3), bool)
+    shown[3, 1] = shown[4] = False
+    out = reps.present(X, weights, np.zeros((5, P.n_exc)), shown=shown)
+    assert out.shape == (5, 3, P.n_exc) and reps.inh_counts.shape == (5, 3)
+    assert out[1].sum() == 0 and out[4].sum() == 0 and out[3, 1].sum() == 0
+    assert reps.inh_counts[4].sum() == 0
+    assert (out[[0, 2]].sum(axis=2) > 0).all() and (out[3, [0, 2]].sum(axis=1) > 0).all()
+    with pytest.raises(ValueError, match="shown"):
+        reps.present(X, weights, np.zeros((5, P.n_exc)), shown=shown[:, :2])
+
+
+def test_repeats_show_only_the_faint_pairs():
+    """A repeat pass packs the faint (variant, digit) pairs: with one variant always silent
+    and one that always fires, each pass shows only the silent one's digits."""
+    p = replace(P, min_spikes=1, max_repeats=3)
+    W = np.full((p.n_input, p.n_exc), 0.8)
+    reps = WTAReplicas(p, 2, np.random.default_rng(0), chunk=4)
+    X = np.tile(np.linspace(0.2, 1.0, p.n_input), (2, 3, 1))
+    calls = []
+    out = reps.present(X, np.stack([W, np.zeros_like(W)]), np.zeros((2, p.n_exc)),
+                       on_repeat=lambda r, n: calls.append((r, n)))
+    assert (out[0].sum(axis=1) >= 1).all() and out[1].sum() == 0
+    assert calls == [(1, 3), (2, 3), (3, 3)]

@@ -7,14 +7,18 @@ variant in turn costs one pass per variant, each with its own ``run()`` overhead
 variant is a *replica*: its own Poisson inputs, excitatory layer and inhibitory partners, with
 no connection to any other replica, all in one network. One pass over the digits scores them
 all, and the spikes of one replica do not depend on the others (each replica's input neurons
-draw their own random numbers; membranes have no noise).
+draw their own random numbers; membranes have no noise). The replicas are slots: the weights,
+thresholds and digits of every slot are set per ``run()``, so a slot can run one variant's
+digits in one run and another's in the next, and a pass shows each variant only the digits it
+needs (`pieces`): a lesioned copy that keeps the trained network's labels skips the labelling
+digits, and a repeat pass shows only the (variant, digit) pairs that were faint.
 
 The replicas are frozen: no STDP, no threshold adaptation (``theta`` is a constant copied from
 the trained network) and no weight renormalisation, so a synapse removed stays removed (the
 training network renormalises each neuron's input weights before every sample, which would
 quietly scale the surviving weights up after a lesion). The neuron and synapse equations,
 ``present_ms`` and ``dt_ms`` are those of `neurosim.snn.wta.WTANetwork`, and faint digits are
-shown again at a higher rate as there (``min_spikes``), per replica. One difference saves
+shown again at a higher rate as there (``min_spikes``), per variant. One difference saves
 time: instead of ``rest_ms`` of silence after each digit, so that membranes and conductances
 relax, every digit starts from rest (they are reset), which is what the silence approximates
 (``reset_each_digit=False`` keeps the silence). The inhibitory membranes are integrated as the
@@ -66,7 +70,8 @@ def chunk_for(params: WTAParams, n_replicas: int, n_samples: int,
 
 
 class WTAReplicas:
-    """`n_replicas` frozen copies of a `WTANetwork`'s layers in one Brian2 network.
+    """`n_replicas` frozen copies of a `WTANetwork`'s layers in one Brian2 network: slots
+    that `present` fills with any number of variants.
 
     Parameters
     ----------
@@ -142,8 +147,8 @@ class WTAReplicas:
         self.inh_mon = b2.SpikeMonitor(self.inh, name="inh_spikes")
         self.net = b2.Network(self.inp, self.exc, self.inh, self.syn, self.ei, self.ie,
                               self.mon, self.inh_mon)
-        #: inhibitory spikes of each replica for each digit of the last `present` (first
-        #: showing), ndarray of shape (n_replicas, n_samples)
+        #: inhibitory spikes of each variant for each digit of the last `present` (first
+        #: showing; 0 where not shown), ndarray of shape (n_variants, n_samples)
         self.inh_counts = np.zeros((self.n, 0), dtype=np.int64)
         self.ns = {**namespace(p), "stim": self.stim,
                    "chunk_T": self.chunk * self.period_s * b2.second}
@@ -151,88 +156,106 @@ class WTAReplicas:
             build_program(self.net, self.chunk * self.period_s, self.ns, seed_env=SEED_ENV)
 
     def present(self, X: np.ndarray, weights: np.ndarray, theta_mv: np.ndarray,
-                on_chunk=None, on_repeat=None) -> np.ndarray:
-        """Show every replica its own digits and return every replica's spike counts.
+                on_chunk=None, on_repeat=None, shown: np.ndarray | None = None) -> np.ndarray:
+        """Show every variant of the network its own digits; every variant's spike counts.
+
+        A *variant* is one frozen network to score (a snapshot, a lesioned copy...); the
+        network's ``n_replicas`` copies are slots that run variants side by side. The digits
+        each variant is shown are cut into pieces of at most ``chunk`` digits, and every
+        ``run()`` fills its slots with the next pieces (piece j of every variant, then piece
+        j + 1): a variant shown fewer digits than another frees its slots for the other's
+        pieces, and the repeat passes over faint digits pack only the (variant, digit) pairs
+        that were faint. With as many variants as slots, every digit shown to all, the runs
+        are those of slot r = variant r over consecutive chunks.
 
         Parameters
         ----------
-        X : ndarray of shape (n_replicas, n_samples, n_input)
-            Intensities in [0, 1]: the same digits, each replica's version of them (noisy
+        X : ndarray of shape (n_variants, n_samples, n_input)
+            Intensities in [0, 1]: the same digits, each variant's version of them (noisy
             or not).
-        weights : ndarray of shape (n_replicas, n_input, n_exc)
-            Each replica's input weights (zeros where synapses were removed).
-        theta_mv : ndarray of shape (n_replicas, n_exc)
-            Each replica's adaptive thresholds, frozen.
+        weights : ndarray of shape (n_variants, n_input, n_exc)
+            Each variant's input weights (zeros where synapses were removed).
+        theta_mv : ndarray of shape (n_variants, n_exc)
+            Each variant's adaptive thresholds, frozen.
         on_chunk : callable (n_done), optional
-            Called after each chunk of the first showing (progress).
-        on_repeat : callable (repeat, n_samples), optional
-            Called before each repeat pass over the faint digits (progress: at 28x28 the
-            repeats can take as long as the first showing).
+            Called after each run of the first showing with the (variant, digit) pairs shown
+            so far (progress; ``shown.sum()`` in all).
+        on_repeat : callable (repeat, n_pairs), optional
+            Called before each repeat pass with the number of faint (variant, digit) pairs it
+            shows again (progress).
+        shown : ndarray of bool, shape (n_variants, n_samples), optional
+            The digits each variant is shown (default: all); the others' counts are 0.
 
         Returns
         -------
-        ndarray of shape (n_replicas, n_samples, n_exc), int64
+        ndarray of shape (n_variants, n_samples, n_exc), int64
         """
-        p, k = self.params, self.n
+        p = self.params
         X = np.asarray(X, dtype=float)
-        if X.ndim != 3 or X.shape[0] != k:
-            raise ValueError(f"X must have shape ({k}, n_samples, {p.n_input}), got {X.shape}")
-        for r in range(k):
+        if X.ndim != 3 or X.shape[2] != p.n_input or X.shape[0] < 1:
+            raise ValueError(f"X must have shape (n_variants, n_samples, {p.n_input}), "
+                             f"got {X.shape}")
+        v, n = X.shape[:2]
+        for r in range(v):
             check_intensities(X[r], p.n_input)
         weights = np.asarray(weights, dtype=float)
         theta_mv = np.asarray(theta_mv, dtype=float)
-        if weights.shape != (k, p.n_input, p.n_exc):
-            raise ValueError(f"weights must have shape ({k}, {p.n_input}, {p.n_exc}), "
+        if weights.shape != (v, p.n_input, p.n_exc):
+            raise ValueError(f"weights must have shape ({v}, {p.n_input}, {p.n_exc}), "
                              f"got {weights.shape}")
-        if theta_mv.shape != (k, p.n_exc):
-            raise ValueError(f"theta_mv must have shape ({k}, {p.n_exc}), got {theta_mv.shape}")
-        self._w = weights.ravel().copy()
-        self._theta = theta_mv.ravel().copy()
-        if not self.standalone:
-            self.syn.w = self._w
-            self.exc.theta = self._theta * b2.mV
-        n = X.shape[1]
-        out, self.inh_counts = self._show(poisson_rates(X, p.max_rate_hz), on_chunk)
+        if theta_mv.shape != (v, p.n_exc):
+            raise ValueError(f"theta_mv must have shape ({v}, {p.n_exc}), got {theta_mv.shape}")
+        shown = np.ones((v, n), bool) if shown is None else np.asarray(shown, bool)
+        if shown.shape != (v, n):
+            raise ValueError(f"shown must have shape ({v}, {n}), got {shown.shape}")
+        out = np.zeros((v, n, p.n_exc), dtype=np.int64)
+        self.inh_counts = np.zeros((v, n), dtype=np.int64)
+        self._show(X, weights, theta_mv, shown, p.max_rate_hz, out, self.inh_counts, on_chunk)
         if p.min_spikes > 0:  # Diehl & Cook: faint digits again, faster (as WTANetwork.present)
             for repeat in range(1, p.max_repeats + 1):
-                faint = out.sum(axis=2) < p.min_spikes  # (n_replicas, n_samples)
-                samples = np.flatnonzero(faint.any(axis=0))
-                if not samples.size:
+                faint = shown & (out.sum(axis=2) < p.min_spikes)  # (n_variants, n_samples)
+                if not faint.any():
                     break
                 if on_repeat is not None:
-                    on_repeat(repeat, int(samples.size))
-                boost = (2 + repeat) / 2
-                rates = poisson_rates(X[:, samples], p.max_rate_hz * boost)
-                rates[~faint[:, samples]] = 0.0  # only the replicas that need it
-                again, _ = self._show(rates, None)
-                mask = faint[:, samples]
-                sub = out[:, samples]
-                sub[mask] = again[mask]
-                out[:, samples] = sub
-        assert out.shape == (k, n, p.n_exc)
+                    on_repeat(repeat, int(faint.sum()))
+                self._show(X, weights, theta_mv, faint, p.max_rate_hz * (2 + repeat) / 2,
+                           out, None, None)
         return out
 
-    def _show(self, rates: np.ndarray, on_chunk) -> tuple[np.ndarray, np.ndarray]:
-        """Rates of shape (n_replicas, n_samples, n_input), chunk by chunk -> excitatory
-        counts (n_replicas, n_samples, n_exc) and inhibitory totals (n_replicas, n_samples)."""
+    def _show(self, X, weights, theta_mv, shown, rate_hz, out, inh, on_chunk) -> None:
+        """Show each variant its `shown` digits at `rate_hz` for a white pixel, slot by slot
+        (`pieces`); write their excitatory counts into `out` (n_variants, n_samples, n_exc)
+        and, given `inh`, their inhibitory totals into it (n_variants, n_samples)."""
         p, sched, k = self.params, self.schedule, self.n
-        n = rates.shape[1]
-        out = np.zeros((k, n, p.n_exc), dtype=np.int64)
-        inh = np.zeros((k, n), dtype=np.int64)
-        for start in range(0, n, self.chunk):
-            part = rates[:, start: start + self.chunk]  # (k, m, n_input)
-            m = part.shape[1]
+        todo = pieces(shown, self.chunk)
+        done = 0
+        for start in range(0, len(todo), k):
+            run = todo[start: start + k]
+            rates = np.zeros((self.chunk, k, p.n_input))
+            w = np.zeros((k, p.n_input, p.n_exc))
+            theta = np.zeros((k, p.n_exc))
+            for slot, (var, idx) in enumerate(run):
+                rates[: len(idx), slot] = poisson_rates(X[var, idx], rate_hz)
+                w[slot], theta[slot] = weights[var], theta_mv[var]
+            self._w, self._theta = w.ravel(), theta.ravel()
+            if not self.standalone:
+                self.syn.w = self._w
+                self.exc.theta = self._theta * b2.mV
             values = np.zeros_like(self._values)
-            flat = np.transpose(part, (1, 0, 2)).reshape(m, k * p.n_input)
-            values[: m * sched.blocks_per_sample] = sched.table(flat)
+            values[: self.chunk * sched.blocks_per_sample] = sched.table(
+                rates.reshape(self.chunk, k * p.n_input))
             (i, t), (i_inh, t_inh) = self._run_chunk(values)
-            counts = counts_per_sample(i, t, 0.0, self.period_s, m, k * p.n_exc)
-            out[:, start: start + m] = counts.reshape(m, k, p.n_exc).transpose(1, 0, 2)
-            counts = counts_per_sample(i_inh, t_inh, 0.0, self.period_s, m, k * p.n_exc)
-            inh[:, start: start + m] = counts.reshape(m, k, p.n_exc).sum(axis=2).T
+            counts = counts_per_sample(i, t, 0.0, self.period_s, self.chunk, k * p.n_exc)
+            counts = counts.reshape(self.chunk, k, p.n_exc)
+            totals = counts_per_sample(i_inh, t_inh, 0.0, self.period_s, self.chunk,
+                                       k * p.n_exc).reshape(self.chunk, k, p.n_exc).sum(axis=2)
+            for slot, (var, idx) in enumerate(run):
+                out[var, idx] = counts[: len(idx), slot]
+                if inh is not None:
+                    inh[var, idx] = totals[: len(idx), slot]
+                done += len(idx)
             if on_chunk is not None:
-                on_chunk(start + m)
-        return out, inh
+                on_chunk(done)
 
     def _run_chunk(self, values: np.ndarray):
         """Simulate one chunk; ((exc i, exc t), (inh i, inh t)), times in seconds from the
@@ -254,6 +277,15 @@ class WTAReplicas:
             self.net.run(duration * b2.second, namespace=self.ns)
         return tuple((np.asarray(m.i[b:]), np.asarray(m.t[b:] / b2.second) - t0)
                      for m, b in zip(mons, before, strict=True))
+
+
+def pieces(shown: np.ndarray, chunk: int) -> list[tuple[int, np.ndarray]]:
+    """The (variant, digit indices) pieces of at most `chunk` digits that show each variant
+    its `shown` digits, in run order: piece 0 of every variant, then piece 1, ..."""
+    per_variant = [np.flatnonzero(row) for row in np.asarray(shown, bool)]
+    longest = max((len(idx) for idx in per_variant), default=0)
+    return [(var, idx[j: j + chunk]) for j in range(0, longest, chunk)
+            for var, idx in enumerate(per_variant) if j < len(idx)]
 
 
 def block_pairs(n_blocks: int, n_pre: int, n_post: int) -> tuple[np.ndarray, np.ndarray]:

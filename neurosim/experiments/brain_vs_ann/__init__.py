@@ -51,7 +51,7 @@ from neurosim.experiments.brain_vs_ann.gradient_arms import (
     budget_trainers,
     feedback_arm,
 )
-from neurosim.experiments.brain_vs_ann.measures import checkpoint_plan, load
+from neurosim.experiments.brain_vs_ann.measures import checkpoint_plan, load, sweep_digits
 from neurosim.experiments.brain_vs_ann.mlp_arm import mlp_arm
 from neurosim.experiments.brain_vs_ann.report import MISSING, ROWS, lookup, report
 from neurosim.experiments.brain_vs_ann.seeds import seeds_report
@@ -83,7 +83,7 @@ def run(cfg: Config, ctx: Context) -> Result:
     out = ctx.partial
     common = {"dataset": cfg.dataset, "n_train": len(ds.X_train),
               "n_val": 0 if ds.X_val is None else len(ds.X_val), "n_test": len(ds.X_test),
-              "n_eval": n_eval, "repeats": cfg.repeats,
+              "n_eval": n_eval, "n_sweep": sweep_digits(cfg, n_eval), "repeats": cfg.repeats,
               "spread": f"sample sd (ddof=1) over {cfg.repeats} random lesion/noise draws "
                         "within this run; training seeds: sweep seed=0,1,2"}
     out.update_metrics(**common, train_seconds=0.0)

@@ -19,6 +19,7 @@ from neurosim.experiments.brain_vs_ann.measures import (
     population_activity,
     retention,
     robustness,
+    sweep_digits,
     sweep_summary,
     synchrony,
 )
@@ -162,15 +163,18 @@ def mlp_spiking_arm(cfg: Config, ctx: Context, ds: data.Dataset, plan: dict,
 
     next(phases, None)
 
+    n_sweep = sweep_digits(cfg, len(X_eval))  # the sweeps' digits: the first n_sweep
+    X_sw, y_sw = X_eval[:n_sweep], y_eval[:n_sweep]
+
     def score(Ws, X) -> float:
         out = convert.simulate(Ws, convert.poisson_input(X, p.n_steps, p.p_max, rng),
                                p.threshold).output
-        return accuracy(convert.predict_from_counts(out.sum(axis=0)), y_eval)
+        return accuracy(convert.predict_from_counts(out.sum(axis=0)), y_sw)
 
     lesions = robustness(cfg.lesion_fractions, cfg.repeats,
-                         lambda f, r: score(lesion.lesion(Wn, f, rng), X_eval))
+                         lambda f, r: score(lesion.lesion(Wn, f, rng), X_sw))
     noise = robustness(cfg.noise_sds, cfg.repeats,
-                       lambda sd, r: score(Wn, lesion.noisy(X_eval, sd, rng)))
+                       lambda sd, r: score(Wn, lesion.noisy(X_sw, sd, rng)))
     lesion_table, lesion_metrics = sweep_summary(cfg.lesion_fractions, lesions,
                                                  "fraction_removed")
     noise_table, noise_metrics = sweep_summary(cfg.noise_sds, noise, "noise_sd")

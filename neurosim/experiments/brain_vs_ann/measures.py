@@ -62,6 +62,12 @@ def checkpoint_plan(cfg: Config, n: int) -> dict[str, list[int]]:
 # --- shared measurements -----------------------------------------------------------------------
 
 
+def sweep_digits(cfg: Config, n_eval: int) -> int:
+    """How many of the `n_eval` evaluation digits the lesion and noise sweeps score (the
+    first ones, the same for every arm): ``n_eval_sweeps``, or all of them when it is 0."""
+    return min(cfg.n_eval_sweeps or n_eval, n_eval)
+
+
 def mlp_logits(weights: list[np.ndarray], X: np.ndarray) -> np.ndarray:
     """Bias-free ReLU network: the output layer's pre-activations."""
     a = np.asarray(X, dtype=np.float64)

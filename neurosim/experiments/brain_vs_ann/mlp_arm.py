@@ -25,6 +25,7 @@ from neurosim.experiments.brain_vs_ann.measures import (
     population_activity,
     retention,
     robustness,
+    sweep_digits,
     sweep_summary,
 )
 from neurosim.runner.contract import Context
@@ -110,11 +111,13 @@ def mlp_arm(cfg: Config, ctx: Context, ds: data.Dataset, plan: dict, eval_idx: n
         if ds.X_val is not None:
             biased_scores["biased_val_accuracy"] = accuracy(biased.predict(ds.X_val), ds.y_val)
 
-    # robustness: the same trained weights, damaged; accuracy on the evaluation digits
+    # robustness: the same trained weights, damaged; accuracy on the sweeps' digits
+    n_sweep = sweep_digits(cfg, len(X_eval))
+    X_sw, y_sw = X_eval[:n_sweep], y_eval[:n_sweep]
     lesions = robustness(cfg.lesion_fractions, cfg.repeats, lambda f, r: accuracy(
-        mlp_logits(lesion.lesion(weights, f, rng), X_eval).argmax(1), y_eval))
+        mlp_logits(lesion.lesion(weights, f, rng), X_sw).argmax(1), y_sw))
     noise = robustness(cfg.noise_sds, cfg.repeats, lambda sd, r: accuracy(
-        mlp_logits(weights, lesion.noisy(X_eval, sd, rng)).argmax(1), y_eval))
+        mlp_logits(weights, lesion.noisy(X_sw, sd, rng)).argmax(1), y_sw))
     lesion_table, lesion_metrics = sweep_summary(cfg.lesion_fractions, lesions,
                                                  "fraction_removed")
     noise_table, noise_metrics = sweep_summary(cfg.noise_sds, noise, "noise_sd")

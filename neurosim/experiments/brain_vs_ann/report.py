@@ -126,8 +126,9 @@ def report(metrics: dict, cfg: Config) -> str:
     L += ["# Brain vs. artificial network", "",
           f"Data: {metrics['dataset']}, {metrics['n_train']} training, {metrics['n_val']} "
           f"validation and {metrics['n_test']} test digits; every arm saw the same training "
-          f"digits and was scored on the same test digits. Learning curves and robustness "
-          f"score the first {metrics['n_eval']} test digits. Spread: "
+          f"digits and was scored on the same test digits. Learning curves score the first "
+          f"{metrics['n_eval']} test digits, the lesion and noise sweeps the first "
+          f"{metrics.get('n_sweep', metrics['n_eval'])}. Spread: "
           f"{metrics['spread']}. The whole run took {cell(metrics.get('total_seconds'))} s "
           f"(`total_seconds`), training {cell(metrics.get('train_seconds'))} s of it "
           f"(`train_seconds`).", ""]
@@ -265,7 +266,8 @@ def report(metrics: dict, cfg: Config) -> str:
                    for k, sd in noise])
     L += table(metrics, rob_rows) + [""]
     L += [f"Mean ± sample sd over {cfg.repeats} random draws (of which synapses are removed, "
-          f"or of the noise) on the first {metrics['n_eval']} test digits; retention is each "
+          f"or of the noise) on the first {metrics.get('n_sweep', metrics['n_eval'])} test "
+          "digits; retention is each "
           "draw's accuracy over the mean undamaged accuracy of the same arm. Every learned "
           "weight matrix loses the same share of its synapses (the MLP's two layers, the "
           "STDP network's input weights, the converted network's two layers); the fixed "

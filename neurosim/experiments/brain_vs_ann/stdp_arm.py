@@ -24,6 +24,7 @@ from neurosim.experiments.brain_vs_ann.measures import (
     population_activity,
     retention,
     stdp_coding,
+    sweep_digits,
     sweep_summary,
     synchrony,
 )
@@ -162,30 +163,43 @@ def _stdp_replicas(cfg, ctx, ds, eval_idx, rng, tr: dict, directory: str):
     lab = stratified_first(ds.y_train, cfg.snapshot_label_digits)
     X_lab, y_lab = ds.X_train[lab], ds.y_train[lab]
     X_eval, y_eval = ds.X_test[eval_idx], ds.y_test[eval_idx]
+    n_lab, n_digits = len(lab), len(lab) + len(X_eval)
+    # the lesion and noise sweeps score the first n_sweep evaluation digits; with
+    # n_eval_sweeps = 0 every replica is shown every digit (the labelling digits too), as
+    # before issue 18, so that runs with the defaults reproduce
+    n_sweep = sweep_digits(cfg, len(X_eval))
+    everything = np.ones(n_digits, bool)
+    digit = np.arange(n_digits)
+    sweep_only = (everything if not cfg.n_eval_sweeps
+                  else (digit >= n_lab) & (digit < n_lab + n_sweep))
     final = max(tr["snapshots"])
-    specs = []  # (kind, level, weights, theta, pixels of the evaluation digits)
+    specs = []  # (kind, level, weights, theta, pixels of the evaluation digits, digits shown)
     for seen in sorted(tr["snapshots"]):
         if seen != final:
             Ws, ths = tr["snapshots"][seen]
-            specs.append(("snapshot", seen, Ws, ths, X_eval))
+            specs.append(("snapshot", seen, Ws, ths, X_eval, everything))
     for f in cfg.lesion_fractions:
         for _ in range(cfg.repeats):
             cut = lesion.remove_synapses(W, f, rng)
-            specs.append(("lesion", f, cut, theta, X_eval))
+            # the undamaged copies are also the learning curve's last point: every digit
+            specs.append(("lesion", f, cut, theta, X_eval, everything if f == 0 else sweep_only))
             if cfg.lesion_renormalise and f > 0:  # at 0 the weights are already normalised
-                specs.append(("lesion_renorm", f, normalised(cut, p), theta, X_eval))
+                specs.append(("lesion_renorm", f, normalised(cut, p), theta, X_eval,
+                              sweep_only))
     for sd in cfg.noise_sds:
         if sd == 0:
             continue  # the undamaged draws of the lesion sweep
         for _ in range(cfg.repeats):
-            specs.append(("noise", sd, W, theta, lesion.noisy(X_eval, sd, rng)))
+            specs.append(("noise", sd, W, theta, lesion.noisy(X_eval, sd, rng), sweep_only))
     k = len(specs)
+    shown = np.stack([s[5] for s in specs])
     t0 = time.perf_counter()
     _select(cfg, ctx, directory)
     backend.seed(rng)
-    n_lab, n_digits = len(lab), len(lab) + len(X_eval)
     reps = WTAReplicas(p, k, rng, chunk=chunk_for(p, k, n_digits))
-    bar = ctx.progress(range(n_digits), total=n_digits, desc=f"stdp replicas ({k} networks)")
+    pairs = int(shown.sum())
+    bar = ctx.progress(range(pairs), total=pairs,
+                       desc=f"stdp replicas ({k} networks, digits shown)")
     done = [0]
 
     def on_chunk(n_done: int) -> None:
@@ -197,7 +211,7 @@ def _stdp_replicas(cfg, ctx, ds, eval_idx, rng, tr: dict, directory: str):
     # a phase of its own, begun at the first repeat
     again = iter(())
 
-    def on_repeat(repeat: int, n_samples: int) -> None:
+    def on_repeat(repeat: int, n_pairs: int) -> None:
         nonlocal again
         if repeat == 1:
             again = ctx.progress(range(p.max_repeats), total=p.max_repeats,
@@ -206,7 +220,7 @@ def _stdp_replicas(cfg, ctx, ds, eval_idx, rng, tr: dict, directory: str):
 
     X = np.stack([stdp_coding(cfg, np.concatenate([X_lab, s[4]])) for s in specs])
     counts = reps.present(X, np.stack([s[2] for s in specs]), np.stack([s[3] for s in specs]),
-                          on_chunk=on_chunk, on_repeat=on_repeat)
+                          on_chunk=on_chunk, on_repeat=on_repeat, shown=shown)
     for _ in again:  # no more repeats: the phase is over (its heartbeat stops)
         pass
     inh = reps.inh_counts[:, n_lab:]
@@ -214,10 +228,10 @@ def _stdp_replicas(cfg, ctx, ds, eval_idx, rng, tr: dict, directory: str):
     seconds = time.perf_counter() - t0
     backend.reset_device()
 
-    def acc(r: int, assignments=None) -> float:
+    def acc(r: int, assignments=None, n: int | None = None) -> float:
         if assignments is None:  # labelled from its own responses to the training digits
             assignments = assign_labels(label_counts[r], y_lab, N_CLASSES)
-        return accuracy(predict(counts[r], assignments, N_CLASSES), y_eval)
+        return accuracy(predict(counts[r, :n], assignments, N_CLASSES), y_eval[:n])
 
     rows: dict[str, dict[float, list[int]]] = {"snapshot": {}, "lesion": {}, "noise": {},
                                                "lesion_renorm": {}}
@@ -232,12 +246,13 @@ def _stdp_replicas(cfg, ctx, ds, eval_idx, rng, tr: dict, directory: str):
     kinds = [("lesion", cfg.lesion_fractions), ("noise", cfg.noise_sds)]
     if cfg.lesion_renormalise:
         kinds.append(("lesion_renorm", cfg.lesion_fractions))
-    sweeps = {kind: np.array([[acc(r, tr["assignments"]) for r in rows[kind][level]]
-                              for level in levels]) for kind, levels in kinds}
+    sweeps = {kind: np.array([[acc(r, tr["assignments"], n_sweep)
+                               for r in rows[kind][level]] for level in levels])
+              for kind, levels in kinds}
 
     def spikes_per_digit(kind: str) -> dict[str, np.ndarray]:
-        return {"spikes_per_digit": np.array([counts[rows[kind][f]].sum(axis=2).mean()
-                                              for f in cfg.lesion_fractions])}
+        return {"spikes_per_digit": np.array([
+            counts[rows[kind][f], :n_sweep].sum(axis=2).mean() for f in cfg.lesion_fractions])}
 
     lesion_table, lesion_metrics = sweep_summary(
         cfg.lesion_fractions, sweeps["lesion"], "fraction_removed", spikes_per_digit("lesion"))
@@ -250,6 +265,7 @@ def _stdp_replicas(cfg, ctx, ds, eval_idx, rng, tr: dict, directory: str):
     return {"learning": learning, "lesion_table": lesion_table, "lesion_metrics": lesion_metrics,
             "noise_table": noise_table, "noise_metrics": noise_metrics, **renorm,
             "replicas": k, "replica_digits": n_digits, "snapshot_label_digits": n_lab,
+            "sweep_digits": n_sweep, "replica_digits_shown": pairs,
             "replica_seconds": seconds,
             "inh_per_exc_spike": float(inh[undamaged].sum() / max(1, counts[undamaged].sum()))}
 
