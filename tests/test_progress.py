@@ -221,3 +221,23 @@ def test_finished_counts_measure_the_rate_from_the_first_item_done():
     # 3 done; the rate from the first one done: 2 in 200 s, so 100 s for the last one
     assert lines[0] == "[replicates] 0/4, 0s elapsed"
     assert lines[-1] == "[replicates] 3/4, 11m40s elapsed, ETA 1m40s"
+
+
+def test_progress_to_moves_a_phase_on_to_running_totals():
+    """Brian2 passes report how many digits are done so far (labelling, then validation and
+    test, with offsets): the phase takes exactly the new items, never one twice."""
+    from neurosim.experiments.common import progress_to
+
+    taken = []
+
+    class Ctx:
+        def progress(self, items, total, desc):
+            assert total == 10 and desc == "passes"
+            for item in items:
+                taken.append(item)
+                yield item
+
+    advance = progress_to(Ctx(), 10, "passes")
+    for n_done in (3, 3, 7, 6, 10):
+        advance(n_done)
+    assert taken == list(range(10))

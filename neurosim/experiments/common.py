@@ -62,6 +62,22 @@ def trained_result(model: MLP, history: History, metrics: dict[str, Any], *,
                   warnings=diverged_warnings(history), **result)
 
 
+def progress_to(ctx: Context, total: int, desc: str):
+    """A callback ``advance(n_done)`` that moves a progress phase of `total` items on to
+    `n_done` (for loops that report running totals: chunks of a Brian2 pass, several passes
+    one after another with an offset each)."""
+    bar = ctx.progress(range(total), total=total, desc=desc)
+    done = 0
+
+    def advance(n_done: int) -> None:
+        nonlocal done
+        for _ in range(int(n_done) - done):
+            next(bar, None)
+        done = max(done, int(n_done))
+
+    return advance
+
+
 class Diverged(Exception):
     """Control flow of an experiment whose training left the numbers in `epoch` (1-based):
     raised from a callback inside a library loop, caught by the experiment, which marks its

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from neurosim import data, plots
-from neurosim.experiments.common import Diverged, confusion, keep_build_log
+from neurosim.experiments.common import Diverged, confusion, keep_build_log, progress_to
 from neurosim.runner.contract import Context, Result
 from neurosim.snn.encoding import on_off
 from neurosim.snn.readout import predict, running_accuracy
@@ -203,15 +203,22 @@ def _run(cfg: Config, ctx: Context, ds: data.Dataset, standalone_dir: str) -> Re
         return ctx.partial
     train_seconds = time.perf_counter() - t0
 
-    # --- labelling (training set, plasticity off), then validation and test
-    assignments, label_counts = wta.label_neurons(net, ds.X_train, ds.y_train, n_classes)
+    # --- labelling (training set, plasticity off), then validation and test: one progress
+    # phase (at 28x28 and 400 neurons, 17,000 digits and minutes)
+    n_train, n_val = len(ds.X_train), 0 if ds.X_val is None else len(ds.X_val)
+    advance = progress_to(ctx, n_train + n_val + len(ds.X_test),
+                          "labelling (training samples), then validation and test")
+    assignments, label_counts = wta.label_neurons(net, ds.X_train, ds.y_train, n_classes,
+                                                  on_chunk=lambda k, _: advance(k))
     pred_train = predict(label_counts, assignments, n_classes)
     metrics: dict = {}
     if ds.X_val is not None:
-        pred_val, _ = wta.classify(net, ds.X_val, assignments, n_classes)
+        pred_val, _ = wta.classify(net, ds.X_val, assignments, n_classes,
+                                   on_chunk=lambda k, _: advance(n_train + k))
         metrics["val_accuracy"] = float(np.mean(pred_val == ds.y_val))
     pred_test, test_counts = wta.classify(net, ds.X_test, assignments, n_classes,
-                                          record_input=True)
+                                          record_input=True,
+                                          on_chunk=lambda k, _: advance(n_train + n_val + k))
 
     seen, acc = running_accuracy(record.counts, record.labels, n_classes, cfg.curve_block)
     raster_end = N_RASTER * net.period_s  # the first test samples, from the test pass's start

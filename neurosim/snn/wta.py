@@ -639,19 +639,20 @@ def fit(net: WTANetwork, X: np.ndarray, y: np.ndarray, *, epochs: int,
     return TrainingRecord(counts, y[seen], epochs)
 
 
-def label_neurons(net: WTANetwork, X: np.ndarray, y: np.ndarray,
-                  n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+def label_neurons(net: WTANetwork, X: np.ndarray, y: np.ndarray, n_classes: int,
+                  on_chunk=None) -> tuple[np.ndarray, np.ndarray]:
     """Present labelled samples with plasticity off and give every excitatory neuron the class
-    it answers most (`neurosim.snn.readout.assign_labels`); returns (assignments, counts)."""
-    counts = net.present(X, plastic=False)
+    it answers most (`neurosim.snn.readout.assign_labels`); returns (assignments, counts).
+    `on_chunk` as `WTANetwork.present` (progress)."""
+    counts = net.present(X, plastic=False, on_chunk=on_chunk)
     return assign_labels(counts, y, n_classes), counts
 
 
 def classify(net: WTANetwork, X: np.ndarray, assignments: np.ndarray, n_classes: int,
-             record_input: bool = False) -> tuple[np.ndarray, np.ndarray]:
+             record_input: bool = False, on_chunk=None) -> tuple[np.ndarray, np.ndarray]:
     """Present `X` with plasticity off; returns (predicted classes, -1 where no assigned
-    neuron fired; spike counts)."""
-    counts = net.present(X, plastic=False, record_input=record_input)
+    neuron fired; spike counts). `on_chunk` as `WTANetwork.present` (progress)."""
+    counts = net.present(X, plastic=False, record_input=record_input, on_chunk=on_chunk)
     return predict(counts, assignments, n_classes), counts
 
 

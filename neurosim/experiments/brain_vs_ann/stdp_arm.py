@@ -28,7 +28,7 @@ from neurosim.experiments.brain_vs_ann.measures import (
     sweep_summary,
     synchrony,
 )
-from neurosim.experiments.common import Diverged, keep_build_log
+from neurosim.experiments.common import Diverged, keep_build_log, progress_to
 from neurosim.runner.contract import Context
 from neurosim.snn import activity
 from neurosim.snn.readout import assign_labels, predict
@@ -108,14 +108,22 @@ def _stdp_train(cfg, ctx, ds, plan, rng, directory) -> dict | None:
         return None
     train_seconds = time.perf_counter() - t0
 
-    assignments, label_counts = wta.label_neurons(net, X_train, ds.y_train, N_CLASSES)
+    # labelling and scoring: three passes with plasticity off, one progress phase (at 28x28
+    # they are 17,000 digits, two silent minutes without it)
+    n_val = 0 if ds.X_val is None else len(ds.X_val)
+    advance = progress_to(ctx, n + n_val + len(ds.X_test),
+                          "stdp labelling (training digits), then validation and test")
+    assignments, label_counts = wta.label_neurons(net, X_train, ds.y_train, N_CLASSES,
+                                                  on_chunk=lambda k, _: advance(k))
     scores = {"train_accuracy": accuracy(predict(label_counts, assignments, N_CLASSES),
                                          ds.y_train)}
     if ds.X_val is not None:
-        pred_val, _ = wta.classify(net, stdp_coding(cfg, ds.X_val), assignments, N_CLASSES)
+        pred_val, _ = wta.classify(net, stdp_coding(cfg, ds.X_val), assignments, N_CLASSES,
+                                   on_chunk=lambda k, _: advance(n + k))
         scores["val_accuracy"] = accuracy(pred_val, ds.y_val)
     pred_test, test_counts = wta.classify(net, stdp_coding(cfg, ds.X_test), assignments,
-                                          N_CLASSES, record_input=True)
+                                          N_CLASSES, record_input=True,
+                                          on_chunk=lambda k, _: advance(n + n_val + k))
     return {"params": params, "weights": normalised(net.weights, params),
             "theta": net.theta_mv.copy(),
             "assignments": assignments, "label_counts": label_counts,
@@ -198,14 +206,7 @@ def _stdp_replicas(cfg, ctx, ds, eval_idx, rng, tr: dict, directory: str):
     backend.seed(rng)
     reps = WTAReplicas(p, k, rng, chunk=chunk_for(p, k, n_digits))
     pairs = int(shown.sum())
-    bar = ctx.progress(range(pairs), total=pairs,
-                       desc=f"stdp replicas ({k} networks, digits shown)")
-    done = [0]
-
-    def on_chunk(n_done: int) -> None:
-        for _ in range(n_done - done[0]):
-            next(bar, None)
-        done[0] = n_done
+    on_chunk = progress_to(ctx, pairs, f"stdp replicas ({k} networks, digits shown)")
 
     # faint digits are shown again (min_spikes), up to max_repeats passes after the first:
     # a phase of its own, begun at the first repeat
