@@ -114,20 +114,28 @@ def figure(result: Result):
     ax.set_title("(d) MLP converted to spikes: accuracy vs time")
 
     # (e, f) memory in connection strengths, each unit scaled by its largest |weight|
+    # the STDP fields are ON - OFF weights with on_off coding; with one input per pixel
+    # (intensity, the 28x28 presets) they are the weights themselves, never negative
+    on_off = bool(a.get("stdp_on_off", True))
     for ax, key, arm, title in (
             (axes[1, 0], "mlp_W1", "mlp", "(e) MLP first-layer weights\n(first 100 units)"),
             (axes[1, 1], "stdp_receptive_fields", "stdp",
-             "(f) STDP receptive fields\n(ON - OFF weight)")):
+             "(f) STDP receptive fields\n" + ("(ON - OFF weight)" if on_off
+                                              else "(input weight)"))):
         if key not in a:
             _missing(ax, why[arm], missing, title[:3])
             ax.set_axis_off()
             continue
         W = a[key][:, :100] if arm == "mlp" else a[key]
-        img = plots.receptive_fields(ax, W, shape, cmap="RdBu_r", signed=True, title=title)
-        bar = fig.colorbar(img, ax=ax, fraction=0.046, pad=0.02, ticks=[-1, 0, 1])
+        signed = arm == "mlp" or on_off
+        img = plots.receptive_fields(ax, W, shape, cmap="RdBu_r" if signed else "Reds",
+                                     signed=signed, title=title)
+        ticks = [-1, 0, 1] if signed else [0, 1]
+        bar = fig.colorbar(img, ax=ax, fraction=0.046, pad=0.02, ticks=ticks)
         bar.set_label("weight / unit's largest |weight|", fontsize=8)
         bar.ax.set_yticklabels(["-1", "0", "+1"] if arm == "mlp"
-                               else ["-1 paper", "0", "+1 ink"], fontsize=7)
+                               else ["-1 paper", "0", "+1 ink"] if on_off
+                               else ["0", "+1 ink"], fontsize=7)
 
     # (g, h) robustness
     for ax, kind, xlabel, title in (

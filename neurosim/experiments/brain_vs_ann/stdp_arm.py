@@ -334,7 +334,8 @@ def stdp_metrics(cfg: Config, ctx: Context, ds: data.Dataset, tr: dict, rep: dic
     rf = W[: W.shape[0] // 2] - W[W.shape[0] // 2:] if cfg.input_coding == "on_off" else W
     order, starts = order_by_class(tr["label_counts"], ds.y_train, tr["assignments"])
     raster_end = N_RASTER * period
-    arrays = {"stdp_receptive_fields": rf, "stdp_theta_mv": tr["theta"],
+    arrays = {"stdp_receptive_fields": rf, "stdp_on_off": np.array(cfg.input_coding == "on_off"),
+              "stdp_theta_mv": tr["theta"],
               "stdp_assignments": tr["assignments"],
               "stdp_counts_raster": test_counts[:N_RASTER][:, order].T,
               "stdp_class_starts": starts, "stdp_class_rank": np.argsort(order),
