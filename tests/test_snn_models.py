@@ -279,3 +279,37 @@ def test_weights_that_leave_the_numbers_end_the_run_diverged(monkeypatch):
     assert result.status == "DIVERGED"
     assert "NaN/inf in epoch 1" in result.warnings[0]
     assert "training" in result.curves  # what was measured before is kept
+
+
+def test_faint_samples_open_the_next_run_and_chunks_end_where_they_did():
+    """Diehl & Cook show a faint sample again at once; here it opens the next run (before,
+    the repeats of a pass followed the pass: a burst of boosted presentations with STDP on at
+    the end of training). `on_chunk` still comes after every `chunk` new samples."""
+    from neurosim.snn.wta import interleaved_runs
+
+    runs, reported = [], []
+    faint = {(0, 0), (0, 1), (3, 0)}  # sample 0 is faint twice, sample 3 once
+
+    def show(items):
+        runs.append(list(items))
+        return np.array([[0] if (i, r) in faint else [9] for i, r in items])
+
+    out = interleaved_runs(5, 2, 1, show, min_spikes=5, max_repeats=8,
+                           on_chunk=lambda k, c: reported.append((k, c[:, 0].tolist())))
+    assert runs == [[(0, 0), (1, 0)],
+                    [(0, 1), (2, 0)],          # the repeat first, then new samples ...
+                    [(0, 2), (3, 0)],          # ... up to the chunk end at 4
+                    [(3, 1), (4, 0)]]
+    assert reported[0] == (2, [0, 9])  # after every 2 new samples, counts so far
+    assert [k for k, _ in reported] == [2, 4, 5]
+    assert out[:, 0].tolist() == [9, 9, 9, 9, 9]  # each sample's last showing
+    # without the rule the runs are the plain chunks
+    runs.clear()
+    interleaved_runs(5, 2, 1, show, min_spikes=0, max_repeats=8)
+    assert runs == [[(0, 0), (1, 0)], [(2, 0), (3, 0)], [(4, 0)]]
+    # a sample still faint after max_repeats keeps its last counts
+    runs.clear()
+    out = interleaved_runs(1, 2, 1, lambda items: (runs.append(items), np.zeros((len(items), 1),
+                                                                                 int))[1],
+                           min_spikes=5, max_repeats=2)
+    assert runs == [[(0, 0)], [(0, 1)], [(0, 2)]] and out[0, 0] == 0
