@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import brian2 as b2
 import numpy as np
@@ -162,3 +163,21 @@ def test_flushing_subnormals_changes_no_weight(tmp_path):
     assert results[0][0].sum() > 0
     for off, on in zip(*results, strict=True):
         np.testing.assert_array_equal(on, off)
+
+
+@pytest.mark.parametrize("rest", ["stepped", "closed_form"])
+def test_frozen_theta_does_not_decay_while_plasticity_is_off(numpy_target, rest):
+    """D&C's test mode (`freeze_theta`): a labelling or test pass leaves theta as training
+    left it; without it theta decays by tau_theta there too (the digits default)."""
+    from neurosim.snn.wta import WTANetwork
+
+    p = WTAParams(n_input=4, n_exc=3, present_ms=20.0, rest_ms=10.0, tau_theta_ms=50.0,
+                  max_rate_hz=0.001, min_spikes=0, rest=rest)
+    X = np.zeros((4, 4))
+    for freeze, kept in ((True, 1.0), (False, np.exp(-4 * 30.0 / 50.0))):
+        net = WTANetwork(replace(p, freeze_theta=freeze), np.random.default_rng(0), chunk=4)
+        net.exc.theta = np.array([1.0, 2.0, 3.0]) * b2.mV
+        net.present(X, plastic=False)
+        np.testing.assert_allclose(net.theta_mv, np.array([1.0, 2.0, 3.0]) * kept, rtol=1e-3)
+        net.present(X, plastic=True)  # training: it decays either way
+        assert (net.theta_mv < np.array([1.0, 2.0, 3.0]) * kept * 0.2).all()
