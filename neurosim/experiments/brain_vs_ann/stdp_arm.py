@@ -266,7 +266,6 @@ def _stdp_replicas(cfg, ctx, ds, eval_idx, rng, tr: dict, directory: str):
     return {"learning": learning, "lesion_table": lesion_table, "lesion_metrics": lesion_metrics,
             "noise_table": noise_table, "noise_metrics": noise_metrics, **renorm,
             "replicas": k, "replica_digits": n_digits, "snapshot_label_digits": n_lab,
-            "sweep_digits": n_sweep, "replica_digits_shown": pairs,
             "replica_seconds": seconds,
             "inh_per_exc_spike": float(inh[undamaged].sum() / max(1, counts[undamaged].sum()))}
 
