@@ -113,7 +113,8 @@ PRESET_NOTES: dict[str, str] = {
     name: "Diehl & Cook 2015, their released code's values (784 pixel inputs at pixel/4 Hz, "
           "norm 78, theta +0.05 mV, repeats below 5 spikes, one pass, dt 0.5 ms), the rest "
           "in closed form and Euler inhibitory membranes (2x faster; KMNIST validation, 400 "
-          "neurons, seeds 0-1: 0.846 / 0.834 vs 0.829 / 0.833 stepped); not tuned, checked "
+          "neurons, seeds 0-1: 0.846 / 0.834 vs 0.829 / 0.833 stepped, measured before "
+          "freeze_theta); theta held in test passes as D&C's test mode; not tuned, checked "
           "on KMNIST validation (docs/experiments.md)"
     for name in PRESETS
 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 
 from neurosim import plots
@@ -37,10 +39,15 @@ def _stopped(result: Result) -> str:
     return "diverged" if result.status == "DIVERGED" else "interrupted"
 
 
-def _missing(ax, text: str, missing: list, label: str) -> None:
-    """Say in the panel why it is empty, and remember it for the figure's footnote."""
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=9,
-            color="0.3", wrap=True)
+def _missing(ax, text: str, missing: list, label: str, xy: tuple = (0.5, 0.5),
+             ha: str = "center") -> None:
+    """Say in the panel why it is empty (or partial), and remember it for the figure's
+    footnote; a panel with nothing drawn loses its meaningless 0-1 ticks."""
+    shown = "\n".join(textwrap.fill(line, 48) for line in text.split("\n"))
+    ax.text(*xy, shown, ha=ha, va="center", transform=ax.transAxes, fontsize=9, color="0.3")
+    if not (ax.lines or ax.collections or ax.images or ax.patches):
+        ax.set_xticks([])
+        ax.set_yticks([])
     missing.append((label, text))
 
 
@@ -92,7 +99,8 @@ def figure(result: Result):
         ax.set_xscale("log")
         _chance(ax)
         _missing(ax, f"label-budget protocol not reached (run {stopped or 'incomplete'});\n"
-                     "shown: accuracy vs training presentations so far", missing, "(c)")
+                     "shown: accuracy vs training presentations so far", missing, "(c)",
+                 xy=(0.97, 0.25), ha="right")  # below the rising curves
         ax.set_title("(c) accuracy vs presentations (partial)")
     ax.set_ylim(0, 1)
 
