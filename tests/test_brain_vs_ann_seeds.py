@@ -57,3 +57,27 @@ def test_retention_is_compared_not_raw_accuracy():
     _, numbers = seeds_report(runs)
     lesion = [c for c in numbers["comparisons"] if "30% synapses removed" in c["metric"]]
     assert lesion and all(abs(c["mean_a"] - 0.9) < 1e-12 for c in lesion)
+
+
+def test_the_stdp_learning_curve_is_compared_step_by_step():
+    """A curve that rises by 0.1 per checkpoint on every seed, then moves by seed noise alone
+    at its last step: each rise is a sentence, the last step is "no difference shown"."""
+    rng = np.random.default_rng(2)
+    runs = {}
+    for seed in range(6):
+        m = _metrics(rng, 0.95, 0.8, 0.94)
+        top = 0.6 + rng.normal(0, 0.01)
+        m["stdp"]["learning_curve"] = {"100": top - 0.2 + rng.normal(0, 0.01),
+                                       "1000": top - 0.1 + rng.normal(0, 0.01),
+                                       "5000": top, "5608": top + 0.02 * (-1) ** seed}
+        runs[seed] = m
+    text, numbers = seeds_report(runs)
+    curve = [c for c in numbers["comparisons"] if c["section"] == "learning curve"]
+    assert [(c["a"], c["b"]) for c in curve] == [
+        ("STDP after 1,000 digits", "STDP after 100 digits"),
+        ("STDP after 5,000 digits", "STDP after 1,000 digits"),
+        ("STDP after 5,608 digits", "STDP after 5,000 digits")]
+    assert "STDP after 5,000 digits beats STDP after 1,000 digits" in text
+    assert curve[-1]["ci_low"] < 0 < curve[-1]["ci_high"]
+    assert "## Learning curve" in text
+    assert "STDP after 5,608 digits beats" not in text and "beats STDP after 5,608" not in text

@@ -79,6 +79,21 @@ def comparisons(first: Mapping[str, Any]) -> list[Comparison]:
                     lambda m, a=a: dig(m, f"{a}.energy_total_nj"),
                     lambda m, b=b: dig(m, f"{b}.energy_total_nj"), False))
     out += spectrum_comparisons(first)
+    out += curve_comparisons(first)
+    return out
+
+
+def curve_comparisons(first: Mapping[str, Any]) -> list[Comparison]:
+    """The STDP arm's learning curve, each checkpoint against the one before it (A the later,
+    B the earlier; the same network's snapshots, so the seeds pair up): does the curve rise,
+    and does its last step fall by more than the seeds' noise (issue 18)?"""
+    seen = sorted(int(s) for s in first.get("stdp", {}).get("learning_curve", {}))
+    out: list[Comparison] = []
+    for earlier, later in zip(seen[:-1], seen[1:], strict=True):
+        out.append(("learning curve", "STDP test accuracy on the learning curve's test digits",
+                    f"STDP after {later:,} digits", f"STDP after {earlier:,} digits",
+                    lambda m, s=later: dig(m, f"stdp.learning_curve.{s}"),
+                    lambda m, s=earlier: dig(m, f"stdp.learning_curve.{s}"), True))
     return out
 
 
