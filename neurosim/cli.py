@@ -550,9 +550,15 @@ def cli() -> None:
 
     The run's status is written and final: from here to the process's end a signal changes
     nothing (ignored, not left to the default action during interpreter shutdown, which would
-    kill the process with another exit status than the one meta.json implies).
+    kill the process with another exit status than the one meta.json implies). After a
+    signal that cut an import short the process ends without Python's shutdown, whose
+    clean-up of the half-initialised C extension could abort it (`signals.import_cut`).
     """
     code = main(restore_signals=False)
     for s in signals.SIGNALS:
         signal.signal(s, signal.SIG_IGN)
+    if signals.import_cut():  # a half-initialised C extension may abort the shutdown
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)

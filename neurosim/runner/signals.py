@@ -55,6 +55,8 @@ class _State:
     pending: int | None = None  # a signal that arrived while deferring
     last: int | None = None  # the last signal received
     told = False  # the one line about a held signal was printed
+    import_cut = False  # a signal landed inside an import (never reset: a half-initialised
+    #                     module stays for the process's life; see `_handler`)
 
 
 def _reset() -> None:
@@ -71,12 +73,28 @@ def _tell_held(signum: int) -> None:
         pass
 
 
+def _importing(frame) -> bool:
+    """Whether the live stack from `frame` down runs an import (importlib's frames are on
+    the stack, though Python strips them from tracebacks)."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _handler(signum: int, frame) -> None:
     _State.last = signum
     if _State.deferring:
         _State.pending = signum
         _tell_held(signum)
         return
+    if _importing(frame):
+        # the Stopped raised here cuts that import short; a C extension cut off in its
+        # initialisation can crash the interpreter's shutdown later ("Fatal Python error:
+        # PyThreadState_Get", SIGABRT instead of 130), so the command line then ends the
+        # process without one (`neurosim.cli.cli`)
+        _State.import_cut = True
     raise Stopped(signum)
 
 
@@ -108,6 +126,12 @@ def interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
     return None
+
+
+def import_cut() -> bool:
+    """Whether a signal has landed while a module was being imported in this process (see
+    `_handler`)."""
+    return _State.import_cut
 
 
 def last_signal() -> int | None:
