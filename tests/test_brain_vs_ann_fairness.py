@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neurosim.experiments.brain_vs_ann.config import Config
+from neurosim.experiments.brain_vs_ann.config import PRESETS, Config
 from neurosim.experiments.brain_vs_ann.figure import figure, human
 from neurosim.experiments.brain_vs_ann.measures import (
     SYNCHRONY_KEYS,
@@ -153,6 +153,17 @@ def test_tuning_data_holds_no_test_digits():
     d = mod.tuning_data(Config(), 0)
     assert not hasattr(d, "X_test") and not hasattr(d, "y_test")
     assert len(d.X_val) > 0 and len(d.X_train) > len(d.X_val)
+
+
+def test_tuning_config_takes_the_data_sets_preset():
+    """`--dataset kmnist` tunes the config a kmnist run gets: its preset under the defaults
+    (the MLP's keys are not in it, so the grid's default point is the run's MLP)."""
+    mod = _tuning_module()
+    assert mod.tuning_config("digits") == Config()
+    cfg = mod.tuning_config("kmnist", "/data/kmnist")
+    assert (cfg.dataset, cfg.data_dir) == ("kmnist", "/data/kmnist")
+    assert cfg.n_eval == PRESETS["kmnist"]["n_eval"] != Config().n_eval
+    assert (cfg.mlp_epochs, cfg.mlp_lr) == (Config().mlp_epochs, Config().mlp_lr)
 
 
 def test_mlp_tuning_runs_on_validation_only(monkeypatch):
