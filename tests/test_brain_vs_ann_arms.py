@@ -180,6 +180,29 @@ def test_spiking_budget_training_stretches_small_budgets_to_min_steps():
     assert full.epochs == 2  # the full run keeps its schedule
 
 
+def test_spiking_training_reports_its_epochs_as_a_progress_phase():
+    """One spiking training is one item of the label-budget phase and takes minutes at 28x28:
+    its epochs are a phase of their own, every epoch taken once, and the run is the same
+    with or without it."""
+    cfg = small_cfg(**{"surrogate.epochs": 2, "surrogate.batch_size": 8,
+                       "spiking_min_steps": 12, "spiking_val_checks": 3})
+    ds = small_digits()
+    X, y = ds.X_train[:10], ds.y_train[:10]
+    phases = []
+
+    class Ctx:
+        def progress(self, items, total, desc):
+            phases.append([total, desc, 0])
+            for item in items:
+                phases[-1][2] += 1
+                yield item
+
+    run = ga.train_spiking(cfg, "surrogate", X, y, ds, np.random.default_rng(0), 5, 12, Ctx())
+    assert phases == [[6, "surrogate training, 10 labelled digits (epochs)", 6]]
+    plain = ga.train_spiking(cfg, "surrogate", X, y, ds, np.random.default_rng(0), 5, 12)
+    assert np.array_equal(run.net.flat, plain.net.flat) and run.curve == plain.curve
+
+
 def test_spiking_energy_counts_input_and_hidden_spikes():
     p = surrogate.SurrogateParams(n_hidden=6, present_ms=10.0, max_rate_hz=300.0,
                                   dtype="float64")

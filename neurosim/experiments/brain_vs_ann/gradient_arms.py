@@ -45,6 +45,7 @@ from neurosim.experiments.brain_vs_ann.measures import (
     nonzero_macs,
     population_activity,
 )
+from neurosim.experiments.common import progress_to
 from neurosim.runner.contract import Context
 from neurosim.snn import activity, eprop, surrogate
 
@@ -199,13 +200,15 @@ class SpikingRun:
 
 
 def train_spiking(cfg: Config, arm: str, X: np.ndarray, y: np.ndarray, ds: data.Dataset,
-                  rng: np.random.Generator, init_seed: int, min_steps: int) -> SpikingRun:
+                  rng: np.random.Generator, init_seed: int, min_steps: int,
+                  ctx: Context | None = None) -> SpikingRun:
     """Train the `arm` network on (X, y) for its cosine schedule, stretched to at least
     `min_steps` Adam steps (at most ``budget_max_epochs``), scoring the validation digits
     ``spiking_val_checks`` times (the same spike draw each time) and keeping the best.
 
     `init_seed` draws the initial weights (and e-prop's random feedback), `rng` the batches
-    and the input spikes."""
+    and the input spikes. With `ctx`, the epochs are a progress phase of their own: at 28x28
+    one training takes ~10 minutes, one item of the label-budget phase around it."""
     base = spiking_params(cfg, arm)
     per_epoch = math.ceil(len(X) / base.batch_size)
     epochs = min(max(base.epochs, math.ceil(min_steps / per_epoch)),
@@ -221,8 +224,12 @@ def train_spiking(cfg: Config, arm: str, X: np.ndarray, y: np.ndarray, ds: data.
     best = {"acc": -1.0, "flat": net.flat.copy(), "epoch": 0}
     curve: dict[str, list[float]] = {"epoch": [], "loss": [], "val_accuracy": []}
     spent = [0.0]
+    advance = (None if ctx is None else
+               progress_to(ctx, epochs, f"{arm} training, {len(X)} labelled digits (epochs)"))
 
     def on_epoch(epoch: int, history: surrogate.History) -> None:
+        if advance is not None:
+            advance(epoch)
         curve["epoch"].append(epoch)
         curve["loss"].append(history.loss[-1])
         acc = np.nan
@@ -271,7 +278,7 @@ class SpikingArm:
     def __call__(self, idx: np.ndarray, k: int, init_seed: int) -> tuple[float | None, int]:
         ds, cfg = self.ds, self.cfg
         run = train_spiking(cfg, self.arm, ds.X_train[idx], ds.y_train[idx], ds, self.rng,
-                            init_seed, cfg.spiking_min_steps if k else 1)
+                            init_seed, cfg.spiking_min_steps if k else 1, self.ctx)
         if run.status != "COMPLETED":
             if k == 0:
                 self.full = run
