@@ -41,10 +41,12 @@ from pathlib import Path
 import numpy as np
 
 from neurosim.ann import MLP, evaluate, make_optimizer, train
+from neurosim.data import DataError
 from neurosim.experiments.brain_vs_ann.config import LOSS, N_CLASSES, Config
 from neurosim.experiments.brain_vs_ann.measures import load
 from neurosim.runner.config import build
 from neurosim.runner.plan import base_values
+from neurosim.validation import InvalidParameterError
 
 MLP_WIDTHS = (50, 100, 200)  # hidden ReLU units (the default matches snn.n_exc = 100)
 MLP_LRS = (3e-4, 1e-3, 3e-3)  # Adam step sizes
@@ -207,12 +209,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-dir", default=None,
                     help="folder of the data set's four IDX files (28x28 data sets)")
     args = ap.parse_args(argv)
-    cfg = tuning_config(args.dataset, args.data_dir)
+    try:  # a data set's name, or its folder, is the user's to fix: one line, exit 2
+        cfg = tuning_config(args.dataset, args.data_dir)
+    except (InvalidParameterError, DataError) as exc:
+        ap.error(str(exc))
     seeds = args.seeds or list(cfg.tuning_seeds)
     if not set(seeds) <= set(cfg.tuning_seeds):
         ap.error(f"--seeds must be tuning seeds ({list(cfg.tuning_seeds)}), got {seeds}")
     rates = tuple(args.rates or STDP_RATES_HZ)
-    data = [tuning_data(cfg, s) for s in seeds]
+    try:
+        data = [tuning_data(cfg, s) for s in seeds]
+    except DataError as exc:
+        ap.error(str(exc))
     out_path = Path(args.out)
     result = json.loads(out_path.read_text()) if out_path.exists() else {}
     result["tuning_seeds"] = seeds

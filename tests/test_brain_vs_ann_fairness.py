@@ -166,6 +166,22 @@ def test_tuning_config_takes_the_data_sets_preset():
     assert (cfg.mlp_epochs, cfg.mlp_lr) == (Config().mlp_epochs, Config().mlp_lr)
 
 
+def test_tuning_refuses_an_unknown_data_set_or_a_missing_folder(tmp_path, capsys):
+    """Bad input to the script's data set flags: argparse's one error line, exit 2, and no
+    score file written."""
+    mod = _tuning_module()
+    out = tmp_path / "tuning.json"
+    for argv, words in ((["--dataset", "foo"], "unknown dataset 'foo'"),
+                        (["--dataset", "kmnist", "--data-dir", str(tmp_path / "none")],
+                         "not found")):
+        with pytest.raises(SystemExit) as exit_info:
+            mod.main(["--part", "mlp", "--out", str(out), *argv])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert words in err and "Traceback" not in err
+    assert not out.exists()
+
+
 def test_mlp_tuning_runs_on_validation_only(monkeypatch):
     """The MLP grid scores a data set that has no test part at all; the grid is cut to one
     point and two epochs to keep the test fast."""
